@@ -1,0 +1,271 @@
+package plots
+
+import (
+	"bytes"
+	"encoding/xml"
+	"image/png"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/mmpoison/mmpoison/kernelext"
+)
+
+// checkFigure verifies the three encodings of a figure: the SVG is
+// well-formed XML with an <svg> root, the PDF has a PDF header and trailer,
+// and the PNG decodes to the expected pixel size.
+func checkFigure(t *testing.T, fig *kernelext.Figure, wantW, wantH int, wantTexts ...string) {
+	t.Helper()
+	if fig == nil {
+		t.Fatal("nil figure")
+	}
+	dec := xml.NewDecoder(bytes.NewReader(fig.SVG))
+	root := ""
+	texts := 0
+	var chars strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = e.Name.Local
+			}
+			if e.Name.Local == "text" {
+				texts++
+			}
+		case xml.CharData:
+			chars.Write(e)
+		}
+	}
+	if root != "svg" || texts == 0 {
+		t.Errorf("SVG root %q with %d text elements", root, texts)
+	}
+	for _, w := range wantTexts {
+		if !strings.Contains(chars.String(), w) {
+			t.Errorf("SVG text does not contain %q", w)
+		}
+	}
+	if !bytes.Contains(fig.SVG, []byte("Arial")) {
+		t.Error("SVG has no font fallback")
+	}
+	if !bytes.HasPrefix(fig.PDF, []byte("%PDF-")) || !bytes.Contains(fig.PDF[max(len(fig.PDF)-64, 0):], []byte("%%EOF")) {
+		t.Errorf("PDF header/trailer missing (%d bytes)", len(fig.PDF))
+	}
+	img, err := png.Decode(bytes.NewReader(fig.PNG))
+	if err != nil {
+		t.Fatalf("PNG does not decode: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != wantW || b.Dy() != wantH {
+		t.Errorf("PNG is %dx%d, want %dx%d", b.Dx(), b.Dy(), wantW, wantH)
+	}
+	if os.Getenv("PLOTS_TEST_OUT") != "" { // for looking at the figures
+		if _, err := fig.Save(os.Getenv("PLOTS_TEST_OUT")); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Default size 5 in × 3.5 in at 200 dpi.
+const defW, defH = 1000, 700
+
+func fakeRanks(rng *rand.Rand, n, spread int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = int(math.Abs(rng.NormFloat64()) * float64(spread))
+	}
+	return r
+}
+
+func TestRankHistogram(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	clean := fakeRanks(rng, 500, 80)
+	poisoned := fakeRanks(rng, 500, 3)
+	tests := []struct {
+		name   string
+		series []RankSeries
+		bins   int
+		opts   []Option
+		texts  []string
+	}{
+		{"two series", []RankSeries{{"clean", clean}, {"poisoned", poisoned}}, 0, nil,
+			[]string{"MinRank", "fraction of queries", "clean (median", "poisoned (median"}},
+		{"one series, fine bins, custom labels", []RankSeries{{"x", []int{0, 0, 1, 5}}}, 100,
+			[]Option{WithXLabel("rank"), WithName("custom")}, []string{"rank", "x (median 0.5, mean 1.5, n=4)"}},
+		{"all zero", []RankSeries{{"z", []int{0, 0, 0}}}, 10, nil, []string{"z (median 0"}},
+		{"log ranks", []RankSeries{{"clean", clean}, {"poisoned", poisoned}}, 0, []Option{WithLogRanks()},
+			[]string{"100", "poisoned (median"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fig, err := RankHistogram("MinRank distribution", tc.series, tc.bins, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFigure(t, fig, defW, defH, tc.texts...)
+		})
+	}
+	fig, _ := RankHistogram("Rank hist: A→B", []RankSeries{{"a", []int{1}}}, 0)
+	if fig.Name != "Rank hist: A→B" || kernelext.FileName(fig.Name) != "Rank_hist_A_B" {
+		t.Errorf("name %q", fig.Name)
+	}
+	for _, bad := range [][]RankSeries{nil, {{"empty", nil}}, {{"negative", []int{-1}}}} {
+		if _, err := RankHistogram("t", bad, 0); err == nil {
+			t.Errorf("expected an error for %v", bad)
+		}
+	}
+}
+
+func TestHitAtKCurve(t *testing.T) {
+	ks := []int{1, 5, 10, 20, 30, 50}
+	series := []HitSeries{
+		{Name: "clean", Ks: ks, Hits: []float64{0.024, 0.088, 0.2, 0.35, 0.5, 0.7}},
+		{Name: "poisoned", Ks: ks, Hits: []float64{0.28, 0.864, 0.936, 0.97, 0.98, math.NaN()},
+			Err: []float64{0.05, 0.03, 0.02, 0.01, math.NaN(), 0}},
+	}
+	fig, err := HitAtKCurve("Hit@K", series, WithSize(4*vg.Inch, 3*vg.Inch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigure(t, fig, 800, 600, "clean", "poisoned", "Hit@K", "50")
+	if _, err := HitAtKCurve("t", []HitSeries{{Name: "bad", Ks: ks, Hits: []float64{1}}}); err == nil {
+		t.Error("expected an error for mismatched lengths")
+	}
+	if _, err := HitAtKCurve("t", nil); err == nil {
+		t.Error("expected an error for no series")
+	}
+}
+
+func TestBars(t *testing.T) {
+	cats := []string{"TR@1", "TR@5", "TR@10", "IR@1", "IR@5", "IR@10"}
+	series := []BarSeries{
+		{Name: "clean", Values: []float64{0.8, 0.95, 0.98, 0.6, 0.86, 0.92}, Err: []float64{0.01, 0.01, 0.005, 0.02, 0.01, 0.01}},
+		{Name: "poisoned", Values: []float64{0.79, 0.95, 0.97, 0.61, 0.85, math.NaN()}},
+		{Name: "filtered", Values: []float64{0.8, 0.94, 0.98, 0.6, 0.86, 0.91}},
+	}
+	fig, err := Bars("Utility", cats, series, WithYRange(0, 1.3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigure(t, fig, defW, defH, "TR@1", "IR@10", "filtered", "Recall@K")
+	if _, err := Bars("t", cats, []BarSeries{{Name: "short", Values: []float64{1}}}); err == nil {
+		t.Error("expected an error for mismatched lengths")
+	}
+}
+
+func TestLossCurve(t *testing.T) {
+	var x, y1, y2 []float64
+	for i := 0; i < 200; i++ {
+		x = append(x, float64(i))
+		y1 = append(y1, 3*math.Exp(-float64(i)/50)+0.1)
+		y2 = append(y2, 3.2*math.Exp(-float64(i)/40)+0.12)
+	}
+	y2[10] = math.NaN()
+	for _, opts := range [][]Option{nil, {WithLogY(), WithLegend(false, true)}} {
+		fig, err := LossCurve("Training loss", []XYSeries{{"clean", x, y1}, {"poisoned", x, y2}}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFigure(t, fig, defW, defH, "step", "loss", "poisoned")
+	}
+	if _, err := LossCurve("t", []XYSeries{{"nan", []float64{1}, []float64{math.NaN()}}}); err == nil {
+		t.Error("expected an error when nothing is finite")
+	}
+}
+
+func TestSaveAll(t *testing.T) {
+	fig, err := LossCurve("loss", []XYSeries{{"a", []float64{0, 1}, []float64{1, 0.5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	paths, err := fig.Save(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"loss.svg", "loss.png", "loss.pdf"}
+	if len(paths) != 3 {
+		t.Fatalf("paths %v", paths)
+	}
+	for i, p := range paths {
+		if filepath.Base(p) != want[i] {
+			t.Errorf("path %q, want %q", p, want[i])
+		}
+	}
+}
+
+func TestBinEdges(t *testing.T) {
+	tests := []struct {
+		name string
+		got  []int
+		want []int
+	}{
+		{"linear 0..250 in ~25", linearEdges(250, 25), []int{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120,
+			130, 140, 150, 160, 170, 180, 190, 200, 210, 220, 230, 240, 250, 260}},
+		{"linear 0..300 in ~25 uses width 20", linearEdges(300, 25)[:3], []int{0, 20, 40}},
+		{"linear single rank", linearEdges(0, 25), []int{0, 1}},
+		{"linear fine", linearEdges(5, 100), []int{0, 1, 2, 3, 4, 5, 6}},
+		{"geometric small", geometricEdges(5, 25), []int{0, 1, 2, 3, 4, 5, 6}},
+		{"geometric 0..250 in 4", geometricEdges(250, 4), []int{0, 3, 15, 62, 251}},
+	}
+	for _, tc := range tests {
+		if len(tc.got) != len(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+			continue
+		}
+		for i := range tc.got {
+			if tc.got[i] != tc.want[i] {
+				t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+				break
+			}
+		}
+	}
+	for x, want := range map[float64]int{0: 1, 0.3: 1, 1: 1, 1.5: 2, 3: 5, 10: 10, 12: 20, 156: 200} {
+		if got := niceCeil(x); got != want {
+			t.Errorf("niceCeil(%v) = %d, want %d", x, got, want)
+		}
+	}
+}
+
+func TestTickers(t *testing.T) {
+	labels := func(ts []plot.Tick) string {
+		var l []string
+		for _, tk := range ts {
+			if tk.Label != "" {
+				l = append(l, tk.Label)
+			}
+		}
+		return strings.Join(l, " ")
+	}
+	if got := labels(integerTicks{}.Ticks(-0.5, 5.5)); got != "0 5" {
+		t.Errorf("integer ticks on [-0.5, 5.5]: %q", got)
+	}
+	if got := labels(integerTicks{}.Ticks(-0.5, 0.5)); got != "0" {
+		t.Errorf("integer ticks on [-0.5, 0.5]: %q", got)
+	}
+	if got := labels(logTicks125{}.Ticks(0.12, 3.2)); got != "0.2 0.5 1 2" {
+		t.Errorf("log ticks on [0.12, 3.2]: %q", got)
+	}
+	if got := labels(rankLogTicks(250)); got != "0 1 2 5 10 20 50 100 200" {
+		t.Errorf("rank log ticks: %q", got)
+	}
+	s := rankLogScale{}
+	if got := s.Normalize(-0.5, 250, -0.5); got != 0 {
+		t.Errorf("rank log scale at min: %v", got)
+	}
+	if got := s.Normalize(-0.5, 250, 250); math.Abs(got-1) > 1e-12 {
+		t.Errorf("rank log scale at max: %v", got)
+	}
+}

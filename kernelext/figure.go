@@ -1,0 +1,112 @@
+package kernelext
+
+import (
+	"encoding/base64"
+	"errors"
+	"path/filepath"
+	"strings"
+)
+
+// Figure is a rendered figure: a name (used for file names and messages) and
+// its bytes in one or more formats. SVG is the preferred format for display;
+// PNG and PDF are optional.
+type Figure struct {
+	// Name identifies the figure; [FileName] of it is the base of the saved
+	// files.
+	Name string
+	// SVG is the figure as an SVG document (may be nil).
+	SVG []byte
+	// PNG is the figure as a PNG image (may be nil).
+	PNG []byte
+	// PDF is the figure as a PDF document (may be nil).
+	PDF []byte
+}
+
+// Save writes every format the figure has to dir, as <FileName(Name)>.svg,
+// .png and .pdf (in that order), atomically, creating dir if needed. It
+// returns the paths written.
+func (f *Figure) Save(dir string) ([]string, error) {
+	if dir == "" {
+		return nil, errors.New("kernelext: Figure.Save: empty directory")
+	}
+	base := filepath.Join(dir, FileName(f.Name))
+	var paths []string
+	for _, out := range []struct {
+		ext  string
+		data []byte
+	}{{".svg", f.SVG}, {".png", f.PNG}, {".pdf", f.PDF}} {
+		if len(out.data) == 0 {
+			continue
+		}
+		p := base + out.ext
+		if err := WriteFileAtomic(p, out.data); err != nil {
+			return paths, err
+		}
+		paths = append(paths, p)
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("kernelext: Figure.Save: figure " + f.Name + " has no content")
+	}
+	return paths, nil
+}
+
+// HTML returns an HTML fragment showing the figure: the inline SVG when
+// there is one, otherwise an <img> with the PNG embedded in base64, otherwise
+// a short text.
+func (f *Figure) HTML() string {
+	switch {
+	case len(f.SVG) > 0:
+		return "<div>" + stripXMLProlog(string(f.SVG)) + "</div>"
+	case len(f.PNG) > 0:
+		return `<div><img alt="` + htmlText(f.Name) + `" src="data:image/png;base64,` +
+			base64.StdEncoding.EncodeToString(f.PNG) + `"></div>`
+	default:
+		return "<div>(figure " + htmlText(f.Name) + " has no SVG or PNG content)</div>"
+	}
+}
+
+// stripXMLProlog removes a leading <?xml ...?> declaration, which is not
+// allowed inside HTML.
+func stripXMLProlog(s string) string {
+	t := strings.TrimLeft(s, " \t\r\n")
+	if strings.HasPrefix(t, "<?xml") {
+		if i := strings.Index(t, "?>"); i >= 0 {
+			return strings.TrimLeft(t[i+2:], " \t\r\n")
+		}
+	}
+	return s
+}
+
+// ShowFigure displays f. In a notebook it shows the figure inline (the SVG,
+// or the PNG when there is no SVG). When an output directory is set
+// ([SetOutputDir]) the figure is also saved there ([Figure.Save]); outside a
+// notebook a single line is then written to [Output]:
+//
+//	figure <name>: <path>[, <path>...]
+//
+// or, with no output directory, "figure <name>: not saved (no output
+// directory)". It returns the error of saving, if any.
+func ShowFigure(f *Figure) error {
+	notebook := IsNotebook()
+	if notebook {
+		nb.displayHTML(f.HTML())
+	}
+	dir := OutputDir()
+	if dir == "" {
+		if !notebook {
+			lineWriter(Output(), "figure %s: not saved (no output directory)", f.Name)
+		}
+		return nil
+	}
+	paths, err := f.Save(dir)
+	if err != nil {
+		if !notebook {
+			lineWriter(Output(), "figure %s: error: %v", f.Name, err)
+		}
+		return err
+	}
+	if !notebook {
+		lineWriter(Output(), "figure %s: %s", f.Name, strings.Join(paths, ", "))
+	}
+	return nil
+}

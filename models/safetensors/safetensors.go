@@ -1,0 +1,317 @@
+// Package safetensors reads and writes the safetensors format (a little-endian u64 header length, a JSON header
+// naming each tensor's dtype, shape and byte range, then the raw data). mmpoison uses it for its own checkpoints
+// and for importing and exporting CLIP weights, so a model trained here loads in PyTorch and back.
+//
+// Reading checks every bound: the header length, each tensor's byte range against the file and against its
+// dtype and shape, and overlapping or out-of-order ranges, and names the file and the tensor in each error.
+package safetensors
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// MaxHeaderSize bounds the JSON header (100 MiB, as the reference implementation).
+const MaxHeaderSize = 100 << 20
+
+// Tensor is one named tensor. Data holds the raw little-endian bytes for dtypes other than F32.
+type Tensor struct {
+	Name  string
+	DType string // "F32", "F16", "BF16", "F64", "I64", "I32", ...
+	Shape []int
+	// F32 holds the values for DType "F32" (and for F16/BF16/F64 after conversion by Float32).
+	F32 []float32
+	// Raw holds the bytes for other dtypes.
+	Raw []byte
+}
+
+// File is a set of tensors with optional string metadata.
+type File struct {
+	Tensors  []*Tensor
+	Metadata map[string]string
+}
+
+// Get returns the tensor with the given name, or nil.
+func (f *File) Get(name string) *Tensor {
+	for _, t := range f.Tensors {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// NumElements returns the product of the shape's dimensions.
+func NumElements(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+var dtypeSize = map[string]int{"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+	"U8": 1, "BOOL": 1, "U16": 2, "U32": 4, "U64": 8}
+
+type headerEntry struct {
+	DType       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+}
+
+// WriteFile writes the tensors (in the given order) and metadata to path atomically: it writes a temporary file
+// in the same directory and renames it over path only when everything was written and synced.
+func WriteFile(path string, f *File) error {
+	header := map[string]any{}
+	if len(f.Metadata) > 0 {
+		header["__metadata__"] = f.Metadata
+	}
+	var offset int64
+	for _, t := range f.Tensors {
+		if _, dup := header[t.Name]; dup {
+			return fmt.Errorf("safetensors %s: duplicate tensor name %q", path, t.Name)
+		}
+		size, err := t.byteSize()
+		if err != nil {
+			return fmt.Errorf("safetensors %s: %w", path, err)
+		}
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		header[t.Name] = headerEntry{DType: t.DType, Shape: shape, DataOffsets: [2]int64{offset, offset + size}}
+		offset += size
+	}
+	hdr, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	for len(hdr)%8 != 0 { // Pad with spaces to 8-byte alignment, as the reference writer does.
+		hdr = append(hdr, ' ')
+	}
+	return writeAtomic(path, func(w io.Writer) error {
+		if err := binary.Write(w, binary.LittleEndian, uint64(len(hdr))); err != nil {
+			return err
+		}
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		buf := make([]byte, 0, 1<<16)
+		for _, t := range f.Tensors {
+			if t.DType != "F32" {
+				if _, err := w.Write(t.Raw); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, v := range t.F32 {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+				if len(buf) >= 1<<16 {
+					if _, err := w.Write(buf); err != nil {
+						return err
+					}
+					buf = buf[:0]
+				}
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		return nil
+	})
+}
+
+func (t *Tensor) byteSize() (int64, error) {
+	n := NumElements(t.Shape)
+	if t.DType == "F32" {
+		if len(t.F32) != n {
+			return 0, fmt.Errorf("tensor %q: shape %v needs %d values, has %d", t.Name, t.Shape, n, len(t.F32))
+		}
+		return int64(4 * n), nil
+	}
+	size, ok := dtypeSize[t.DType]
+	if !ok {
+		return 0, fmt.Errorf("tensor %q: unknown dtype %q", t.Name, t.DType)
+	}
+	if len(t.Raw) != n*size {
+		return 0, fmt.Errorf("tensor %q: shape %v and dtype %s need %d bytes, has %d", t.Name, t.Shape, t.DType, n*size, len(t.Raw))
+	}
+	return int64(len(t.Raw)), nil
+}
+
+// writeAtomic writes through fn into a temporary file next to path, syncs it, then renames it to path. On any
+// error the temporary file is removed and path is left as it was.
+func writeAtomic(path string, fn func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = fn(bw); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadFile reads a safetensors file. F32, F16, BF16 and F64 tensors are decoded into F32; other dtypes keep Raw.
+func ReadFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading safetensors: %w", err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse decodes a safetensors file held in memory, checking every bound.
+func Parse(data []byte) (*File, error) {
+	if len(data) < 8 {
+		return nil, fmt.Errorf("file too short (%d bytes) for a safetensors header", len(data))
+	}
+	hlen := binary.LittleEndian.Uint64(data[:8])
+	if hlen > MaxHeaderSize || hlen > uint64(len(data)-8) {
+		return nil, fmt.Errorf("header length %d exceeds the file size %d or the limit %d (not a safetensors file? "+
+			"PyTorch .pt/.bin pickles must be converted first)", hlen, len(data), MaxHeaderSize)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data[8:8+hlen], &raw); err != nil {
+		return nil, fmt.Errorf("malformed JSON header: %w", err)
+	}
+	body := data[8+hlen:]
+	f := &File{}
+	type span struct {
+		name       string
+		start, end int64
+	}
+	var spans []span
+	for name, msg := range raw {
+		if name == "__metadata__" {
+			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
+				return nil, fmt.Errorf("malformed __metadata__ (must map strings to strings): %w", err)
+			}
+			continue
+		}
+		var e headerEntry
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return nil, fmt.Errorf("tensor %q: malformed header entry: %w", name, err)
+		}
+		size, ok := dtypeSize[e.DType]
+		if !ok {
+			return nil, fmt.Errorf("tensor %q: unsupported dtype %q", name, e.DType)
+		}
+		n := int64(1)
+		for _, d := range e.Shape {
+			if d < 0 || (d > 0 && n > math.MaxInt64/int64(d)/8) {
+				return nil, fmt.Errorf("tensor %q: invalid shape %v", name, e.Shape)
+			}
+			n *= int64(d)
+		}
+		start, end := e.DataOffsets[0], e.DataOffsets[1]
+		if start < 0 || end < start || end > int64(len(body)) {
+			return nil, fmt.Errorf("tensor %q: data offsets [%d, %d] outside the %d data bytes", name, start, end, len(body))
+		}
+		if end-start != n*int64(size) {
+			return nil, fmt.Errorf("tensor %q: %d bytes for shape %v and dtype %s, which need %d", name, end-start,
+				e.Shape, e.DType, n*int64(size))
+		}
+		spans = append(spans, span{name, start, end})
+		t := &Tensor{Name: name, DType: e.DType, Shape: e.Shape}
+		if err := t.decode(body[start:end]); err != nil {
+			return nil, err
+		}
+		f.Tensors = append(f.Tensors, t)
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end {
+			return nil, fmt.Errorf("tensors %q and %q overlap", spans[i-1].name, spans[i].name)
+		}
+	}
+	// Keep a deterministic order: by data offset, as written.
+	order := make(map[string]int, len(spans))
+	for i, s := range spans {
+		order[s.name] = i
+	}
+	sort.Slice(f.Tensors, func(i, j int) bool { return order[f.Tensors[i].Name] < order[f.Tensors[j].Name] })
+	return f, nil
+}
+
+func (t *Tensor) decode(b []byte) error {
+	n := len(b) / max(1, dtypeSize[t.DType])
+	switch t.DType {
+	case "F32":
+		t.F32 = make([]float32, n)
+		for i := range t.F32 {
+			t.F32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case "F64":
+		t.F32 = make([]float32, n)
+		for i := range t.F32 {
+			t.F32[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		}
+	case "BF16":
+		t.F32 = make([]float32, n)
+		for i := range t.F32 {
+			t.F32[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		}
+	case "F16":
+		t.F32 = make([]float32, n)
+		for i := range t.F32 {
+			t.F32[i] = halfToFloat(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	default:
+		t.Raw = append([]byte(nil), b...)
+		return nil
+	}
+	t.DType = "F32"
+	return nil
+}
+
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h & 0x3ff)
+	switch {
+	case exp == 0 && frac == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // Subnormal.
+		f := float32(frac) / 1024 * float32(math.Pow(2, -14))
+		if sign != 0 {
+			return -f
+		}
+		return f
+	case exp == 31:
+		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
+}

@@ -1,0 +1,220 @@
+// Package train fine-tunes and pre-trains CLIP models: AdamW with decoupled weight decay on weight matrices
+// only, a cosine learning-rate schedule with linear warm-up, seeded data order, frozen towers, progress
+// reporting, NaN detection and atomic, resumable checkpoints.
+//
+// The protocol mirrors the paper: pre-train a clean model on a pool of pairs, then fine-tune it (possibly on
+// poisoned pairs) with Fit.
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX graph-building style.
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/mmpoison/mmpoison/models/clip"
+)
+
+// Options are the training hyper-parameters. DefaultOptions holds CLIP fine-tuning defaults.
+type Options struct {
+	Epochs    int `json:"epochs"`
+	BatchSize int `json:"batch_size"`
+	// LearningRate is the peak rate; MinLearningRate is where the cosine schedule ends.
+	LearningRate    float64 `json:"learning_rate"`
+	MinLearningRate float64 `json:"min_learning_rate"`
+	// WarmupSteps of linear warm-up from 0 to LearningRate.
+	WarmupSteps int     `json:"warmup_steps"`
+	WeightDecay float64 `json:"weight_decay"`
+	Beta1       float64 `json:"beta1"`
+	Beta2       float64 `json:"beta2"`
+	Epsilon     float64 `json:"epsilon"`
+	// Seed drives the data order (one permutation per epoch).
+	Seed uint64 `json:"seed"`
+	// Freeze names towers whose parameters stay fixed: "visual" (image tower) and/or "text". The logit scale is
+	// trained unless "logit_scale" is listed.
+	Freeze []string `json:"freeze,omitempty"`
+	// Checkpoint, when set, is the path written (atomically) after every epoch and read to resume.
+	Checkpoint string `json:"-"`
+	// Progress, when set, is called after every step.
+	Progress func(Progress) `json:"-"`
+}
+
+// DefaultOptions returns CLIP fine-tuning defaults (AdamW β=(0.9, 0.98), ε=1e-6, weight decay 0.2, as in the
+// paper's setup), with a learning rate suited to the tiny preset trained from scratch.
+func DefaultOptions() Options {
+	return Options{Epochs: 1, BatchSize: 64, LearningRate: 1e-3, MinLearningRate: 1e-5, WarmupSteps: 50,
+		WeightDecay: 0.2, Beta1: 0.9, Beta2: 0.98, Epsilon: 1e-6, Seed: 42}
+}
+
+// Progress is reported after every training step.
+type Progress struct {
+	Epoch, Epochs    int
+	Step, TotalSteps int // Global step (1-based) and total steps of the run.
+	Loss             float64
+	LogitScale       float64 // exp(logit_scale), the inverse temperature.
+	LearningRate     float64
+	Elapsed          time.Duration
+}
+
+// EpochStats summarises one epoch.
+type EpochStats struct {
+	Epoch      int     `json:"epoch"`
+	MeanLoss   float64 `json:"mean_loss"`
+	LogitScale float64 `json:"logit_scale"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// Data is what training iterates over: preprocessed images and tokenised pairs.
+type Data struct {
+	// Images are preprocessed images (H·W·C float32 each, see clip.Preprocess).
+	Images [][]float32
+	// ImageOf[i] indexes Images for pair i; Tokens[i] is its caption's token ids (ContextLength long).
+	ImageOf []int
+	Tokens  [][]int32
+}
+
+// NumPairs returns the number of pairs.
+func (d *Data) NumPairs() int { return len(d.ImageOf) }
+
+// ErrNaNLoss is wrapped by the error Fit returns when the loss stops being finite.
+var ErrNaNLoss = errors.New("loss is not finite")
+
+// Trainer holds a compiled training step for one model and one set of options.
+type Trainer struct {
+	backend backends.Backend
+	cfg     clip.Config
+	ctx     *context.Context
+	opts    Options
+	specs   []clip.ParamSpec
+	exec    *context.Exec
+	// State of the run, saved in checkpoints.
+	epoch, step int
+}
+
+// New prepares a trainer for the model whose parameters live in ctx. It creates the optimizer state.
+func New(backend backends.Backend, cfg clip.Config, ctx *context.Context, opts Options) (*Trainer, error) {
+	if opts.BatchSize < 2 {
+		return nil, fmt.Errorf("train: batch size must be at least 2 for a contrastive loss, got %d", opts.BatchSize)
+	}
+	if opts.Epochs < 0 || math.IsNaN(opts.LearningRate) || opts.LearningRate <= 0 {
+		return nil, fmt.Errorf("train: invalid epochs %d or learning rate %g", opts.Epochs, opts.LearningRate)
+	}
+	for _, f := range opts.Freeze {
+		if f != "visual" && f != "text" && f != "logit_scale" {
+			return nil, fmt.Errorf("train: cannot freeze %q: valid values are \"visual\", \"text\" and \"logit_scale\"", f)
+		}
+	}
+	t := &Trainer{backend: backend, cfg: cfg, ctx: ctx, opts: opts}
+	for _, p := range cfg.Params() {
+		tower := p.Tower()
+		if tower == "" {
+			tower = "logit_scale"
+		}
+		if !slices.Contains(opts.Freeze, tower) {
+			t.specs = append(t.specs, p)
+		}
+	}
+	params := make([]*context.Variable, len(t.specs))
+	pctx := ctx.In(clip.Scope)
+	for i, p := range t.specs {
+		params[i] = pctx.GetVariableByScopeAndName(pctx.Scope(), p.Name)
+		if params[i] == nil {
+			return nil, fmt.Errorf("train: parameter %q is missing from the model", p.Name)
+		}
+		adamState(ctx, p)
+	}
+	var err error
+	t.exec, err = context.NewExec(backend, ctx, func(ctx *context.Context, images, tokens, lr, bc1, bc2 *Node) []*Node {
+		loss := clip.Loss(ctx, cfg, images, tokens)
+		nodes := make([]*Node, len(params))
+		for i, v := range params {
+			nodes[i] = v.ValueGraph(images.Graph())
+		}
+		grads := Gradient(loss, nodes...)
+		adamWUpdate(ctx, t.opts, t.specs, params, grads, lr, bc1, bc2)
+		return []*Node{loss, clip.LogitScale(ctx, images.Graph())}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return t, nil
+}
+
+// StepsPerEpoch is the number of full batches in an epoch (the last, partial batch is dropped, as in CLIP's
+// training, so every step has the same shape and compiles once).
+func (t *Trainer) StepsPerEpoch(numPairs int) int { return numPairs / t.opts.BatchSize }
+
+// Order returns the seeded permutation of pair indices for a 0-based epoch.
+func Order(seed uint64, epoch, numPairs int) []int {
+	rng := rand.New(rand.NewPCG(seed, uint64(epoch)+0x6f72646572))
+	return rng.Perm(numPairs)
+}
+
+// Fit trains for the remaining epochs (all of them, or those after a resumed checkpoint) and returns the
+// statistics of each epoch it ran.
+func (t *Trainer) Fit(data *Data) ([]EpochStats, error) {
+	n := data.NumPairs()
+	steps := t.StepsPerEpoch(n)
+	if steps == 0 {
+		return nil, fmt.Errorf("train: %d pairs are fewer than one batch of %d", n, t.opts.BatchSize)
+	}
+	total := steps * t.opts.Epochs
+	b := t.opts.BatchSize
+	size := t.cfg.ImageSize * t.cfg.ImageSize * t.cfg.ImageChannels
+	imgBuf := make([]float32, b*size)
+	tokBuf := make([]int32, b*t.cfg.ContextLength)
+	start := time.Now()
+	var history []EpochStats
+	for epoch := t.epoch; epoch < t.opts.Epochs; epoch++ {
+		order := Order(t.opts.Seed, epoch, n)
+		epochStart := time.Now()
+		var sum float64
+		var scale float64
+		for s := range steps {
+			for j := range b {
+				pair := order[s*b+j]
+				copy(imgBuf[j*size:], data.Images[data.ImageOf[pair]])
+				copy(tokBuf[j*t.cfg.ContextLength:], data.Tokens[pair])
+			}
+			lr := CosineLR(t.step, t.opts.WarmupSteps, total, t.opts.LearningRate, t.opts.MinLearningRate)
+			stepNum := float64(t.step + 1)
+			bc1 := 1 - math.Pow(t.opts.Beta1, stepNum)
+			bc2 := 1 - math.Pow(t.opts.Beta2, stepNum)
+			images := tensors.FromFlatDataAndDimensions(imgBuf,
+				b, t.cfg.ImageSize, t.cfg.ImageSize, t.cfg.ImageChannels)
+			tokens := tensors.FromFlatDataAndDimensions(tokBuf, b, t.cfg.ContextLength)
+			outs, err := t.exec.Exec(images, tokens, float32(lr), float32(bc1), float32(bc2))
+			if err != nil {
+				return history, fmt.Errorf("train: step %d: %w", t.step+1, err)
+			}
+			loss := float64(tensors.ToScalar[float32](outs[0]))
+			scale = float64(tensors.ToScalar[float32](outs[1]))
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return history, fmt.Errorf("train: epoch %d step %d (learning rate %g): %w (%v); the model in memory "+
+					"is unusable, the last checkpoint on disk is kept", epoch+1, t.step+1, lr, ErrNaNLoss, loss)
+			}
+			sum += loss
+			t.step++
+			if t.opts.Progress != nil {
+				t.opts.Progress(Progress{Epoch: epoch + 1, Epochs: t.opts.Epochs, Step: t.step, TotalSteps: total,
+					Loss: loss, LogitScale: scale, LearningRate: lr, Elapsed: time.Since(start)})
+			}
+		}
+		t.epoch = epoch + 1
+		history = append(history, EpochStats{Epoch: epoch + 1, MeanLoss: sum / float64(steps), LogitScale: scale,
+			Seconds: time.Since(epochStart).Seconds()})
+		if t.opts.Checkpoint != "" {
+			if err := t.SaveCheckpoint(t.opts.Checkpoint); err != nil {
+				return history, err
+			}
+		}
+	}
+	return history, nil
+}

@@ -1,0 +1,20 @@
+// Package attack implements the data-poisoning attacks of Yang et al., "Data Poisoning Attacks Against
+// Multimodal Encoders" (ICML 2023), on dataset.PairSet training sets, and the poison manifest that records
+// exactly what an attack did.
+//
+// All attacks work in the linguistic modality: captions written for class-A training images are paired with
+// images of class B, so that at test time text queries about A retrieve B images. SingleLabel is Attack II
+// (single target label, A→B). Attack I (one target image) and Attack III (several goals at once) share the
+// Manifest type and the unexported helpers of this package.
+//
+// The poisoning rate φ is always counted in pairs of the whole training set: φ = |poisoned pairs| / |all pairs|.
+// Two modes create the poisoned pairs:
+//
+//   - Inject (the paper's threat model, the default) appends n new pairs to the N clean ones, with
+//     n = round(φ·N/(1−φ)) so that n/(N+n) ≈ φ;
+//   - Repair (what the official code does) re-points n = round(φ·N) existing class-A pairs to B images, keeping
+//     the pair count.
+//
+// Every choice (which captions, which B images) follows the seed only: the same input and seed give the same
+// output, unlike the official code's unseeded shuffle. Apply never modifies its input.
+package attack

@@ -1,0 +1,230 @@
+package attack
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+)
+
+// ManifestVersion is the version of the manifest format this package writes and reads.
+const ManifestVersion = 1
+
+// Manifest records what an attack did to a training set, so that a poisoned set can be audited, reproduced and
+// matched against its manifest (Verify). It is JSON-serialisable; Attacks I, II and III share it.
+type Manifest struct {
+	// Version is ManifestVersion.
+	Version int `json:"version"`
+	// Attack is the attack's name (e.g. "single-target-label") and AttackID its number in the paper ("II").
+	Attack   string `json:"attack"`
+	AttackID string `json:"attack_id"`
+	// Dataset is the name of the clean input pair set.
+	Dataset string `json:"dataset"`
+	// Goals are the source→target class pairs (one for Attacks I and II, several for Attack III).
+	Goals []Goal `json:"goals"`
+	// TargetImageID is the single target image of Attack I; empty for the others.
+	TargetImageID string `json:"target_image_id,omitempty"`
+	// Mode is how the poisoned pairs entered the set.
+	Mode Mode `json:"mode"`
+	// Seed drove the attack's choices.
+	Seed int64 `json:"seed"`
+	// RequestedRate and RequestedCount are what the attack was asked for (one of them is zero).
+	RequestedRate  float64 `json:"requested_rate,omitempty"`
+	RequestedCount int     `json:"requested_count,omitempty"`
+	// Rate is φ achieved: PoisonedPairs / TotalPairs.
+	Rate float64 `json:"rate"`
+	// TotalPairs, PoisonedPairs and CleanPairs count the pairs of the poisoned set.
+	TotalPairs    int `json:"total_pairs"`
+	PoisonedPairs int `json:"poisoned_pairs"`
+	CleanPairs    int `json:"clean_pairs"`
+	// Pairs lists every poisoned pair, in output order.
+	Pairs []PoisonedPair `json:"pairs"`
+}
+
+// Goal is one source→target class pair of an attack.
+type Goal struct {
+	// Source is class A, whose captions are re-paired; Target is class B, whose images they are paired with.
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Pairs is the number of poisoned pairs serving this goal.
+	Pairs int `json:"pairs"`
+}
+
+// PoisonedPair describes one poisoned pair of the output pair set.
+type PoisonedPair struct {
+	// Index is the pair's position in the poisoned PairSet.Pairs.
+	Index int `json:"index"`
+	// Goal indexes Manifest.Goals.
+	Goal int `json:"goal"`
+	// SourcePair is the position, in the clean input, of the pair whose caption was used (Repair: re-pointed).
+	SourcePair int `json:"source_pair"`
+	// Caption is the caption text, CaptionImageID the image it was written for (a class-A image) and
+	// CaptionIndex its position among that image's captions.
+	Caption        string `json:"caption"`
+	CaptionImageID string `json:"caption_image_id"`
+	CaptionIndex   int    `json:"caption_index"`
+	// OriginalImageID is the image the caption was paired with in the clean input (the class-A image).
+	OriginalImageID string `json:"original_image_id"`
+	// PoisonedImageID is the image the caption is paired with now (a class-B image).
+	PoisonedImageID string `json:"poisoned_image_id"`
+}
+
+// WriteFile writes the manifest as indented JSON to path atomically: it writes a temporary file in the same
+// directory and renames it over path, so readers never see a partial manifest.
+func (m *Manifest) WriteFile(path string) (err error) {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("attack: encoding manifest: %w", err)
+	}
+	data = append(data, '\n')
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("attack: writing manifest: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
+	}
+	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadManifest reads a manifest written by WriteFile. It rejects unknown fields, other format versions and
+// manifests whose counts disagree with each other.
+func ReadManifest(path string) (*Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("attack: manifest %s: %w", path, err)
+	}
+	if m.Version != ManifestVersion {
+		return nil, fmt.Errorf("attack: manifest %s has version %d, want %d", path, m.Version, ManifestVersion)
+	}
+	if m.CleanPairs+m.PoisonedPairs != m.TotalPairs || len(m.Pairs) != m.PoisonedPairs {
+		return nil, fmt.Errorf("attack: manifest %s: inconsistent counts: %d clean + %d poisoned ≠ %d total, or %d listed pairs",
+			path, m.CleanPairs, m.PoisonedPairs, m.TotalPairs, len(m.Pairs))
+	}
+	return &m, nil
+}
+
+// maxProblems is how many mismatches Verify reports before it summarises.
+const maxProblems = 10
+
+// Verify checks that ps is exactly the poisoned set the manifest describes: the pair counts and φ, and for every
+// listed pair its position, Poisoned flag, caption, caption image, caption index and poisoned image, the goal
+// classes of the caption and poisoned images, and (Attack I) the target image. Since the listed positions are
+// distinct, poisoned and as many as ps has poisoned pairs, no unlisted pair is poisoned. The error lists the
+// first mismatches.
+func (m *Manifest) Verify(ps *dataset.PairSet) error {
+	if ps == nil {
+		return errors.New("attack: verify: nil pair set")
+	}
+	var problems []error
+	add := func(format string, args ...any) {
+		problems = append(problems, fmt.Errorf(format, args...))
+	}
+	if len(ps.Pairs) != m.TotalPairs {
+		add("pair set has %d pairs, manifest says %d", len(ps.Pairs), m.TotalPairs)
+	}
+	if n := ps.NumPoisoned(); n != m.PoisonedPairs || len(m.Pairs) != n {
+		add("pair set has %d poisoned pairs, manifest says %d and lists %d", n, m.PoisonedPairs, len(m.Pairs))
+	}
+	if m.CleanPairs != m.TotalPairs-m.PoisonedPairs {
+		add("manifest counts %d clean + %d poisoned pairs, not %d", m.CleanPairs, m.PoisonedPairs, m.TotalPairs)
+	}
+	if r := ps.PoisonRate(); math.Abs(r-m.Rate) > 1e-12 {
+		add("pair set has φ = %v, manifest says %v", r, m.Rate)
+	}
+	type goalLabels struct{ source, target int }
+	goals := make([]goalLabels, len(m.Goals))
+	for i, g := range m.Goals {
+		s, err1 := dataset.ClassIndex(ps.Classes, g.Source)
+		t, err2 := dataset.ClassIndex(ps.Classes, g.Target)
+		if err := errors.Join(err1, err2); err != nil {
+			add("goal %d: %v", i, err)
+		}
+		goals[i] = goalLabels{s, t}
+	}
+	labelOf := make(map[string]int, len(ps.Images))
+	for _, ex := range ps.Images {
+		labelOf[ex.ID] = ex.Label
+	}
+	seen := make(map[int]bool, len(m.Pairs))
+	for k, e := range m.Pairs {
+		if e.Index < 0 || e.Index >= len(ps.Pairs) {
+			add("entry %d: index %d out of range", k, e.Index)
+			continue
+		}
+		if seen[e.Index] {
+			add("entry %d: index %d listed twice", k, e.Index)
+		}
+		seen[e.Index] = true
+		p := ps.Pairs[e.Index]
+		at := func(i int) string {
+			if i < 0 || i >= len(ps.Images) {
+				return fmt.Sprintf("<image %d out of range>", i)
+			}
+			return ps.Images[i].ID
+		}
+		switch {
+		case !p.Poisoned:
+			add("pair %d is listed as poisoned but not marked Poisoned", e.Index)
+		case p.Caption != e.Caption:
+			add("pair %d has caption %q, manifest says %q", e.Index, p.Caption, e.Caption)
+		case at(p.CaptionOf) != e.CaptionImageID || p.CaptionIndex != e.CaptionIndex:
+			add("pair %d has caption %d of %s, manifest says caption %d of %s",
+				e.Index, p.CaptionIndex, at(p.CaptionOf), e.CaptionIndex, e.CaptionImageID)
+		case at(p.Image) != e.PoisonedImageID:
+			add("pair %d is paired with image %s, manifest says %s", e.Index, at(p.Image), e.PoisonedImageID)
+		case m.TargetImageID != "" && e.PoisonedImageID != m.TargetImageID:
+			add("pair %d is paired with %s, not the target image %s", e.Index, e.PoisonedImageID, m.TargetImageID)
+		case e.Goal < 0 || e.Goal >= len(goals):
+			add("entry %d: goal %d out of range", k, e.Goal)
+		default:
+			g := goals[e.Goal]
+			if l, ok := labelOf[e.CaptionImageID]; !ok || l != g.source {
+				add("pair %d: caption image %s is not of source class %q", e.Index, e.CaptionImageID, m.Goals[e.Goal].Source)
+			}
+			if l, ok := labelOf[e.OriginalImageID]; !ok || l != g.source {
+				add("pair %d: original image %s is not of source class %q", e.Index, e.OriginalImageID, m.Goals[e.Goal].Source)
+			}
+			if l := labelOf[e.PoisonedImageID]; l != g.target {
+				add("pair %d: poisoned image %s is not of target class %q", e.Index, e.PoisonedImageID, m.Goals[e.Goal].Target)
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	more := len(problems) - maxProblems
+	if more > 0 {
+		problems = append(problems[:maxProblems], fmt.Errorf("… and %d more", more))
+	}
+	return fmt.Errorf("attack: poisoned set %q does not match its %s manifest: %w", ps.Name, m.Attack, errors.Join(problems...))
+}

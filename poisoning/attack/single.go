@@ -1,0 +1,84 @@
+package attack
+
+import (
+	"fmt"
+
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+)
+
+// Attack names and identifiers recorded in manifests.
+const (
+	// SingleLabelName and SingleLabelID identify Attack II.
+	SingleLabelName = "single-target-label"
+	SingleLabelID   = "II"
+)
+
+// SingleLabel is Attack II, single target label (A→B): it pairs captions of class-A training images with images
+// of class B, so that class-A text queries retrieve class-B images.
+type SingleLabel struct {
+	// Source (A) and Target (B) are class names of the training set, resolved with dataset.ClassIndex.
+	Source, Target string
+	// Rate is the requested poisoning rate φ in (0, 1), counted in pairs of the whole (output) training set.
+	Rate float64
+	// Count is the exact number of poisoned pairs, an alternative to Rate; set exactly one of them.
+	Count int
+	// Mode is Inject (the default) or Repair.
+	Mode Mode
+	// Seed drives every choice of the attack.
+	Seed int64
+}
+
+// Apply returns a poisoned copy of train and the manifest of the attack; train itself is not modified.
+//
+// It picks n distinct clean pairs whose caption was written for a class-A image, spread over the A images in a
+// seeded order, and gives each the image of a class-B training image, going round-robin over a seeded shuffle of
+// the B images. In Inject mode the n pairs are appended after the clean ones, in Repair mode the picked pairs
+// themselves are re-pointed. Poisoned pairs have Poisoned set and keep CaptionOf, the A image. Errors: unknown
+// classes, Source equal to Target, a class without images, a rate outside (0, 1) or NaN, both or neither of Rate
+// and Count, a rate too small for one pair, or more pairs than class A has captions.
+func (a SingleLabel) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
+	if train == nil {
+		return nil, nil, fmt.Errorf("attack: nil training set")
+	}
+	mode, err := a.Mode.normalize()
+	if err != nil {
+		return nil, nil, err
+	}
+	src, dst, err := resolveClasses(train.Classes, a.Source, a.Target)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := poisonCount(mode, a.Rate, a.Count, len(train.Pairs))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(classImages(train, src)) == 0 {
+		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", train.Classes[src], train.Name)
+	}
+	targets, err := shuffledImages(train, dst, newRand(a.Seed, 0, purposeImages))
+	if err != nil {
+		return nil, nil, err
+	}
+	pairs, err := sourcePairs(train, src, n, newRand(a.Seed, 0, purposeCaptions))
+	if err != nil {
+		return nil, nil, err
+	}
+	picks := make([]pick, n)
+	for k, p := range pairs {
+		picks[k] = pick{goal: 0, src: p, image: targets[k%len(targets)]}
+	}
+	out, entries := applyPicks(train, mode, picks, "attack-"+SingleLabelID)
+	m := &Manifest{
+		Attack:         SingleLabelName,
+		AttackID:       SingleLabelID,
+		Dataset:        train.Name,
+		Goals:          []Goal{{Source: train.Classes[src], Target: train.Classes[dst], Pairs: n}},
+		Mode:           mode,
+		Seed:           a.Seed,
+		RequestedRate:  a.Rate,
+		RequestedCount: a.Count,
+		Pairs:          entries,
+	}
+	m.finish(out)
+	return out, m, nil
+}
