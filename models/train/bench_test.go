@@ -35,11 +35,17 @@ func randomData(cfg clip.Config, n int, seed uint64) *Data {
 	return d
 }
 
+var sharedBackend backends.Backend
+
 func benchBackend(b testing.TB) backends.Backend {
+	if sharedBackend != nil {
+		return sharedBackend
+	}
 	be, err := simplego.New("parallelism=-1")
 	if err != nil {
 		b.Fatal(err)
 	}
+	sharedBackend = be
 	return be
 }
 
@@ -58,19 +64,17 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			opts := DefaultOptions()
 			opts.BatchSize = bc.batch
-			opts.Epochs = 1 << 20
 			tr, err := New(benchBackend(b), cfg, ctx, opts)
 			if err != nil {
 				b.Fatal(err)
 			}
 			data := randomData(cfg, bc.batch, 1)
-			opts.Epochs = 1
 			if _, err := tr.Fit(data); err != nil { // warm-up: compiles the step.
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			for b.Loop() {
-				tr.epoch = 0
+				tr.epoch, tr.step = 0, 0
 				if _, err := tr.Fit(data); err != nil {
 					b.Fatal(err)
 				}

@@ -7,6 +7,7 @@
 package train
 
 import (
+	gocontext "context"
 	"errors"
 	"fmt"
 	"math"
@@ -160,6 +161,12 @@ func Order(seed uint64, epoch, numPairs int) []int {
 // Fit trains for the remaining epochs (all of them, or those after a resumed checkpoint) and returns the
 // statistics of each epoch it ran.
 func (t *Trainer) Fit(data *Data) ([]EpochStats, error) {
+	return t.FitContext(gocontext.Background(), data)
+}
+
+// FitContext is Fit that stops before the next step once ctx is done, returning ctx's error. Finished epochs
+// are in the checkpoint (when one is configured), so a later Resume goes on from there.
+func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, error) {
 	n := data.NumPairs()
 	steps := t.StepsPerEpoch(n)
 	if steps == 0 {
@@ -178,6 +185,9 @@ func (t *Trainer) Fit(data *Data) ([]EpochStats, error) {
 		var sum float64
 		var scale float64
 		for s := range steps {
+			if err := ctx.Err(); err != nil {
+				return history, fmt.Errorf("train: stopped at epoch %d step %d: %w", epoch+1, t.step+1, err)
+			}
 			for j := range b {
 				pair := order[s*b+j]
 				copy(imgBuf[j*size:], data.Images[data.ImageOf[pair]])

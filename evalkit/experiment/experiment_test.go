@@ -1,0 +1,125 @@
+package experiment
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
+)
+
+func requireData(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(fashionmnist.DefaultSystemDir, fashionmnist.TrainImagesFile)); err != nil {
+		t.Skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+	}
+}
+
+// TestAttackIIEndToEnd runs the whole pipeline at QuickSpec size and asserts the attack's real effect: on unseen
+// class-A captions and unseen test images, Hit@10 rises at least 0.6 above the clean model's and MinRank falls at
+// least 5×, while utility on the other classes stays within 0.05 — with φ ≤ 1%.
+func TestAttackIIEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three models (a few minutes)")
+	}
+	requireData(t)
+	t.Setenv("MMPOISON_CACHE", t.TempDir())
+	spec := QuickSpec()
+	res, err := Run(spec, Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Poison.Rate > 0.01 || res.Poison.PoisonedPairs == 0 {
+		t.Fatalf("φ = %v with %d poisoned pairs, want 0 < φ ≤ 1%%", res.Poison.Rate, res.Poison.PoisonedPairs)
+	}
+	clean, _ := res.Clean.Attack.HitAt(10)
+	pois, _ := res.Poisoned.Attack.HitAt(10)
+	t.Logf("Hit@10 clean %.3f poisoned %.3f; MinRank clean %.2f poisoned %.2f", clean, pois,
+		res.Clean.Attack.MinRank.Mean, res.Poisoned.Attack.MinRank.Mean)
+	if pois-clean < 0.6 {
+		t.Errorf("Hit@10 gain %.3f < 0.6 (clean %.3f, poisoned %.3f)", pois-clean, clean, pois)
+	}
+	if res.Poisoned.Attack.MinRank.Mean*5 > res.Clean.Attack.MinRank.Mean {
+		t.Errorf("MinRank %.2f is not 5× below the clean %.2f", res.Poisoned.Attack.MinRank.Mean, res.Clean.Attack.MinRank.Mean)
+	}
+	for _, k := range []int{10} {
+		c, p := res.Clean.UtilityOthers, res.Poisoned.UtilityOthers
+		if d := p.TR(k) - c.TR(k); d < -0.05 {
+			t.Errorf("TR@%d on untargeted classes fell by %.3f", k, -d)
+		}
+		if d := p.IR(k) - c.IR(k); d < -0.05 {
+			t.Errorf("IR@%d on untargeted classes fell by %.3f", k, -d)
+		}
+	}
+	// The result re-loads from JSON with the same numbers.
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := res.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadResult(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := back.Poisoned.Attack.HitAt(10); h != pois || back.Clean.Attack.MinRank.Mean != res.Clean.Attack.MinRank.Mean {
+		t.Fatalf("result JSON round trip changed the metrics")
+	}
+	// A second run finds every model in the cache and gives identical metrics (same seed, same numbers).
+	again, err := Run(spec, Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Pretrain.Cached || !again.FinetunePois.Cached {
+		t.Errorf("second run retrained instead of using the cache")
+	}
+	if h, _ := again.Poisoned.Attack.HitAt(10); h != pois || again.Poisoned.Attack.MinRank.Mean != res.Poisoned.Attack.MinRank.Mean {
+		t.Errorf("second run gave different metrics")
+	}
+}
+
+// TestBadInputLeavesFilesAlone: bad specs and data fail with one clear error naming the value or file, before
+// anything in the cache is touched.
+func TestBadInputLeavesFilesAlone(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("MMPOISON_CACHE", cache)
+	existing := filepath.Join(cache, "pretrain-0123.safetensors")
+	if err := os.WriteFile(existing, []byte("a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := t.TempDir()
+	for _, f := range fashionmnist.FileNames() {
+		if err := os.WriteFile(filepath.Join(corrupt, f), []byte("not an IDX file"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		modify func(*Spec)
+		want   string
+	}{
+		{"rate zero", func(s *Spec) { s.Rate = 0 }, "outside (0, 1)"},
+		{"rate one", func(s *Spec) { s.Rate = 1 }, "outside (0, 1)"},
+		{"rate negative", func(s *Spec) { s.Rate = -0.1 }, "-0.1"},
+		{"missing data dir", func(s *Spec) { s.DataDir = filepath.Join(cache, "nope") }, "nope"},
+		{"corrupt IDX", func(s *Spec) { s.DataDir = corrupt }, corrupt},
+		{"unknown class", func(s *Spec) { s.Source = "umbrella" }, "umbrella"},
+		{"unknown preset", func(s *Spec) { s.Preset = "huge" }, "huge"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "unknown class" || c.name == "unknown preset" {
+				requireData(t)
+			}
+			spec := QuickSpec()
+			c.modify(&spec)
+			_, err := Run(spec, Options{Quiet: true})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want one mentioning %q", err, c.want)
+			}
+			entries, _ := os.ReadDir(cache)
+			if got, _ := os.ReadFile(existing); string(got) != "a checkpoint" || len(entries) != 1 {
+				t.Fatalf("cache changed after a failed run: %d entries", len(entries))
+			}
+		})
+	}
+}

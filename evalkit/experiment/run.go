@@ -1,0 +1,357 @@
+package experiment
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/mmpoison/mmpoison/evalkit/metrics"
+	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/models/backend"
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/tokenizer"
+	"github.com/mmpoison/mmpoison/models/train"
+	"github.com/mmpoison/mmpoison/poisoning/attack"
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
+)
+
+// Data is an experiment's loaded data: the three splits, the tokenizer, the model config, and the test set
+// preprocessed for evaluation.
+type Data struct {
+	Spec      Spec
+	Splits    *fashionmnist.Splits
+	Tokenizer *tokenizer.WordLevel
+	Model     clip.Config
+	// Source and Target are the attack's class labels.
+	Source, Target int
+}
+
+// LoadData loads and splits Fashion-MNIST, builds the tokenizer and resolves the attack's class names.
+func LoadData(spec Spec) (*Data, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	splits, err := fashionmnist.Load(fashionmnist.Config{PoolSize: spec.PoolSize, TrainSize: spec.TrainSize,
+		TestPerClass: spec.TestPerClass, Seed: spec.Seed, Dir: spec.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	d := &Data{Spec: spec, Splits: splits}
+	if d.Source, err = splits.Train.ClassIndex(spec.Source); err != nil {
+		return nil, fmt.Errorf("attack source class: %w", err)
+	}
+	if d.Target, err = splits.Train.ClassIndex(spec.Target); err != nil {
+		return nil, fmt.Errorf("attack target class: %w", err)
+	}
+	if d.Source == d.Target {
+		return nil, fmt.Errorf("attack source and target are the same class %q", spec.Source)
+	}
+	if spec.SourceTrainImages > 0 {
+		splits.Train = keepFirstOfClass(splits.Train, d.Source, spec.SourceTrainImages)
+	}
+	if d.Model, err = clip.Preset(spec.Preset); err != nil {
+		return nil, err
+	}
+	d.Tokenizer, err = tokenizer.NewWordLevel([]string{strings.Join(fashionmnist.Vocabulary(), " ")}, d.Model.ContextLength)
+	if err != nil {
+		return nil, err
+	}
+	d.Model.VocabSize = d.Tokenizer.VocabSize()
+	return d, d.Model.Validate()
+}
+
+// keepFirstOfClass returns ds with only the first n examples of class label (the split's order is already
+// seeded), all other examples kept in order.
+func keepFirstOfClass(ds *dataset.Dataset, label, n int) *dataset.Dataset {
+	var keep []int
+	seen := 0
+	for i, ex := range ds.Examples {
+		if ex.Label == label {
+			if seen >= n {
+				continue
+			}
+			seen++
+		}
+		keep = append(keep, i)
+	}
+	return ds.Subset(ds.Name, keep)
+}
+
+// TrainingData preprocesses the images and tokenises the captions of a pair set.
+func (d *Data) TrainingData(ps *dataset.PairSet) (*train.Data, error) {
+	td := &train.Data{Images: make([][]float32, len(ps.Images))}
+	for i, ex := range ps.Images {
+		img, err := clip.Preprocess(d.Model, ex.Image)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+		}
+		td.Images[i] = img
+	}
+	for _, p := range ps.Pairs {
+		td.ImageOf = append(td.ImageOf, p.Image)
+		td.Tokens = append(td.Tokens, d.Tokenizer.Encode(p.Caption))
+	}
+	return td, nil
+}
+
+// Options control how a run reports progress and where it writes.
+type Options struct {
+	// Backend computes everything (nil: backend.Default()).
+	Backend backends.Backend
+	// Log receives progress lines outside a notebook (nil: kernelext's output).
+	Log io.Writer
+	// Quiet turns off training progress.
+	Quiet bool
+}
+
+func (o *Options) backend() (backends.Backend, error) {
+	if o.Backend != nil {
+		return o.Backend, nil
+	}
+	b, err := backend.Default()
+	o.Backend = b
+	return b, err
+}
+
+// trainModel trains from init (nil: a fresh model seeded by the spec) on pairs, reporting progress.
+func trainModel(d *Data, opts *Options, title string, init *context.Context, pairs *dataset.PairSet,
+	epochs int, lr float64) (*context.Context, []train.EpochStats, error) {
+	b, err := opts.backend()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := init
+	if ctx == nil {
+		if ctx, err = clip.NewContext(d.Model, uint64(d.Spec.Seed)); err != nil {
+			return nil, nil, err
+		}
+	}
+	td, err := d.TrainingData(pairs)
+	if err != nil {
+		return nil, nil, err
+	}
+	to := train.DefaultOptions()
+	to.Epochs, to.BatchSize, to.LearningRate, to.Seed = epochs, d.Spec.BatchSize, lr, uint64(d.Spec.Seed)
+	to.MinLearningRate = lr / 100
+	steps := epochs * (td.NumPairs() / to.BatchSize)
+	to.WarmupSteps = min(50, steps/10)
+	var progress *kernelext.Progress
+	if !opts.Quiet {
+		var popts []kernelext.ProgressOption
+		if opts.Log != nil {
+			popts = append(popts, kernelext.WithWriter(opts.Log))
+		}
+		progress = kernelext.NewProgress(title, steps, popts...)
+		to.Progress = func(p train.Progress) {
+			progress.Update(p.Step, kernelext.F("epoch", float64(p.Epoch)), kernelext.F("loss", p.Loss),
+				kernelext.F("1/temperature", p.LogitScale))
+		}
+	}
+	tr, err := train.New(b, d.Model, ctx, to)
+	if err != nil {
+		return nil, nil, err
+	}
+	hist, err := tr.Fit(td)
+	if progress != nil {
+		progress.Done()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", title, err)
+	}
+	return ctx, hist, nil
+}
+
+// Stage is a trained model cached on disk with its training history.
+type Stage struct {
+	// Path of the model (safetensors); History of its training epochs; Manifest of the poison (nil when clean).
+	Path     string             `json:"path"`
+	History  []train.EpochStats `json:"history"`
+	Manifest *attack.Manifest   `json:"-"`
+	// Cached is true when the model was loaded from the cache instead of trained.
+	Cached  bool    `json:"cached"`
+	Seconds float64 `json:"seconds"`
+}
+
+// cached runs produce when the model for key is not in the cache yet, and records its history beside it.
+func cached(name string, key any, produce func() (*context.Context, []train.EpochStats, error), cfg clip.Config) (*Stage, error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s-%s", name, hash(key)))
+	st := &Stage{Path: base + ".safetensors"}
+	if data, err := os.ReadFile(base + ".json"); err == nil {
+		if _, statErr := os.Stat(st.Path); statErr == nil && json.Unmarshal(data, st) == nil {
+			st.Path, st.Cached = base+".safetensors", true
+			return st, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	start := time.Now()
+	ctx, hist, err := produce()
+	if err != nil {
+		return nil, err
+	}
+	st.History, st.Seconds = hist, time.Since(start).Seconds()
+	if err := clip.Save(st.Path, ctx, cfg); err != nil {
+		return nil, err
+	}
+	data, _ := json.MarshalIndent(st, "", "  ")
+	if err := kernelext.WriteFileAtomic(base+".json", data); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Pretrain trains (or loads from the cache) the clean model on the pool.
+func Pretrain(d *Data, opts Options) (*Stage, error) {
+	return cached("pretrain", d.Spec.pretrainKey(), func() (*context.Context, []train.EpochStats, error) {
+		return trainModel(d, &opts, "pre-training (clean pool)", nil, d.Splits.Pool.Pairs(), d.Spec.PretrainEpochs, d.Spec.PretrainLR)
+	}, d.Model)
+}
+
+// Poison applies the spec's Attack II to the train split.
+func Poison(d *Data) (*dataset.PairSet, *attack.Manifest, error) {
+	a := attack.SingleLabel{Source: d.Spec.Source, Target: d.Spec.Target, Rate: d.Spec.Rate, Mode: d.Spec.Mode, Seed: d.Spec.Seed}
+	return a.Apply(d.Splits.Train.Pairs())
+}
+
+// Finetune fine-tunes the pre-trained model on the train split, clean or poisoned (or loads it from the cache).
+func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, error) {
+	pairs := d.Splits.Train.Pairs()
+	var manifest *attack.Manifest
+	title := "fine-tuning (clean)"
+	if poisoned {
+		var err error
+		if pairs, manifest, err = Poison(d); err != nil {
+			return nil, err
+		}
+		title = fmt.Sprintf("fine-tuning (poisoned, φ=%.2f%%)", 100*manifest.Rate)
+	}
+	name := "finetune-clean"
+	if poisoned {
+		name = "finetune-poisoned"
+	}
+	st, err := cached(name, d.Spec.finetuneKey(poisoned), func() (*context.Context, []train.EpochStats, error) {
+		init, _, err := clip.Load(pretrained.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return trainModel(d, &opts, title, init, pairs, d.Spec.FinetuneEpochs, d.Spec.FinetuneLR)
+	}, d.Model)
+	if err != nil {
+		return nil, err
+	}
+	st.Manifest = manifest
+	return st, nil
+}
+
+// ModelEval holds a model's attack metrics and utility on the test split.
+type ModelEval struct {
+	// Attack: class-A test captions against all test images, targets the class-B test images.
+	Attack *metrics.AttackResult `json:"attack"`
+	// RandomQueries: as many random test captions (of classes other than A and B) against the same targets.
+	RandomQueries *metrics.AttackResult `json:"random_queries"`
+	// Utility: image-to-text and text-to-image Recall@1/5/10 on the test split.
+	Utility *metrics.RecallResult `json:"utility"`
+	// UtilityOthers: the same on the test images (and their captions) of every class but A, i.e. the retrieval
+	// the attack is not aimed at. In the paper's test sets class A is rare, so their utility is close to this.
+	UtilityOthers *metrics.RecallResult `json:"utility_others"`
+}
+
+// Evaluate embeds the test split with the model at path and computes its attack metrics and utility.
+func Evaluate(d *Data, path string, opts Options) (*ModelEval, error) {
+	b, err := opts.backend()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cfg, err := clip.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	emb, err := clip.NewEmbedder(b, ctx, cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	test := d.Splits.Test
+	images := make([][]float32, len(test.Examples))
+	var captions []string
+	var owner []int
+	for i, ex := range test.Examples {
+		if images[i], err = clip.Preprocess(cfg, ex.Image); err != nil {
+			return nil, fmt.Errorf("test image %s: %w", ex.ID, err)
+		}
+		for _, c := range ex.Captions {
+			captions = append(captions, c)
+			owner = append(owner, i)
+		}
+	}
+	imgEmb, err := emb.Images(images)
+	if err != nil {
+		return nil, err
+	}
+	txtEmb, err := emb.Texts(tokenizer.EncodeAll(d.Tokenizer, captions))
+	if err != nil {
+		return nil, err
+	}
+	targets := test.IndicesOfClass(d.Target)
+	var queries, others [][]float32
+	for j, o := range owner {
+		switch test.Examples[o].Label {
+		case d.Source:
+			queries = append(queries, txtEmb[j])
+		case d.Target:
+		default:
+			others = append(others, txtEmb[j])
+		}
+	}
+	ev := &ModelEval{}
+	if ev.Attack, err = metrics.EvaluateAttack(queries, imgEmb, targets, nil); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(d.Spec.Seed), 0x72616e64))
+	random := make([][]float32, len(queries))
+	for i, j := range rng.Perm(len(others))[:min(len(queries), len(others))] {
+		random[i] = others[j]
+	}
+	if ev.RandomQueries, err = metrics.EvaluateAttack(random[:min(len(queries), len(others))], imgEmb, targets, nil); err != nil {
+		return nil, err
+	}
+	if ev.Utility, err = metrics.Recall(imgEmb, txtEmb, owner, metrics.RecallKs); err != nil {
+		return nil, err
+	}
+	var othImg, othTxt [][]float32
+	var othOwner []int
+	newIndex := map[int]int{}
+	for i, ex := range test.Examples {
+		if ex.Label != d.Source {
+			newIndex[i] = len(othImg)
+			othImg = append(othImg, imgEmb[i])
+		}
+	}
+	for j, o := range owner {
+		if ni, ok := newIndex[o]; ok {
+			othTxt = append(othTxt, txtEmb[j])
+			othOwner = append(othOwner, ni)
+		}
+	}
+	if ev.UtilityOthers, err = metrics.Recall(othImg, othTxt, othOwner, metrics.RecallKs); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}

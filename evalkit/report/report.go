@@ -1,0 +1,210 @@
+// Package report turns experiment results into what a reader sees: result tables (terminal text, Markdown,
+// notebook HTML), figures for papers (SVG, PDF, PNG) and a report folder with a Markdown summary, the
+// figures and the JSON results. The same calls show inline in a GoNB notebook through kernelext.
+package report
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/metrics"
+	"github.com/mmpoison/mmpoison/evalkit/plots"
+	"github.com/mmpoison/mmpoison/kernelext"
+)
+
+// AttackTable compares the attack metrics of the clean baseline, random queries on the poisoned model and the
+// poisoned model: Hit@K for K = 1, 5, 10, 20, 30, 50 and MinRank (mean and median, 0-based).
+func AttackTable(r *experiment.Result) *kernelext.Table {
+	headers := []string{"model / queries"}
+	for _, k := range metrics.DefaultKs {
+		headers = append(headers, fmt.Sprintf("Hit@%d", k))
+	}
+	headers = append(headers, "MinRank mean", "MinRank median")
+	t := kernelext.NewTable(fmt.Sprintf("Attack II %s → %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.Source,
+		r.Spec.Target, 100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Poison.Mode), headers...)
+	row := func(name string, a *metrics.AttackResult) {
+		vals := []any{name}
+		for _, k := range metrics.DefaultKs {
+			h, _ := a.HitAt(k)
+			vals = append(vals, fmt.Sprintf("%.3f", h))
+		}
+		vals = append(vals, fmt.Sprintf("%.1f", a.MinRank.Mean), fmt.Sprintf("%.1f", a.MinRank.Median))
+		t.AddRow(vals...)
+	}
+	row("clean model, class-"+r.Spec.Source+" captions", r.Clean.Attack)
+	row("poisoned model, random captions", r.Poisoned.RandomQueries)
+	row("poisoned model, class-"+r.Spec.Source+" captions", r.Poisoned.Attack)
+	a := r.Poisoned.Attack
+	t.AddNote("%d held-out %s captions query %d test images; targets: the %d %s test images; ranks are 0-based.",
+		a.NumQueries, r.Spec.Source, a.NumGallery, a.NumTargets, r.Spec.Target)
+	return t
+}
+
+// UtilityTable compares image-to-text (TR) and text-to-image (IR) Recall@1/5/10 of the clean and poisoned
+// models, on all test images and on the classes the attack does not target.
+func UtilityTable(r *experiment.Result) *kernelext.Table {
+	headers := []string{"model"}
+	for _, k := range metrics.RecallKs {
+		headers = append(headers, fmt.Sprintf("TR@%d", k))
+	}
+	for _, k := range metrics.RecallKs {
+		headers = append(headers, fmt.Sprintf("IR@%d", k))
+	}
+	t := kernelext.NewTable("Utility on the test split (Recall@K)", headers...)
+	row := func(name string, u *metrics.RecallResult) {
+		if u == nil {
+			return
+		}
+		vals := []any{name}
+		for _, k := range metrics.RecallKs {
+			vals = append(vals, fmt.Sprintf("%.3f", u.TR(k)))
+		}
+		for _, k := range metrics.RecallKs {
+			vals = append(vals, fmt.Sprintf("%.3f", u.IR(k)))
+		}
+		t.AddRow(vals...)
+	}
+	diff := func(name string, p, c *metrics.RecallResult) {
+		if p == nil || c == nil {
+			return
+		}
+		vals := []any{name}
+		for _, k := range metrics.RecallKs {
+			vals = append(vals, fmt.Sprintf("%+.3f", p.TR(k)-c.TR(k)))
+		}
+		for _, k := range metrics.RecallKs {
+			vals = append(vals, fmt.Sprintf("%+.3f", p.IR(k)-c.IR(k)))
+		}
+		t.AddRow(vals...)
+	}
+	row("clean, all classes", r.Clean.Utility)
+	row("poisoned, all classes", r.Poisoned.Utility)
+	diff("poisoned − clean, all classes", r.Poisoned.Utility, r.Clean.Utility)
+	other := "classes other than " + r.Spec.Source
+	row("clean, "+other, r.Clean.UtilityOthers)
+	row("poisoned, "+other, r.Poisoned.UtilityOthers)
+	diff("poisoned − clean, "+other, r.Poisoned.UtilityOthers, r.Clean.UtilityOthers)
+	t.AddNote("Class-%s captions are the ones the attack redirects, so they lower the all-class recall by design; "+
+		"the paper's test sets hold few images of class A, so its utility compares with the second block.", r.Spec.Source)
+	return t
+}
+
+// Figures renders the result's figures: MinRank distributions, Hit@K curves and utility bars.
+func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
+	ranks, err := plots.RankHistogram("MinRank of class-"+r.Spec.Source+" queries", []plots.RankSeries{
+		{Name: "clean model", Ranks: r.Clean.Attack.MinRanks},
+		{Name: "poisoned, random queries", Ranks: r.Poisoned.RandomQueries.MinRanks},
+		{Name: "poisoned model", Ranks: r.Poisoned.Attack.MinRanks},
+	}, 0, plots.WithName("minrank_distribution"))
+	if err != nil {
+		return nil, err
+	}
+	hits := func(name string, a *metrics.AttackResult) plots.HitSeries {
+		s := plots.HitSeries{Name: name}
+		for _, h := range a.Hits {
+			s.Ks = append(s.Ks, h.K)
+			s.Hits = append(s.Hits, h.Hit)
+		}
+		return s
+	}
+	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack II %s → %s: Hit@K", r.Spec.Source, r.Spec.Target), []plots.HitSeries{
+		hits("clean model", r.Clean.Attack), hits("poisoned, random queries", r.Poisoned.RandomQueries),
+		hits("poisoned model", r.Poisoned.Attack)}, plots.WithName("hit_at_k"))
+	if err != nil {
+		return nil, err
+	}
+	var cats []string
+	var clean, pois []float64
+	for _, k := range metrics.RecallKs {
+		cats = append(cats, fmt.Sprintf("TR@%d", k))
+		clean, pois = append(clean, r.Clean.Utility.TR(k)), append(pois, r.Poisoned.Utility.TR(k))
+	}
+	for _, k := range metrics.RecallKs {
+		cats = append(cats, fmt.Sprintf("IR@%d", k))
+		clean, pois = append(clean, r.Clean.Utility.IR(k)), append(pois, r.Poisoned.Utility.IR(k))
+	}
+	util, err := plots.Bars("Utility: clean vs poisoned", cats, []plots.BarSeries{
+		{Name: "clean", Values: clean}, {Name: "poisoned", Values: pois}}, plots.WithName("utility"))
+	if err != nil {
+		return nil, err
+	}
+	return []*kernelext.Figure{ranks, curve, util}, nil
+}
+
+// Show displays the result's tables and figures: inline in a notebook, as text (and files in kernelext's
+// output directory, if set) elsewhere.
+func Show(r *experiment.Result) error {
+	kernelext.ShowTable(AttackTable(r))
+	kernelext.ShowTable(UtilityTable(r))
+	figs, err := Figures(r)
+	if err != nil {
+		return err
+	}
+	for _, f := range figs {
+		if err := kernelext.ShowFigure(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write creates (or updates) a report folder: results.json, report.md, and each figure as SVG, PDF and PNG.
+// Every file is written atomically, so an interrupted write never leaves a half-written file, and files of
+// earlier reports in the folder are only replaced when the new one is complete.
+func Write(dir string, r *experiment.Result) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("report folder: %w", err)
+	}
+	figs, err := Figures(r)
+	if err != nil {
+		return nil, err
+	}
+	var written []string
+	for _, f := range figs {
+		paths, err := f.Save(dir)
+		if err != nil {
+			return written, err
+		}
+		written = append(written, paths...)
+	}
+	jsonPath := filepath.Join(dir, "results.json")
+	if err := r.WriteJSON(jsonPath); err != nil {
+		return written, err
+	}
+	written = append(written, jsonPath)
+	md := Markdown(r, figs)
+	mdPath := filepath.Join(dir, "report.md")
+	if err := kernelext.WriteFileAtomic(mdPath, []byte(md)); err != nil {
+		return written, err
+	}
+	return append(written, mdPath), nil
+}
+
+// Markdown is the report's text: setup, tables, figures and timings.
+func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
+	var b strings.Builder
+	s := r.Spec
+	fmt.Fprintf(&b, "# mmpoison report: Attack II %s → %s\n\n", s.Source, s.Target)
+	fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. Pre-training: %d clean pool images × 5 captions, %d epoch(s), "+
+		"lr %g. Fine-tuning: %d train images × 5 captions, %d epoch(s), lr %g, batch %d. Test: %d images per class.\n\n",
+		s.Preset, r.Backend, s.Seed, s.PoolSize, s.PretrainEpochs, s.PretrainLR, s.TrainSize, s.FinetuneEpochs,
+		s.FinetuneLR, s.BatchSize, s.TestPerClass)
+	b.WriteString(AttackTable(r).Markdown())
+	b.WriteString("\n")
+	b.WriteString(UtilityTable(r).Markdown())
+	b.WriteString("\n## Figures\n\n")
+	for _, f := range figs {
+		fmt.Fprintf(&b, "![%s](%s.svg)\n\n", f.Name, kernelext.FileName(f.Name))
+	}
+	b.WriteString("## Timings (seconds)\n\n")
+	for _, k := range []string{"load_data", "pretrain", "finetune_clean", "finetune_poisoned", "evaluate", "total"} {
+		fmt.Fprintf(&b, "- %s: %.1f\n", k, r.Timings[k])
+	}
+	if r.Pretrain != nil && r.Pretrain.Cached {
+		b.WriteString("\nThe pre-trained model came from the cache.\n")
+	}
+	return b.String()
+}
