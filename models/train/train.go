@@ -228,3 +228,32 @@ func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, e
 	}
 	return history, nil
 }
+
+// Restart rewinds the run to its first epoch and step, keeping the current weights and optimizer moments
+// (benchmarks use it to time single steps).
+func (t *Trainer) Restart() { t.epoch, t.step = 0, 0 }
+
+// RandomData returns n synthetic pairs shaped for cfg: normal-noise images and token sequences with the start
+// token, random words and the end token (the highest id) at a random position. Benchmarks and tests use it.
+func RandomData(cfg clip.Config, n int, seed uint64) *Data {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	d := &Data{}
+	size := cfg.ImageSize * cfg.ImageSize * cfg.ImageChannels
+	for i := range n {
+		img := make([]float32, size)
+		for j := range img {
+			img[j] = float32(rng.NormFloat64())
+		}
+		d.Images = append(d.Images, img)
+		d.ImageOf = append(d.ImageOf, i)
+		toks := make([]int32, cfg.ContextLength)
+		end := 2 + rng.IntN(cfg.ContextLength-2)
+		toks[0] = int32(cfg.VocabSize - 2)
+		for j := 1; j < end; j++ {
+			toks[j] = int32(1 + rng.IntN(cfg.VocabSize-3))
+		}
+		toks[end] = int32(cfg.VocabSize - 1)
+		d.Tokens = append(d.Tokens, toks)
+	}
+	return d
+}

@@ -55,7 +55,7 @@ func smallOptions() Options {
 
 // TestSameSeedSameNumbers: the same seed gives bit-identical losses and weights; another seed does not.
 func TestSameSeedSameNumbers(t *testing.T) {
-	data := randomData(tinyConfig(), 32, 5)
+	data := RandomData(tinyConfig(), 32, 5)
 	l1, p1 := fitParams(t, 7, smallOptions(), data)
 	l2, p2 := fitParams(t, 7, smallOptions(), data)
 	if !slices.Equal(l1, l2) {
@@ -76,7 +76,7 @@ func TestSameSeedSameNumbers(t *testing.T) {
 
 // TestTrainingLowersLoss: a few epochs on a tiny fixed set must fit it (the loss falls well below its start).
 func TestTrainingLowersLoss(t *testing.T) {
-	data := randomData(tinyConfig(), 16, 9)
+	data := RandomData(tinyConfig(), 16, 9)
 	opts := smallOptions()
 	opts.Epochs, opts.LearningRate = 15, 3e-3
 	losses, _ := fitParams(t, 1, opts, data)
@@ -88,7 +88,7 @@ func TestTrainingLowersLoss(t *testing.T) {
 
 // TestFreezeKeepsTowerFixed: with the image tower frozen, its parameters do not move but the text tower's do.
 func TestFreezeKeepsTowerFixed(t *testing.T) {
-	data := randomData(tinyConfig(), 16, 3)
+	data := RandomData(tinyConfig(), 16, 3)
 	_, before := fitParams(t, 3, Options{BatchSize: 8, Epochs: 0, LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.98, Epsilon: 1e-6}, data)
 	opts := smallOptions()
 	opts.Freeze = []string{"visual"}
@@ -108,7 +108,7 @@ func TestFreezeKeepsTowerFixed(t *testing.T) {
 // TestCheckpointResume: training 1 epoch, checkpointing, and resuming for the 2nd gives the same weights as
 // training 2 epochs straight.
 func TestCheckpointResume(t *testing.T) {
-	data := randomData(tinyConfig(), 32, 11)
+	data := RandomData(tinyConfig(), 32, 11)
 	_, straight := fitParams(t, 5, smallOptions(), data)
 
 	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
@@ -163,7 +163,7 @@ func TestCheckpointResume(t *testing.T) {
 // TestNaNLossIsReported: an absurd learning rate makes the loss non-finite; Fit stops with ErrNaNLoss and leaves
 // the checkpoint of the last good epoch intact.
 func TestNaNLossIsReported(t *testing.T) {
-	data := randomData(tinyConfig(), 16, 2)
+	data := RandomData(tinyConfig(), 16, 2)
 	path := filepath.Join(t.TempDir(), "ckpt.safetensors")
 	if err := os.WriteFile(path, []byte("previous checkpoint"), 0o644); err != nil {
 		t.Fatal(err)

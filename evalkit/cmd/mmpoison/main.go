@@ -7,14 +7,19 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
+	"github.com/mmpoison/mmpoison/evalkit/bench"
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/report"
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
@@ -29,6 +34,7 @@ const usage = `usage: mmpoison <command> [flags]
 
 commands:
   demo   Attack II on the embedded Fashion-MNIST default: pre-train (cached), poison, fine-tune, evaluate, report
+  bench  speed of a training step and of embedding, per preset and batch size, on the current backend
 `
 
 func run(args []string) error {
@@ -39,6 +45,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "demo":
 		return demo(args[1:])
+	case "bench":
+		return benchmark(args[1:])
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
@@ -81,5 +89,47 @@ func demo(args []string) error {
 		return err
 	}
 	fmt.Printf("report: %d files in %s (report.md, results.json, figures); total %.0f s\n", len(files), *out, res.Timings["total"])
+	return nil
+}
+
+func benchmark(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	presets := fs.String("presets", "tiny,small", "comma-separated model presets")
+	batches := fs.String("batch", "64,256", "comma-separated batch sizes")
+	steps := fs.Int("steps", 10, "timed training steps per case (after warm-up)")
+	warmup := fs.Int("warmup", 3, "untimed warm-up steps per case (the first compiles)")
+	embed := fs.Int("embed", 1000, "pairs to embed and rank per case (0: skip)")
+	jsonOut := fs.String("json", "", "also write the measurements to this JSON file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	b, err := backend.Default()
+	if err != nil {
+		return err
+	}
+	var ms []*bench.Measurement
+	for _, p := range strings.Split(*presets, ",") {
+		for _, bs := range strings.Split(*batches, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(bs))
+			if err != nil || n < 2 {
+				return fmt.Errorf("invalid batch size %q", bs)
+			}
+			m, err := bench.Run(b, bench.Case{Preset: strings.TrimSpace(p), Batch: n, VocabSize: 1000}, *warmup, *steps, *embed)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("RESULT preset=%s batch=%d step_median_s=%.4f embed_pairs_per_s=%.1f gflops=%.2f peak_rss_mib=%.0f\n",
+				m.Preset, m.Batch, m.StepMedian, m.EmbedPairsPerS, m.TrainGFLOPS, m.PeakRSSMiB)
+			ms = append(ms, m)
+		}
+	}
+	kernelext.ShowTable(bench.Table(ms))
+	if *jsonOut != "" {
+		data, _ := json.MarshalIndent(ms, "", "  ")
+		return kernelext.WriteFileAtomic(*jsonOut, data)
+	}
 	return nil
 }
