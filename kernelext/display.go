@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
+
 	"github.com/janpfeifer/gonb/gonbui"
 )
 
@@ -103,35 +105,11 @@ func ShowHTML(html, fallbackText string) {
 // in the same directory, syncs it and renames it over path, so readers see
 // either the old or the new content, never a partial file. Missing parent
 // directories are created. The file gets permissions 0644.
-func WriteFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func WriteFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmpName, path)
+	return atomicfile.WriteFile(path, data)
 }
 
 // FileName turns a display name into a safe file base name: letters, digits,

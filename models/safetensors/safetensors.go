@@ -7,15 +7,15 @@
 package safetensors
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
 )
 
 // MaxHeaderSize bounds the JSON header (100 MiB, as the reference implementation).
@@ -96,7 +96,7 @@ func WriteFile(path string, f *File) error {
 	for len(hdr)%8 != 0 { // Pad with spaces to 8-byte alignment, as the reference writer does.
 		hdr = append(hdr, ' ')
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		if err := binary.Write(w, binary.LittleEndian, uint64(len(hdr))); err != nil {
 			return err
 		}
@@ -145,39 +145,6 @@ func (t *Tensor) byteSize() (int64, error) {
 		return 0, fmt.Errorf("tensor %q: shape %v and dtype %s need %d bytes, has %d", t.Name, t.Shape, t.DType, n*size, len(t.Raw))
 	}
 	return int64(len(t.Raw)), nil
-}
-
-// writeAtomic writes through fn into a temporary file next to path, syncs it, then renames it to path. On any
-// error the temporary file is removed and path is left as it was.
-func writeAtomic(path string, fn func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = fn(bw); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // ReadFile reads a safetensors file. F32, F16, BF16 and F64 tensors are decoded into F32; other dtypes keep Raw.

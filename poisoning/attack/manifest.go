@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -76,36 +77,13 @@ type PoisonedPair struct {
 
 // WriteFile writes the manifest as indented JSON to path atomically: it writes a temporary file in the same
 // directory and renames it over path, so readers never see a partial manifest.
-func (m *Manifest) WriteFile(path string) (err error) {
+func (m *Manifest) WriteFile(path string) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("attack: encoding manifest: %w", err)
 	}
-	data = append(data, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("attack: writing manifest: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("attack: writing manifest %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("attack: manifest: %w", err)
 	}
 	return nil
 }
