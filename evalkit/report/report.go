@@ -208,3 +208,24 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 	}
 	return b.String()
 }
+
+// PaperComparison sets this run's Attack II numbers beside the paper's (Flickr-PASCAL, sheep → aeroplane).
+func PaperComparison(r *experiment.Result) *kernelext.Table {
+	t := kernelext.NewTable("This run beside the paper (Attack II)", "metric",
+		"paper: Flickr-PASCAL sheep → aeroplane", fmt.Sprintf("this run: %s → %s", r.Spec.Source, r.Spec.Target))
+	hit := func(a *metrics.AttackResult, k int) float64 { h, _ := a.HitAt(k); return h }
+	t.AddRow("φ (poisoned pairs / all pairs)", "0.08%", fmt.Sprintf("%.2f%%", 100*r.Poison.Rate))
+	t.AddRow("Hit@1/5/10, clean model", "0.024 / 0.088 / 0.200", fmt.Sprintf("%.3f / %.3f / %.3f",
+		hit(r.Clean.Attack, 1), hit(r.Clean.Attack, 5), hit(r.Clean.Attack, 10)))
+	t.AddRow("Hit@1/5/10, poisoned model", "0.280 / 0.864 / 0.936", fmt.Sprintf("%.3f / %.3f / %.3f",
+		hit(r.Poisoned.Attack, 1), hit(r.Poisoned.Attack, 5), hit(r.Poisoned.Attack, 10)))
+	t.AddRow("MinRank, clean → poisoned", "51.0 → 2.19", fmt.Sprintf("%.1f → %.2f",
+		r.Clean.Attack.MinRank.Mean, r.Poisoned.Attack.MinRank.Mean))
+	u := r.Poisoned.UtilityOthers
+	c := r.Clean.UtilityOthers
+	if u != nil && c != nil {
+		t.AddRow("Recall@10 change (TR / IR), untargeted classes", "within ±0.03",
+			fmt.Sprintf("%+.3f / %+.3f", u.TR(10)-c.TR(10), u.IR(10)-c.IR(10)))
+	}
+	return t
+}

@@ -1,9 +1,12 @@
 package attack
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -32,6 +35,13 @@ func (m Mode) normalize() (Mode, error) {
 // poisonCount turns a requested rate φ or count into the number of poisoned pairs for a training set of total
 // pairs. Exactly one of rate and count must be set. See the package documentation for the formulas.
 func poisonCount(mode Mode, rate float64, count, total int) (int, error) {
+	return poisonCountGoals(mode, rate, count, total, 1)
+}
+
+// poisonCountGoals is poisonCount for an attack with the given number of goals (≥ 1), each of which needs at
+// least one poisoned pair: a count or rate that yields fewer pairs than goals is an error naming the smallest
+// rate that gives one pair per goal.
+func poisonCountGoals(mode Mode, rate float64, count, total, goals int) (int, error) {
 	if total <= 0 {
 		return 0, fmt.Errorf("attack: the training set has no pairs")
 	}
@@ -40,26 +50,45 @@ func poisonCount(mode Mode, rate float64, count, total int) (int, error) {
 		return 0, fmt.Errorf("attack: poisoned pair count %d is negative", count)
 	case count > 0 && rate != 0:
 		return 0, fmt.Errorf("attack: set either Rate (%v) or Count (%d), not both", rate, count)
+	case count > 0 && count < goals:
+		return 0, fmt.Errorf("attack: poisoned pair count %d is fewer than one pair for each of %d goals", count, goals)
 	case count > 0:
 		return count, nil
 	}
 	if math.IsNaN(rate) || rate <= 0 || rate >= 1 {
 		return 0, fmt.Errorf("attack: poisoning rate φ = %v is outside (0, 1) (or set Count instead)", rate)
 	}
+	// k poisoned pairs are φ = k/N (Repair) or k/(N+k) (Inject); rates from half a pair below round up to k.
+	k, N := float64(goals), float64(total)
 	var n int
 	var smallest, roundsUp float64
 	if mode == Repair {
-		n = int(math.Round(rate * float64(total)))
-		smallest, roundsUp = 1/float64(total), 0.5/float64(total)
+		n = int(math.Round(rate * N))
+		smallest, roundsUp = k/N, (2*k-1)/(2*N)
 	} else {
-		n = int(math.Round(rate * float64(total) / (1 - rate)))
-		smallest, roundsUp = 1/float64(total+1), 1/float64(2*total+1)
+		n = int(math.Round(rate * N / (1 - rate)))
+		smallest, roundsUp = k/(N+k), (2*k-1)/(2*N+2*k-1)
 	}
-	if n == 0 {
+	if n == 0 && goals == 1 {
 		return 0, fmt.Errorf("attack: poisoning rate φ = %v gives 0 poisoned pairs over %d pairs in %s mode; "+
-			"one poisoned pair is φ = %.6g (rates from %.6g round up to it)", rate, total, mode, smallest, roundsUp)
+			"one poisoned pair is φ = %.6g (rates from %s round up to it)", rate, total, mode, smallest, atLeast6(roundsUp))
+	}
+	if n < goals {
+		return 0, fmt.Errorf("attack: poisoning rate φ = %v gives %d poisoned pairs over %d pairs in %s mode, fewer than "+
+			"one for each of %d goals; %d poisoned pairs is φ = %.6g (rates from %s round up to it)",
+			rate, n, total, mode, goals, goals, smallest, atLeast6(roundsUp))
 	}
 	return n, nil
+}
+
+// atLeast6 formats the positive x like %.6g, but rounded up, so that the printed rate is not below the threshold
+// it names.
+func atLeast6(x float64) string {
+	s := strconv.FormatFloat(x, 'g', 6, 64)
+	if v, _ := strconv.ParseFloat(s, 64); v < x {
+		s = strconv.FormatFloat(v+math.Pow(10, math.Floor(math.Log10(x))-5), 'g', 6, 64)
+	}
+	return s
 }
 
 // resolveClasses returns the labels of source and target in classes, or an error for unknown or equal classes.
@@ -188,8 +217,24 @@ func applyPicks(ps *dataset.PairSet, mode Mode, picks []pick, suffix string) (*d
 			PoisonedImageID: ps.Images[pk.image].ID,
 		})
 	}
+	// Repair re-points pairs in place, in pick order; the manifest lists them in output order.
+	slices.SortFunc(entries, func(x, y PoisonedPair) int { return cmp.Compare(x.Index, y.Index) })
 	return out, entries
 }
+
+// Attack is what Attacks I, II and III have in common, so that experiment code can treat them alike.
+type Attack interface {
+	// Apply returns a poisoned copy of train and the manifest of what was done; train is not modified.
+	Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error)
+	// Name is the attack's name as recorded in Manifest.Attack, e.g. "single-target-label".
+	Name() string
+}
+
+var (
+	_ Attack = SingleImage{}
+	_ Attack = SingleLabel{}
+	_ Attack = MultiLabel{}
+)
 
 // finish fills the counts and φ of a manifest from the poisoned pair set.
 func (m *Manifest) finish(out *dataset.PairSet) {

@@ -3,9 +3,10 @@
 // exactly what an attack did.
 //
 // All attacks work in the linguistic modality: captions written for class-A training images are paired with
-// images of class B, so that at test time text queries about A retrieve B images. SingleLabel is Attack II
-// (single target label, A→B). Attack I (one target image) and Attack III (several goals at once) share the
-// Manifest type and the unexported helpers of this package.
+// images of class B, so that at test time text queries about A retrieve B images. SingleImage is Attack I (one
+// target image x* of class B), SingleLabel is Attack II (single target label, A→B) and MultiLabel is Attack III
+// (several disjoint goals A1→B1, A2→B2, … at once). All three satisfy the Attack interface, share the Manifest
+// type and pick their pairs with the same helpers.
 //
 // The poisoning rate φ is always counted in pairs of the whole training set: φ = |poisoned pairs| / |all pairs|.
 // Two modes create the poisoned pairs:

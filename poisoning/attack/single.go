@@ -28,6 +28,9 @@ type SingleLabel struct {
 	Seed int64
 }
 
+// Name returns SingleLabelName.
+func (SingleLabel) Name() string { return SingleLabelName }
+
 // Apply returns a poisoned copy of train and the manifest of the attack; train itself is not modified.
 //
 // It picks n distinct clean pairs whose caption was written for a class-A image, spread over the A images in a

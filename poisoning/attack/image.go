@@ -1,0 +1,128 @@
+package attack
+
+import (
+	"fmt"
+
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+)
+
+// Attack names and identifiers recorded in manifests.
+const (
+	// SingleImageName and SingleImageID identify Attack I.
+	SingleImageName = "single-target-image"
+	SingleImageID   = "I"
+)
+
+// SingleImage is Attack I, single target image: it pairs captions of class-A training images with ONE training
+// image x* of class B, so that class-A text queries retrieve x*.
+//
+// The paper measures success on x* itself: for every unseen class-A test caption, the rank of x* among the
+// gallery images (Hit@K, MinRank). Since x* is a training image and the paper's gallery is the test images, the
+// evaluator must add x* (Manifest.TargetImageID) to the gallery; this package leaves evaluation to others.
+type SingleImage struct {
+	// Source (A) and Target (B) are class names of the training set, resolved with dataset.ClassIndex.
+	Source, Target string
+	// TargetImageID is the ID of x*, a class-B image of the training set. When empty, x* is drawn uniformly
+	// from the class-B training images by the seed (the paper's "randomly selected from the target class").
+	TargetImageID string
+	// Rate is the requested poisoning rate φ in (0, 1), counted in pairs of the whole (output) training set.
+	Rate float64
+	// Count is the exact number of poisoned pairs, an alternative to Rate; set exactly one of them.
+	Count int
+	// Mode is Inject (the default) or Repair.
+	Mode Mode
+	// Seed drives every choice of the attack.
+	Seed int64
+}
+
+// Name returns SingleImageName.
+func (SingleImage) Name() string { return SingleImageName }
+
+// Apply returns a poisoned copy of train and the manifest of the attack (AttackID "I", TargetImageID set);
+// train itself is not modified.
+//
+// It picks n distinct clean class-A caption pairs exactly as SingleLabel does (so the same seed picks the same
+// captions) and pairs every one of them with x*. Errors: those of SingleLabel, plus a TargetImageID that is not
+// in the training set, occurs more than once, or is not of the target class.
+func (a SingleImage) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
+	if train == nil {
+		return nil, nil, fmt.Errorf("attack: nil training set")
+	}
+	mode, err := a.Mode.normalize()
+	if err != nil {
+		return nil, nil, err
+	}
+	src, dst, err := resolveClasses(train.Classes, a.Source, a.Target)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := poisonCount(mode, a.Rate, a.Count, len(train.Pairs))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(classImages(train, src)) == 0 {
+		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", train.Classes[src], train.Name)
+	}
+	target, err := a.targetImage(train, dst)
+	if err != nil {
+		return nil, nil, err
+	}
+	pairs, err := sourcePairs(train, src, n, newRand(a.Seed, 0, purposeCaptions))
+	if err != nil {
+		return nil, nil, err
+	}
+	picks := make([]pick, n)
+	for k, p := range pairs {
+		picks[k] = pick{goal: 0, src: p, image: target}
+	}
+	out, entries := applyPicks(train, mode, picks, "attack-"+SingleImageID)
+	m := &Manifest{
+		Attack:         SingleImageName,
+		AttackID:       SingleImageID,
+		Dataset:        train.Name,
+		Goals:          []Goal{{Source: train.Classes[src], Target: train.Classes[dst], Pairs: n}},
+		TargetImageID:  train.Images[target].ID,
+		Mode:           mode,
+		Seed:           a.Seed,
+		RequestedRate:  a.Rate,
+		RequestedCount: a.Count,
+		Pairs:          entries,
+	}
+	m.finish(out)
+	return out, m, nil
+}
+
+// targetImage returns the pool index of x*: the image named by TargetImageID, checked to be of class dst, or a
+// seeded uniform choice among the class-dst images.
+func (a SingleImage) targetImage(train *dataset.PairSet, dst int) (int, error) {
+	if a.TargetImageID == "" {
+		idx, err := shuffledImages(train, dst, newRand(a.Seed, 0, purposeImages))
+		if err != nil {
+			return 0, err
+		}
+		return idx[0], nil
+	}
+	found, times := -1, 0
+	for i, ex := range train.Images {
+		if ex.ID == a.TargetImageID {
+			if found < 0 {
+				found = i
+			}
+			times++
+		}
+	}
+	switch {
+	case times == 0:
+		return 0, fmt.Errorf("attack: target image %q is not in %q", a.TargetImageID, train.Name)
+	case times > 1:
+		return 0, fmt.Errorf("attack: target image id %q occurs %d times in %q", a.TargetImageID, times, train.Name)
+	}
+	if l := train.Images[found].Label; l != dst {
+		class := "no class label"
+		if l >= 0 && l < len(train.Classes) {
+			class = fmt.Sprintf("class %q", train.Classes[l])
+		}
+		return 0, fmt.Errorf("attack: target image %q has %s, not the target class %q", a.TargetImageID, class, train.Classes[dst])
+	}
+	return found, nil
+}
