@@ -151,7 +151,8 @@ func Show(r *experiment.Result) error {
 	return nil
 }
 
-// Write creates (or updates) a report folder: results.json, report.md, and each figure as SVG, PDF and PNG.
+// Write creates (or updates) a report folder: results.json, report.md, poison_manifest.json (when the result
+// holds the poisoned run's manifest), and each figure as SVG, PDF and PNG.
 // Every file is written atomically, so an interrupted write never leaves a half-written file, and files of
 // earlier reports in the folder are only replaced when the new one is complete.
 func Write(dir string, r *experiment.Result) ([]string, error) {
@@ -169,6 +170,13 @@ func Write(dir string, r *experiment.Result) ([]string, error) {
 			return written, err
 		}
 		written = append(written, paths...)
+	}
+	if r.FinetunePois != nil && r.FinetunePois.Manifest != nil {
+		manifestPath := filepath.Join(dir, "poison_manifest.json")
+		if err := r.FinetunePois.Manifest.WriteFile(manifestPath); err != nil {
+			return written, err
+		}
+		written = append(written, manifestPath)
 	}
 	jsonPath := filepath.Join(dir, "results.json")
 	if err := r.WriteJSON(jsonPath); err != nil {

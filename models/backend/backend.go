@@ -91,7 +91,7 @@ func FromConfig(config string) (backends.Backend, error) {
 		} else if !strings.Contains(opts, "parallelism") && !strings.Contains(opts, "ops_sequential") {
 			opts = GoConfig + "," + opts
 		}
-		b, err := simplego.New(opts)
+		b, err := quietly(func() (backends.Backend, error) { return simplego.New(opts) })
 		if err != nil {
 			return nil, fmt.Errorf("backend %q: %w", config, err)
 		}
@@ -104,6 +104,20 @@ func FromConfig(config string) (backends.Backend, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("unknown backend %q in $%s: use \"go\" or \"xla:<plugin>\"", config, backends.ConfigEnvVar)
+}
+
+// quietly runs fn with os.Stdout pointed at the null device: GoMLX's pure-Go backend prints its parallelism
+// setting to stdout, which would clutter notebook cells and command output on every start.
+func quietly(fn func() (backends.Backend, error)) (backends.Backend, error) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return fn()
+	}
+	defer devNull.Close()
+	saved := os.Stdout
+	os.Stdout = devNull
+	defer func() { os.Stdout = saved }()
+	return fn()
 }
 
 func notice(format string, args ...any) {
