@@ -45,50 +45,17 @@ func (SingleImage) Name() string { return SingleImageName }
 // captions) and pairs every one of them with x*. Errors: those of SingleLabel, plus a TargetImageID that is not
 // in the training set, occurs more than once, or is not of the target class.
 func (a SingleImage) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
-	if train == nil {
-		return nil, nil, fmt.Errorf("attack: nil training set")
-	}
-	mode, err := a.Mode.normalize()
+	var target int
+	out, m, err := singleGoal(train, a.Mode, a.Source, a.Target, a.Rate, a.Count, a.Seed, SingleImageName, SingleImageID,
+		func(dst int) ([]int, error) {
+			var err error
+			target, err = a.targetImage(train, dst)
+			return []int{target}, err
+		})
 	if err != nil {
 		return nil, nil, err
 	}
-	src, dst, err := resolveClasses(train.Classes, a.Source, a.Target)
-	if err != nil {
-		return nil, nil, err
-	}
-	n, err := poisonCount(mode, a.Rate, a.Count, len(train.Pairs))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(classImages(train, src)) == 0 {
-		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", train.Classes[src], train.Name)
-	}
-	target, err := a.targetImage(train, dst)
-	if err != nil {
-		return nil, nil, err
-	}
-	pairs, err := sourcePairs(train, src, n, newRand(a.Seed, 0, purposeCaptions))
-	if err != nil {
-		return nil, nil, err
-	}
-	picks := make([]pick, n)
-	for k, p := range pairs {
-		picks[k] = pick{goal: 0, src: p, image: target}
-	}
-	out, entries := applyPicks(train, mode, picks, "attack-"+SingleImageID)
-	m := &Manifest{
-		Attack:         SingleImageName,
-		AttackID:       SingleImageID,
-		Dataset:        train.Name,
-		Goals:          []Goal{{Source: train.Classes[src], Target: train.Classes[dst], Pairs: n}},
-		TargetImageID:  train.Images[target].ID,
-		Mode:           mode,
-		Seed:           a.Seed,
-		RequestedRate:  a.Rate,
-		RequestedCount: a.Count,
-		Pairs:          entries,
-	}
-	m.finish(out)
+	m.TargetImageID = train.Images[target].ID
 	return out, m, nil
 }
 

@@ -40,29 +40,38 @@ func (SingleLabel) Name() string { return SingleLabelName }
 // classes, Source equal to Target, a class without images, a rate outside (0, 1) or NaN, both or neither of Rate
 // and Count, a rate too small for one pair, or more pairs than class A has captions.
 func (a SingleLabel) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
+	return singleGoal(train, a.Mode, a.Source, a.Target, a.Rate, a.Count, a.Seed, SingleLabelName, SingleLabelID,
+		func(dst int) ([]int, error) { return shuffledImages(train, dst, newRand(a.Seed, 0, purposeImages)) })
+}
+
+// singleGoal runs a one-goal attack A→B: it validates the input, picks n distinct clean class-A caption pairs
+// (the same picks for the same seed, whatever the attack) and gives pick k the image targets[k mod len], where
+// targets is computed once, after validation, from the target class label.
+func singleGoal(train *dataset.PairSet, mode Mode, source, target string, rate float64, count int, seed int64,
+	name, id string, targetImages func(dst int) ([]int, error)) (*dataset.PairSet, *Manifest, error) {
 	if train == nil {
 		return nil, nil, fmt.Errorf("attack: nil training set")
 	}
-	mode, err := a.Mode.normalize()
+	mode, err := mode.normalize()
 	if err != nil {
 		return nil, nil, err
 	}
-	src, dst, err := resolveClasses(train.Classes, a.Source, a.Target)
+	src, dst, err := resolveClasses(train.Classes, source, target)
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := poisonCount(mode, a.Rate, a.Count, len(train.Pairs))
+	n, err := poisonCount(mode, rate, count, len(train.Pairs))
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(classImages(train, src)) == 0 {
 		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", train.Classes[src], train.Name)
 	}
-	targets, err := shuffledImages(train, dst, newRand(a.Seed, 0, purposeImages))
+	targets, err := targetImages(dst)
 	if err != nil {
 		return nil, nil, err
 	}
-	pairs, err := sourcePairs(train, src, n, newRand(a.Seed, 0, purposeCaptions))
+	pairs, err := sourcePairs(train, src, n, newRand(seed, 0, purposeCaptions))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -70,16 +79,16 @@ func (a SingleLabel) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest,
 	for k, p := range pairs {
 		picks[k] = pick{goal: 0, src: p, image: targets[k%len(targets)]}
 	}
-	out, entries := applyPicks(train, mode, picks, "attack-"+SingleLabelID)
+	out, entries := applyPicks(train, mode, picks, "attack-"+id)
 	m := &Manifest{
-		Attack:         SingleLabelName,
-		AttackID:       SingleLabelID,
+		Attack:         name,
+		AttackID:       id,
 		Dataset:        train.Name,
 		Goals:          []Goal{{Source: train.Classes[src], Target: train.Classes[dst], Pairs: n}},
 		Mode:           mode,
-		Seed:           a.Seed,
-		RequestedRate:  a.Rate,
-		RequestedCount: a.Count,
+		Seed:           seed,
+		RequestedRate:  rate,
+		RequestedCount: count,
 		Pairs:          entries,
 	}
 	m.finish(out)
