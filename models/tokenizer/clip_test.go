@@ -15,8 +15,14 @@ import (
 	"testing"
 )
 
-// openAIVocab is OpenAI's bpe_simple_vocab_16e6.txt.gz; tests that need it skip when it is absent.
-const openAIVocab = "/work/shared/data/clip/bpe_simple_vocab_16e6.txt.gz"
+// openAIVocab is OpenAI's bpe_simple_vocab_16e6.txt.gz: $MMPOISON_CLIP_VOCAB, or the copy in the shared/ folder
+// beside the repository (never inside it). Tests that need it skip when it is absent.
+var openAIVocab = func() string {
+	if p := os.Getenv("MMPOISON_CLIP_VOCAB"); p != "" {
+		return p
+	}
+	return filepath.Join("..", "..", "..", "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
+}()
 
 var (
 	openAIOnce sync.Once
