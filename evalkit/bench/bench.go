@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 	"github.com/mmpoison/mmpoison/kernelext"
@@ -75,18 +76,34 @@ func Run(b backends.Backend, c Case, warmup, steps, embedPairs int) (*Measuremen
 		return nil, err
 	}
 	m := &Measurement{Case: c, Backend: b.Name()}
+	if warmup+steps > 0 {
+		if err := measureTraining(b, cfg, ctx, c, warmup, steps, m); err != nil {
+			return nil, err
+		}
+	}
+	if embedPairs > 0 {
+		if err := measureEmbedding(b, cfg, ctx, c, embedPairs, m); err != nil {
+			return nil, err
+		}
+	}
+	m.PeakRSSMiB = PeakRSSMiB()
+	return m, nil
+}
+
+// measureTraining times warmup+steps training steps on random data, keeping the last steps.
+func measureTraining(b backends.Backend, cfg clip.Config, ctx *context.Context, c Case, warmup, steps int, m *Measurement) error {
 	opts := train.DefaultOptions()
 	opts.BatchSize, opts.Epochs = c.Batch, 1
 	tr, err := train.New(b, cfg, ctx, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	data := train.RandomData(cfg, c.Batch, 1)
 	for i := range warmup + steps {
 		start := time.Now()
 		tr.Restart()
 		if _, err := tr.Fit(data); err != nil {
-			return nil, err
+			return err
 		}
 		if i == 0 {
 			m.CompileSeconds = time.Since(start).Seconds()
@@ -98,37 +115,40 @@ func Run(b backends.Backend, c Case, warmup, steps, embedPairs int) (*Measuremen
 	m.StepMedian = median(m.StepSeconds)
 	m.TrainFLOPs = TrainFLOPs(cfg, c.Batch)
 	m.TrainGFLOPS = m.TrainFLOPs / m.StepMedian / 1e9
+	return nil
+}
 
-	if embedPairs > 0 {
-		emb, err := clip.NewEmbedder(b, ctx, cfg, c.Batch)
-		if err != nil {
-			return nil, err
-		}
-		pairs := train.RandomData(cfg, embedPairs, 2)
-		if _, err := emb.Images(pairs.Images[:c.Batch]); err != nil { // Warm-up: compile both towers.
-			return nil, err
-		}
-		if _, err := emb.Texts(pairs.Tokens[:c.Batch]); err != nil {
-			return nil, err
-		}
-		start := time.Now()
-		img, err := emb.Images(pairs.Images)
-		if err != nil {
-			return nil, err
-		}
-		txt, err := emb.Texts(pairs.Tokens)
-		if err != nil {
-			return nil, err
-		}
-		sim := metrics.CosineSimilarity(txt, img)
-		for i := range sim {
-			metrics.MinRank(sim[i], []int{i})
-		}
-		m.EmbedPairs, m.EmbedSeconds = embedPairs, time.Since(start).Seconds()
-		m.EmbedPairsPerS = float64(embedPairs) / m.EmbedSeconds
+// measureEmbedding times embedding n random pairs (both towers, after one compiling batch) plus the similarity
+// matrix and the ranks.
+func measureEmbedding(b backends.Backend, cfg clip.Config, ctx *context.Context, c Case, n int, m *Measurement) error {
+	emb, err := clip.NewEmbedder(b, ctx, cfg, c.Batch)
+	if err != nil {
+		return err
 	}
-	m.PeakRSSMiB = PeakRSSMiB()
-	return m, nil
+	pairs := train.RandomData(cfg, n, 2)
+	warm := min(c.Batch, n)
+	if _, err := emb.Images(pairs.Images[:warm]); err != nil { // Warm-up: compile both towers.
+		return err
+	}
+	if _, err := emb.Texts(pairs.Tokens[:warm]); err != nil {
+		return err
+	}
+	start := time.Now()
+	img, err := emb.Images(pairs.Images)
+	if err != nil {
+		return err
+	}
+	txt, err := emb.Texts(pairs.Tokens)
+	if err != nil {
+		return err
+	}
+	sim := metrics.CosineSimilarity(txt, img)
+	for i := range sim {
+		metrics.MinRank(sim[i], []int{i})
+	}
+	m.EmbedPairs, m.EmbedSeconds = n, time.Since(start).Seconds()
+	m.EmbedPairsPerS = float64(n) / m.EmbedSeconds
+	return nil
 }
 
 func median(v []float64) float64 {

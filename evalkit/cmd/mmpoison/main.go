@@ -20,6 +20,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/report"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/backend"
+	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
@@ -96,7 +97,7 @@ func benchmark(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	presets := fs.String("presets", "tiny,small", "comma-separated model presets")
 	batches := fs.String("batch", "64,256", "comma-separated batch sizes")
-	steps := fs.Int("steps", 10, "timed training steps per case (after warm-up)")
+	steps := fs.Int("steps", 10, "timed training steps per case (after warm-up); 0 with -warmup 0 skips training")
 	warmup := fs.Int("warmup", 3, "untimed warm-up steps per case (the first compiles)")
 	embed := fs.Int("embed", 1000, "pairs to embed and rank per case (0: skip)")
 	jsonOut := fs.String("json", "", "also write the measurements to this JSON file")
@@ -117,7 +118,11 @@ func benchmark(args []string) error {
 			if err != nil || n < 2 {
 				return fmt.Errorf("invalid batch size %q", bs)
 			}
-			m, err := bench.Run(b, bench.Case{Preset: strings.TrimSpace(p), Batch: n, VocabSize: 1000}, *warmup, *steps, *embed)
+			c := bench.Case{Preset: strings.TrimSpace(p), Batch: n, VocabSize: 1000}
+			if cfg, err := clip.Preset(c.Preset); err == nil && cfg.VocabSize > 0 {
+				c.VocabSize = cfg.VocabSize // Presets of real models keep their vocabulary.
+			}
+			m, err := bench.Run(b, c, *warmup, *steps, *embed)
 			if err != nil {
 				return err
 			}
