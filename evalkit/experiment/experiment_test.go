@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
@@ -121,5 +122,50 @@ func TestBadInputLeavesFilesAlone(t *testing.T) {
 				t.Fatalf("cache changed after a failed run: %d entries", len(entries))
 			}
 		})
+	}
+}
+
+// TestAttackKindsRun runs Attacks I and III and a frozen-tower fine-tuning at a very small size and checks the
+// structure of their results: Attack I ranks x*, added to the gallery, and Attack III reports every goal.
+func TestAttackKindsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains models")
+	}
+	requireData(t)
+	t.Setenv("MMPOISON_CACHE", t.TempDir())
+	base := QuickSpec()
+	base.PoolSize, base.TrainSize, base.SourceTrainImages, base.FinetuneEpochs = 640, 550, 10, 1
+	base.TestPerClass = 10
+
+	one := base
+	one.Attack = "I"
+	res, err := Run(one, Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Poison.TargetImageID == "" || res.Poisoned.Attack.NumTargets != 1 || res.Poisoned.Attack.NumGallery != 101 {
+		t.Errorf("Attack I: target %q, %d targets in a gallery of %d; want x* added to the 100 test images",
+			res.Poison.TargetImageID, res.Poisoned.Attack.NumTargets, res.Poisoned.Attack.NumGallery)
+	}
+
+	three := base
+	three.Attack = "III"
+	three.ExtraGoals = []attack.Goal{{Source: "sandal", Target: "shirt"}}
+	three.Freeze = []string{"visual"}
+	res, err = Run(three, Options{Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Poisoned.Goals) != 2 || res.Poisoned.Goals[1].Source != "sandal" || res.Poisoned.Goals[1].Attack.NumTargets != 10 {
+		t.Fatalf("Attack III goals = %+v", res.Poisoned.Goals)
+	}
+	if res.Poison.PoisonedPairs == 0 || res.Poison.Rate > 0.011 {
+		t.Errorf("Attack III φ = %v with %d pairs", res.Poison.Rate, res.Poison.PoisonedPairs)
+	}
+
+	bad := base
+	bad.Freeze = []string{"audio"}
+	if _, err := Run(bad, Options{Quiet: true}); err == nil || !strings.Contains(err.Error(), "audio") {
+		t.Errorf("freezing an unknown tower: %v", err)
 	}
 }

@@ -39,6 +39,8 @@ type PoisonSummary struct {
 	PoisonedPairs int         `json:"poisoned_pairs"`
 	// Rate is φ = poisoned pairs / all pairs of the training set.
 	Rate float64 `json:"rate"`
+	// TargetImageID is Attack I's x*.
+	TargetImageID string `json:"target_image_id,omitempty"`
 }
 
 // Run executes the whole experiment: load data, pre-train (or load) the clean model, fine-tune it on the clean
@@ -74,8 +76,8 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	}
 	lap("finetune_poisoned")
 	m := res.FinetunePois.Manifest
-	res.Poison = PoisonSummary{Attack: "II (single target label)", Source: spec.Source, Target: spec.Target,
-		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate}
+	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Source, Target: spec.Target,
+		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate, TargetImageID: m.TargetImageID}
 	if res.Clean, err = Evaluate(d, res.FinetuneClean.Path, opts); err != nil {
 		return nil, err
 	}

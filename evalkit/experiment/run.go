@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +34,9 @@ type Data struct {
 	Splits    *fashionmnist.Splits
 	Tokenizer *tokenizer.WordLevel
 	Model     clip.Config
-	// Source and Target are the attack's class labels.
+	// Source and Target are the first goal's class labels; Goals holds every goal's [source, target] labels.
 	Source, Target int
+	Goals          [][2]int
 }
 
 // LoadData loads and splits Fashion-MNIST, builds the tokenizer and resolves the attack's class names.
@@ -48,18 +50,24 @@ func LoadData(spec Spec) (*Data, error) {
 		return nil, err
 	}
 	d := &Data{Spec: spec, Splits: splits}
-	if d.Source, err = splits.Train.ClassIndex(spec.Source); err != nil {
-		return nil, fmt.Errorf("attack source class: %w", err)
+	for _, g := range spec.Goals() {
+		src, err := splits.Train.ClassIndex(g.Source)
+		if err != nil {
+			return nil, fmt.Errorf("attack source class: %w", err)
+		}
+		dst, err := splits.Train.ClassIndex(g.Target)
+		if err != nil {
+			return nil, fmt.Errorf("attack target class: %w", err)
+		}
+		if src == dst {
+			return nil, fmt.Errorf("attack source and target are the same class %q", g.Source)
+		}
+		d.Goals = append(d.Goals, [2]int{src, dst})
+		if spec.SourceTrainImages > 0 {
+			splits.Train = keepFirstOfClass(splits.Train, src, spec.SourceTrainImages)
+		}
 	}
-	if d.Target, err = splits.Train.ClassIndex(spec.Target); err != nil {
-		return nil, fmt.Errorf("attack target class: %w", err)
-	}
-	if d.Source == d.Target {
-		return nil, fmt.Errorf("attack source and target are the same class %q", spec.Source)
-	}
-	if spec.SourceTrainImages > 0 {
-		splits.Train = keepFirstOfClass(splits.Train, d.Source, spec.SourceTrainImages)
-	}
+	d.Source, d.Target = d.Goals[0][0], d.Goals[0][1]
 	if d.Model, err = clip.Preset(spec.Preset); err != nil {
 		return nil, err
 	}
@@ -124,9 +132,10 @@ func (o *Options) backend() (backends.Backend, error) {
 	return b, err
 }
 
-// trainModel trains from init (nil: a fresh model seeded by the spec) on pairs, reporting progress.
+// trainModel trains from init (nil: a fresh model seeded by the spec) on pairs, reporting progress; freeze names
+// the towers kept fixed.
 func trainModel(d *Data, opts *Options, title string, init *context.Context, pairs *dataset.PairSet,
-	epochs int, lr float64) (*context.Context, []train.EpochStats, error) {
+	epochs int, lr float64, freeze []string) (*context.Context, []train.EpochStats, error) {
 	b, err := opts.backend()
 	if err != nil {
 		return nil, nil, err
@@ -144,6 +153,7 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	to := train.DefaultOptions()
 	to.Epochs, to.BatchSize, to.LearningRate, to.Seed = epochs, d.Spec.BatchSize, lr, uint64(d.Spec.Seed)
 	to.MinLearningRate = lr / 100
+	to.Freeze = freeze
 	steps := epochs * (td.NumPairs() / to.BatchSize)
 	to.WarmupSteps = min(50, steps/10)
 	var progress *kernelext.Progress
@@ -221,14 +231,25 @@ func cached(name string, key any, produce func() (*context.Context, []train.Epoc
 // Pretrain trains (or loads from the cache) the clean model on the pool.
 func Pretrain(d *Data, opts Options) (*Stage, error) {
 	return cached("pretrain", d.Spec.pretrainKey(), func() (*context.Context, []train.EpochStats, error) {
-		return trainModel(d, &opts, "pre-training (clean pool)", nil, d.Splits.Pool.Pairs(), d.Spec.PretrainEpochs, d.Spec.PretrainLR)
+		return trainModel(d, &opts, "pre-training (clean pool)", nil, d.Splits.Pool.Pairs(), d.Spec.PretrainEpochs, d.Spec.PretrainLR, nil)
 	}, d.Model)
 }
 
-// Poison applies the spec's Attack II to the train split.
+// NewAttack returns the spec's attack.
+func (s Spec) NewAttack() attack.Attack {
+	switch s.AttackKind() {
+	case "I":
+		return attack.SingleImage{Source: s.Source, Target: s.Target, TargetImageID: s.TargetImageID, Rate: s.Rate,
+			Mode: s.Mode, Seed: s.Seed}
+	case "III":
+		return attack.MultiLabel{Goals: s.Goals(), Rate: s.Rate, Mode: s.Mode, Seed: s.Seed}
+	}
+	return attack.SingleLabel{Source: s.Source, Target: s.Target, Rate: s.Rate, Mode: s.Mode, Seed: s.Seed}
+}
+
+// Poison applies the spec's attack to the train split.
 func Poison(d *Data) (*dataset.PairSet, *attack.Manifest, error) {
-	a := attack.SingleLabel{Source: d.Spec.Source, Target: d.Spec.Target, Rate: d.Spec.Rate, Mode: d.Spec.Mode, Seed: d.Spec.Seed}
-	return a.Apply(d.Splits.Train.Pairs())
+	return d.Spec.NewAttack().Apply(d.Splits.Train.Pairs())
 }
 
 // Finetune fine-tunes the pre-trained model on the train split, clean or poisoned (or loads it from the cache).
@@ -252,7 +273,7 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 		if err != nil {
 			return nil, nil, err
 		}
-		return trainModel(d, &opts, title, init, pairs, d.Spec.FinetuneEpochs, d.Spec.FinetuneLR)
+		return trainModel(d, &opts, title, init, pairs, d.Spec.FinetuneEpochs, d.Spec.FinetuneLR, d.Spec.Freeze)
 	}, d.Model)
 	if err != nil {
 		return nil, err
@@ -263,15 +284,29 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 
 // ModelEval holds a model's attack metrics and utility on the test split.
 type ModelEval struct {
-	// Attack: class-A test captions against all test images, targets the class-B test images.
-	Attack *metrics.AttackResult `json:"attack"`
-	// RandomQueries: as many random test captions (of classes other than A and B) against the same targets.
+	// Attack and RandomQueries are the first goal's (Goals[0]); see GoalEval.
+	Attack        *metrics.AttackResult `json:"attack"`
 	RandomQueries *metrics.AttackResult `json:"random_queries"`
+	// Goals holds every goal's metrics (one for Attacks I and II).
+	Goals []GoalEval `json:"goals"`
 	// Utility: image-to-text and text-to-image Recall@1/5/10 on the test split.
 	Utility *metrics.RecallResult `json:"utility"`
-	// UtilityOthers: the same on the test images (and their captions) of every class but A, i.e. the retrieval
-	// the attack is not aimed at. In the paper's test sets class A is rare, so their utility is close to this.
+	// UtilityOthers: the same on the test images (and their captions) of every class but the goals' sources,
+	// i.e. the retrieval the attack is not aimed at. In the paper's test sets the source classes are rare, so
+	// their utility is close to this.
 	UtilityOthers *metrics.RecallResult `json:"utility_others"`
+}
+
+// GoalEval is the attack metrics of one goal A→B.
+type GoalEval struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// TargetImageID is Attack I's x*, added to the gallery of test images.
+	TargetImageID string `json:"target_image_id,omitempty"`
+	// Attack: class-A test captions against all test images; targets the class-B test images (Attack I: x*).
+	Attack *metrics.AttackResult `json:"attack"`
+	// RandomQueries: as many random test captions, of classes no goal involves, against the same targets.
+	RandomQueries *metrics.AttackResult `json:"random_queries"`
 }
 
 // Evaluate embeds the test split with the model at path and computes its attack metrics and utility.
@@ -289,13 +324,29 @@ func Evaluate(d *Data, path string, opts Options) (*ModelEval, error) {
 		return nil, err
 	}
 	test := d.Splits.Test
-	images := make([][]float32, len(test.Examples))
+	gallery := slices.Clone(test.Examples)
+	var targetID string
+	if d.Spec.AttackKind() == "I" { // x* is a training image: it joins the gallery.
+		_, m, err := Poison(d)
+		if err != nil {
+			return nil, err
+		}
+		targetID = m.TargetImageID
+		for _, ex := range d.Splits.Train.Examples {
+			if ex.ID == targetID {
+				gallery = append(gallery, ex)
+			}
+		}
+	}
+	images := make([][]float32, len(gallery))
+	for i, ex := range gallery {
+		if images[i], err = clip.Preprocess(cfg, ex.Image); err != nil {
+			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+		}
+	}
 	var captions []string
 	var owner []int
 	for i, ex := range test.Examples {
-		if images[i], err = clip.Preprocess(cfg, ex.Image); err != nil {
-			return nil, fmt.Errorf("test image %s: %w", ex.ID, err)
-		}
 		for _, c := range ex.Captions {
 			captions = append(captions, c)
 			owner = append(owner, i)
@@ -309,39 +360,59 @@ func Evaluate(d *Data, path string, opts Options) (*ModelEval, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets := test.IndicesOfClass(d.Target)
-	var queries, others [][]float32
+	involved := map[int]bool{}
+	for _, g := range d.Goals {
+		involved[g[0]], involved[g[1]] = true, true
+	}
+	var others [][]float32
 	for j, o := range owner {
-		switch test.Examples[o].Label {
-		case d.Source:
-			queries = append(queries, txtEmb[j])
-		case d.Target:
-		default:
+		if !involved[test.Examples[o].Label] {
 			others = append(others, txtEmb[j])
 		}
 	}
 	ev := &ModelEval{}
-	if ev.Attack, err = metrics.EvaluateAttack(queries, imgEmb, targets, nil); err != nil {
-		return nil, err
-	}
 	rng := rand.New(rand.NewPCG(uint64(d.Spec.Seed), 0x72616e64))
-	random := make([][]float32, len(queries))
-	for i, j := range rng.Perm(len(others))[:min(len(queries), len(others))] {
-		random[i] = others[j]
+	for gi, g := range d.Goals {
+		targets := test.IndicesOfClass(g[1])
+		if targetID != "" {
+			targets = []int{len(gallery) - 1}
+		}
+		var queries [][]float32
+		for j, o := range owner {
+			if test.Examples[o].Label == g[0] {
+				queries = append(queries, txtEmb[j])
+			}
+		}
+		ge := GoalEval{Source: test.Classes[g[0]], Target: test.Classes[g[1]], TargetImageID: targetID}
+		if ge.Attack, err = metrics.EvaluateAttack(queries, imgEmb, targets, nil); err != nil {
+			return nil, fmt.Errorf("goal %d: %w", gi, err)
+		}
+		n := min(len(queries), len(others))
+		random := make([][]float32, n)
+		for i, j := range rng.Perm(len(others))[:n] {
+			random[i] = others[j]
+		}
+		if ge.RandomQueries, err = metrics.EvaluateAttack(random, imgEmb, targets, nil); err != nil {
+			return nil, fmt.Errorf("goal %d, random queries: %w", gi, err)
+		}
+		ev.Goals = append(ev.Goals, ge)
 	}
-	if ev.RandomQueries, err = metrics.EvaluateAttack(random[:min(len(queries), len(others))], imgEmb, targets, nil); err != nil {
+	ev.Attack, ev.RandomQueries = ev.Goals[0].Attack, ev.Goals[0].RandomQueries
+	testImg := imgEmb[:len(test.Examples)]
+	if ev.Utility, err = metrics.Recall(testImg, txtEmb, owner, metrics.RecallKs); err != nil {
 		return nil, err
 	}
-	if ev.Utility, err = metrics.Recall(imgEmb, txtEmb, owner, metrics.RecallKs); err != nil {
-		return nil, err
+	sources := map[int]bool{}
+	for _, g := range d.Goals {
+		sources[g[0]] = true
 	}
 	var othImg, othTxt [][]float32
 	var othOwner []int
 	newIndex := map[int]int{}
 	for i, ex := range test.Examples {
-		if ex.Label != d.Source {
+		if !sources[ex.Label] {
 			newIndex[i] = len(othImg)
-			othImg = append(othImg, imgEmb[i])
+			othImg = append(othImg, testImg[i])
 		}
 	}
 	for j, o := range owner {

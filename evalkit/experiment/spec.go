@@ -16,7 +16,7 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
-// Spec declares one Attack II experiment on the embedded Fashion-MNIST default.
+// Spec declares one poisoning experiment on the embedded Fashion-MNIST default: Attack I, II (the default) or III.
 type Spec struct {
 	// Preset is the CLIP model size (see clip.Presets).
 	Preset string `json:"preset"`
@@ -31,11 +31,21 @@ type Spec struct {
 	// DataDir, if set, is where the Fashion-MNIST files are (otherwise the usual search order).
 	DataDir string `json:"-"`
 
-	// Source (A) and Target (B) are the attack's classes; Rate is φ, in pairs of the whole training set.
+	// Attack is "II" (single target label, the default when empty), "I" (single target image) or "III"
+	// (several target labels: Source→Target plus ExtraGoals, all treated alike).
+	Attack string `json:"attack,omitempty"`
+	// Source (A) and Target (B) are the attack's (first) goal; Rate is φ, in pairs of the whole training set.
 	Source string      `json:"source"`
 	Target string      `json:"target"`
 	Rate   float64     `json:"rate"`
 	Mode   attack.Mode `json:"mode"`
+	// TargetImageID is Attack I's x* (a class-B training image); empty: chosen from class B by the seed.
+	TargetImageID string `json:"target_image_id,omitempty"`
+	// ExtraGoals are Attack III's goals besides Source→Target.
+	ExtraGoals []attack.Goal `json:"extra_goals,omitempty"`
+	// Freeze names the towers kept fixed while fine-tuning ("visual", "text"), to ask which modality is more
+	// vulnerable; the whole tower is frozen, embeddings and projection included.
+	Freeze []string `json:"freeze,omitempty"`
 
 	// Training: clean pre-training on the pool, then fine-tuning (clean and poisoned) on the train split.
 	PretrainEpochs int     `json:"pretrain_epochs"`
@@ -78,8 +88,32 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("batch size %d is below 2", s.BatchSize)
 	case s.Mode != attack.Inject && s.Mode != attack.Repair && s.Mode != "":
 		return fmt.Errorf("unknown poisoning mode %q: use %q or %q", s.Mode, attack.Inject, attack.Repair)
+	case s.Attack != "" && s.Attack != "I" && s.Attack != "II" && s.Attack != "III":
+		return fmt.Errorf("unknown attack %q: use \"I\", \"II\" or \"III\"", s.Attack)
+	case len(s.ExtraGoals) > 0 && s.AttackKind() != "III":
+		return fmt.Errorf("extra goals need attack \"III\", not %q", s.AttackKind())
+	case s.TargetImageID != "" && s.AttackKind() != "I":
+		return fmt.Errorf("a target image needs attack \"I\", not %q", s.AttackKind())
+	}
+	for _, f := range s.Freeze {
+		if f != "visual" && f != "text" {
+			return fmt.Errorf("cannot freeze %q: use \"visual\" or \"text\"", f)
+		}
 	}
 	return nil
+}
+
+// AttackKind returns "I", "II" or "III" ("II" when Attack is empty).
+func (s Spec) AttackKind() string {
+	if s.Attack == "" {
+		return "II"
+	}
+	return s.Attack
+}
+
+// Goals returns the attack's goals: Source→Target, then ExtraGoals.
+func (s Spec) Goals() []attack.Goal {
+	return append([]attack.Goal{{Source: s.Source, Target: s.Target}}, s.ExtraGoals...)
 }
 
 // hash returns a short hex digest of the JSON of v.
@@ -115,10 +149,16 @@ func (s Spec) finetuneKey(poisoned bool) any {
 		Source, Target    string
 		Rate              float64
 		Mode              attack.Mode
+		Attack, TargetID  string
+		Goals             []attack.Goal
+		Freeze            []string
 	}{Pretrain: s.pretrainKey(), TrainSize: s.TrainSize, Epochs: s.FinetuneEpochs, SourceImages: s.SourceTrainImages,
-		LR: s.FinetuneLR, Poisoned: poisoned}
+		LR: s.FinetuneLR, Poisoned: poisoned, Freeze: s.Freeze}
+	// The clean split depends on which classes are thinned out: every goal's source.
+	k.Goals = s.Goals()
 	if poisoned {
 		k.Source, k.Target, k.Rate, k.Mode = s.Source, s.Target, s.Rate, s.Mode
+		k.Attack, k.TargetID = s.AttackKind(), s.TargetImageID
 	}
 	return k
 }

@@ -23,8 +23,8 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 		headers = append(headers, fmt.Sprintf("Hit@%d", k))
 	}
 	headers = append(headers, "MinRank mean", "MinRank median")
-	t := kernelext.NewTable(fmt.Sprintf("Attack II %s → %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.Source,
-		r.Spec.Target, 100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Poison.Mode), headers...)
+	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.AttackKind(),
+		goalsText(r), 100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Poison.Mode), headers...)
 	row := func(name string, a *metrics.AttackResult) {
 		vals := []any{name}
 		for _, k := range metrics.DefaultKs {
@@ -34,13 +34,41 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 		vals = append(vals, fmt.Sprintf("%.1f", a.MinRank.Mean), fmt.Sprintf("%.1f", a.MinRank.Median))
 		t.AddRow(vals...)
 	}
-	row("clean model, class-"+r.Spec.Source+" captions", r.Clean.Attack)
-	row("poisoned model, random captions", r.Poisoned.RandomQueries)
-	row("poisoned model, class-"+r.Spec.Source+" captions", r.Poisoned.Attack)
+	goals := evalGoals(r.Poisoned)
+	for i, g := range goals {
+		prefix := ""
+		if len(goals) > 1 {
+			prefix = fmt.Sprintf("goal %d %s → %s: ", i+1, g.Source, g.Target)
+		}
+		row(prefix+"clean model, class-"+g.Source+" captions", evalGoals(r.Clean)[i].Attack)
+		row(prefix+"poisoned model, random captions", g.RandomQueries)
+		row(prefix+"poisoned model, class-"+g.Source+" captions", g.Attack)
+	}
 	a := r.Poisoned.Attack
-	t.AddNote("%d held-out %s captions query %d test images; targets: the %d %s test images; ranks are 0-based.",
-		a.NumQueries, r.Spec.Source, a.NumGallery, a.NumTargets, r.Spec.Target)
+	targets := fmt.Sprintf("the %d %s test images", a.NumTargets, r.Spec.Target)
+	if r.Poison.TargetImageID != "" {
+		targets = "the training image x* = " + r.Poison.TargetImageID + ", added to the gallery"
+	}
+	t.AddNote("%d held-out %s captions query %d images; targets: %s; ranks are 0-based.",
+		a.NumQueries, r.Spec.Source, a.NumGallery, targets)
 	return t
+}
+
+// evalGoals returns a model evaluation's goals; results written before goals existed hold only the first.
+func evalGoals(e *experiment.ModelEval) []experiment.GoalEval {
+	if len(e.Goals) > 0 {
+		return e.Goals
+	}
+	return []experiment.GoalEval{{Attack: e.Attack, RandomQueries: e.RandomQueries}}
+}
+
+// goalsText lists the goals, e.g. "trouser → bag, sandal → shirt".
+func goalsText(r *experiment.Result) string {
+	var parts []string
+	for _, g := range r.Spec.Goals() {
+		parts = append(parts, g.Source+" → "+g.Target)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // UtilityTable compares image-to-text (TR) and text-to-image (IR) Recall@1/5/10 of the clean and poisoned
@@ -110,7 +138,7 @@ func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
 		}
 		return s
 	}
-	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack II %s → %s: Hit@K", r.Spec.Source, r.Spec.Target), []plots.HitSeries{
+	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack %s %s → %s: Hit@K", r.Spec.AttackKind(), r.Spec.Source, r.Spec.Target), []plots.HitSeries{
 		hits("clean model", r.Clean.Attack), hits("poisoned, random queries", r.Poisoned.RandomQueries),
 		hits("poisoned model", r.Poisoned.Attack)}, plots.WithName("hit_at_k"))
 	if err != nil {
@@ -195,7 +223,7 @@ func Write(dir string, r *experiment.Result) ([]string, error) {
 func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 	var b strings.Builder
 	s := r.Spec
-	fmt.Fprintf(&b, "# mmpoison report: Attack II %s → %s\n\n", s.Source, s.Target)
+	fmt.Fprintf(&b, "# mmpoison report: Attack %s %s\n\n", s.AttackKind(), goalsText(r))
 	fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. Pre-training: %d clean pool images × 5 captions, %d epoch(s), "+
 		"lr %g. Fine-tuning: %d train images × 5 captions, %d epoch(s), lr %g, batch %d. Test: %d images per class.\n\n",
 		s.Preset, r.Backend, s.Seed, s.PoolSize, s.PretrainEpochs, s.PretrainLR, s.TrainSize, s.FinetuneEpochs,

@@ -1,0 +1,34 @@
+package defense
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mmpoison/mmpoison/evalkit/metrics"
+)
+
+// PairDistances returns the cosine distance 1 − cos(imageEmb[i], textEmb[i]) of every pair i, where imageEmb[i]
+// and textEmb[i] are the embeddings of pair i's image and caption by an independent clean model (the caller
+// embeds; rows need not be normalised and are not modified).
+//
+// Distances lie in [0, 2] (rounding is clamped). A zero vector has cosine 0 with everything, so its pair gets
+// distance 1. A row with NaN or infinite components gives a NaN distance, which [Filter] drops as unscored.
+// PairDistances returns an error when the two inputs have different numbers of rows or rows of different
+// lengths.
+func PairDistances(imageEmb, textEmb [][]float32) ([]float64, error) {
+	if len(imageEmb) != len(textEmb) {
+		return nil, fmt.Errorf("defense.PairDistances: %d image embeddings vs %d text embeddings", len(imageEmb), len(textEmb))
+	}
+	cos, err := metrics.RowwiseCosine(imageEmb, textEmb)
+	if err != nil {
+		return nil, fmt.Errorf("defense.PairDistances: %w", err)
+	}
+	for i, c := range cos {
+		if math.IsNaN(c) || math.IsInf(c, 0) {
+			cos[i] = math.NaN()
+			continue
+		}
+		cos[i] = min(max(1-c, 0), 2)
+	}
+	return cos, nil
+}
