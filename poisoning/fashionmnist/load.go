@@ -24,6 +24,9 @@ type Config struct {
 	PoolSize int
 	// TrainSize is the number of images of the fine-tuning train split (0 means DefaultTrainSize).
 	TrainSize int
+	// HeldOutSize is the number of images of an extra clean split, disjoint from Pool and Train (0: none), for
+	// defenses that fine-tune on clean data the victim never saw. Pool and Train do not depend on it.
+	HeldOutSize int
 	// TestPerClass is the number of test images per class (0 means DefaultTestPerClass).
 	TestPerClass int
 	// CaptionsPerImage is the number of captions per image (0 means DefaultCaptionsPerImage).
@@ -69,6 +72,9 @@ func (cfg Config) withDefaults() (Config, error) {
 			*f.v = f.def
 		}
 	}
+	if cfg.HeldOutSize < 0 {
+		return cfg, fmt.Errorf("fashionmnist: HeldOutSize is %d; want 0 (none) or more", cfg.HeldOutSize)
+	}
 	if cfg.Checksums == nil {
 		cfg.Checksums = OfficialChecksums()
 	}
@@ -82,6 +88,8 @@ type Splits struct {
 	// Pool is the clean pre-training pool and Train the fine-tuning split, both from the official train file and
 	// disjoint; Test holds TestPerClass images of every class from the official t10k file.
 	Pool, Train, Test *dataset.Dataset
+	// HeldOut is the extra clean split of Config.HeldOutSize images (nil when 0), disjoint from Pool and Train.
+	HeldOut *dataset.Dataset
 	// Dir is the directory the files were read from (empty for NewSplits).
 	Dir string
 }
@@ -143,15 +151,17 @@ func NewSplits(raw *Raw, cfg Config) (*Splits, error) {
 	order := rng.Perm(NumClasses)
 	poolN := share(cfg.PoolSize, order, 0)
 	trainN := share(cfg.TrainSize, order, cfg.PoolSize%NumClasses)
-	var poolIdx, trainIdx []int
+	heldN := share(cfg.HeldOutSize, order, (cfg.PoolSize+cfg.TrainSize)%NumClasses)
+	var poolIdx, trainIdx, heldIdx []int
 	for c := range NumClasses {
 		have, need := len(trainByClass[c]), poolN[c]+trainN[c]
-		if have < need {
-			return nil, fmt.Errorf("fashionmnist: pool (%d) and train (%d) need %d images of class %q but the train file has %d",
-				cfg.PoolSize, cfg.TrainSize, need, shortNames[c], have)
+		if have < need+heldN[c] {
+			return nil, fmt.Errorf("fashionmnist: pool (%d), train (%d) and held-out (%d) need %d images of class %q but the train file has %d",
+				cfg.PoolSize, cfg.TrainSize, cfg.HeldOutSize, need+heldN[c], shortNames[c], have)
 		}
 		poolIdx = append(poolIdx, trainByClass[c][:poolN[c]]...)
 		trainIdx = append(trainIdx, trainByClass[c][poolN[c]:need]...)
+		heldIdx = append(heldIdx, trainByClass[c][need:need+heldN[c]]...)
 	}
 
 	testRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed_5911_7000_0002))
@@ -170,6 +180,9 @@ func NewSplits(raw *Raw, cfg Config) (*Splits, error) {
 	s := &Splits{
 		Pool:  build("fashion-mnist/pool", "train", raw.Train, poolIdx, capt, nil),
 		Train: build("fashion-mnist/train", "train", raw.Train, trainIdx, capt, nil),
+	}
+	if len(heldIdx) > 0 {
+		s.HeldOut = build("fashion-mnist/held-out", "train", raw.Train, heldIdx, capt, nil)
 	}
 	seen := make(map[string]bool, s.Pool.NumCaptions()+s.Train.NumCaptions())
 	for _, d := range []*dataset.Dataset{s.Pool, s.Train} {

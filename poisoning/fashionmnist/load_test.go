@@ -222,3 +222,49 @@ func TestDebianData(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldOutSplit: the held-out split is disjoint from pool and train, class-stratified, and does not change
+// them.
+func TestHeldOutSplit(t *testing.T) {
+	raw := fakeRaw(60, 12)
+	base := Config{PoolSize: 300, TrainSize: 100, TestPerClass: 5, Seed: 4}
+	without, err := NewSplits(raw, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withHeld := base
+	withHeld.HeldOutSize = 103
+	s, err := NewSplits(raw, withHeld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if without.HeldOut != nil || s.HeldOut == nil || len(s.HeldOut.Examples) != 103 {
+		t.Fatalf("held-out split sizes wrong: %v / %v", without.HeldOut, s.HeldOut)
+	}
+	seen := map[string]bool{}
+	for _, d := range []*dataset.Dataset{s.Pool, s.Train} {
+		for _, ex := range d.Examples {
+			seen[ex.ID] = true
+		}
+	}
+	for _, ex := range s.HeldOut.Examples {
+		if seen[ex.ID] {
+			t.Fatalf("held-out image %s is also in pool or train", ex.ID)
+		}
+	}
+	for c, n := range classCounts(s.HeldOut) {
+		if n < 10 || n > 11 {
+			t.Errorf("class %d has %d held-out images, want 10 or 11", c, n)
+		}
+	}
+	for i := range s.Train.Examples {
+		if s.Train.Examples[i].ID != without.Train.Examples[i].ID {
+			t.Fatal("asking for a held-out split changed the train split")
+		}
+	}
+	tooMany := base
+	tooMany.HeldOutSize = 300
+	if _, err := NewSplits(raw, tooMany); err == nil || !strings.Contains(err.Error(), "held-out (300)") {
+		t.Fatalf("oversized held-out split: %v", err)
+	}
+}
