@@ -36,6 +36,7 @@ const usage = `usage: mmpoison <command> [flags]
 commands:
   demo   Attack II on the embedded Fashion-MNIST default: pre-train (cached), poison, fine-tune, evaluate, report
   bench  speed of a training step and of embedding, per preset and batch size, on the current backend
+  embed  CLIP features and logits of images and captions with a safetensors checkpoint, written as .npy files
 `
 
 func run(args []string) error {
@@ -48,6 +49,8 @@ func run(args []string) error {
 		return demo(args[1:])
 	case "bench":
 		return benchmark(args[1:])
+	case "embed":
+		return embedCommand(args[1:])
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }

@@ -1,0 +1,186 @@
+// Package imageprep turns image files into the pixels CLIP models read: decoding with a decompression-bomb
+// guard, conversion to 8-bit RGB, torchvision's CLIP preprocessing (Resize with bicubic interpolation, then
+// CenterCrop) and its RandomResizedCrop training augmentation.
+//
+// Resampling re-implements Pillow's (PIL's) antialiased resize for 8-bit images: the same filters (bicubic
+// with a = -0.5, bilinear as a triangle), the same support scaled by the downscaling factor, the same 22-bit
+// fixed-point coefficients and rounding, horizontal pass first and then vertical. torchvision's transforms
+// call exactly that on PIL images, so a decoded image that matches PIL's gives the same pixels.
+//
+// Decoding differs from PIL in a few places, documented on ToDataset and Decoder: Go's JPEG decoder upsamples
+// subsampled chroma without libjpeg's "fancy upsampling", so colour JPEG pixels may differ from PIL's by a
+// few levels; EXIF orientation is ignored (as by PIL's Image.open and OpenAI's preprocessing).
+//
+// The pixel normalisation (mean and standard deviation) is not done here: clip.Preprocess does it on the
+// dataset.Image this package produces.
+package imageprep
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // Register the JPEG decoder.
+	_ "image/png"  // Register the PNG decoder.
+	"io"
+	"os"
+
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+)
+
+// DefaultMaxPixels is the default decompression-bomb limit: PIL's Image.MAX_IMAGE_PIXELS
+// (1024·1024·1024 / 4 / 3 pixels).
+const DefaultMaxPixels = 89_478_485
+
+// ErrTooManyPixels is returned (wrapped, with the file name and the sizes) for an image whose header declares
+// more pixels than the limit. The image data is then never decoded.
+var ErrTooManyPixels = errors.New("image exceeds the pixel limit (possible decompression bomb)")
+
+// Decoder decodes JPEG and PNG images after checking their declared size against a pixel limit.
+//
+// Unlike PIL, which only warns between MAX_IMAGE_PIXELS and twice that, an image above MaxPixels is refused.
+type Decoder struct {
+	// MaxPixels is the largest width·height accepted. 0 means DefaultMaxPixels; a negative value disables the
+	// check.
+	MaxPixels int64
+}
+
+// limit returns the effective pixel limit, or -1 for none.
+func (d Decoder) limit() int64 {
+	switch {
+	case d.MaxPixels == 0:
+		return DefaultMaxPixels
+	case d.MaxPixels < 0:
+		return -1
+	}
+	return d.MaxPixels
+}
+
+// DecodeFile reads and decodes the image file at path. Errors name the file.
+func (d Decoder) DecodeFile(path string) (image.Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: reading %s: %w", path, err)
+	}
+	return d.DecodeBytes(data, path)
+}
+
+// Decode reads all of r and decodes it; name identifies the image in errors.
+func (d Decoder) Decode(r io.Reader, name string) (image.Image, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("imageprep: reading %s: %w", name, err)
+	}
+	return d.DecodeBytes(data, name)
+}
+
+// DecodeBytes decodes an encoded JPEG or PNG image; name identifies it in errors. The header is read first
+// (image.DecodeConfig) and an image declaring more than the pixel limit is refused with ErrTooManyPixels
+// before any pixel data is decoded.
+func (d Decoder) DecodeBytes(data []byte, name string) (image.Image, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, decodeError(name, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("imageprep: %s: %s image has invalid size %d×%d", name, format, cfg.Width, cfg.Height)
+	}
+	if limit := d.limit(); limit >= 0 && int64(cfg.Width)*int64(cfg.Height) > limit {
+		return nil, fmt.Errorf("imageprep: %s: %s image is %d×%d = %d pixels, above the limit of %d: %w",
+			name, format, cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), limit, ErrTooManyPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, decodeError(name, err)
+	}
+	return img, nil
+}
+
+func decodeError(name string, err error) error {
+	if errors.Is(err, image.ErrFormat) {
+		return fmt.Errorf("imageprep: %s is not a JPEG or PNG image (or is corrupt): %w", name, err)
+	}
+	return fmt.Errorf("imageprep: %s is corrupt or unreadable: %w", name, err)
+}
+
+// DecodeFile decodes the image at path with the default pixel limit.
+func DecodeFile(path string) (image.Image, error) { return Decoder{}.DecodeFile(path) }
+
+// LoadFile decodes the image at path with the default pixel limit and converts it to RGB with ToDataset.
+func LoadFile(path string) (dataset.Image, error) {
+	img, err := DecodeFile(path)
+	if err != nil {
+		return dataset.Image{}, err
+	}
+	return ToDataset(img), nil
+}
+
+// ToDataset converts any image to 8-bit RGB in HWC layout (3 channels): grayscale is repeated over the three
+// channels, CMYK and YCbCr use Go's standard colour conversions, paletted images their palette colours.
+// Alpha is dropped, not composited: each pixel keeps its un-premultiplied colour, as PIL's convert("RGB")
+// does (which OpenAI's CLIP preprocessing calls); pixels of fully transparent premultiplied images
+// (image.RGBA, image.RGBA64) have lost their colour and come out black.
+func ToDataset(img image.Image) dataset.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := dataset.Image{Height: h, Width: w, Channels: 3, Pix: make([]uint8, w*h*3)}
+	p := out.Pix
+	switch src := img.(type) {
+	case *image.Gray:
+		for y := range h {
+			o := src.PixOffset(b.Min.X, b.Min.Y+y)
+			row := src.Pix[o : o+w]
+			for x, v := range row {
+				i := (y*w + x) * 3
+				p[i], p[i+1], p[i+2] = v, v, v
+			}
+		}
+	case *image.NRGBA:
+		for y := range h {
+			o := src.PixOffset(b.Min.X, b.Min.Y+y)
+			row := src.Pix[o : o+4*w]
+			for x := range w {
+				i := (y*w + x) * 3
+				p[i], p[i+1], p[i+2] = row[4*x], row[4*x+1], row[4*x+2]
+			}
+		}
+	case *image.RGBA:
+		for y := range h {
+			o := src.PixOffset(b.Min.X, b.Min.Y+y)
+			row := src.Pix[o : o+4*w]
+			for x := range w {
+				i := (y*w + x) * 3
+				r, g, bb, a := row[4*x], row[4*x+1], row[4*x+2], row[4*x+3]
+				switch a {
+				case 255:
+					p[i], p[i+1], p[i+2] = r, g, bb
+				case 0: // Colour lost with premultiplication: black.
+				default: // Un-premultiply as color.NRGBAModel does.
+					p[i] = uint8((uint32(r) * 0xffff / uint32(a)) >> 8)
+					p[i+1] = uint8((uint32(g) * 0xffff / uint32(a)) >> 8)
+					p[i+2] = uint8((uint32(bb) * 0xffff / uint32(a)) >> 8)
+				}
+			}
+		}
+	case *image.YCbCr:
+		for y := range h {
+			for x := range w {
+				yi := src.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := src.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bb := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				i := (y*w + x) * 3
+				p[i], p[i+1], p[i+2] = r, g, bb
+			}
+		}
+	default:
+		for y := range h {
+			for x := range w {
+				c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+				i := (y*w + x) * 3
+				p[i], p[i+1], p[i+2] = c.R, c.G, c.B
+			}
+		}
+	}
+	return out
+}

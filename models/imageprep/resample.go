@@ -1,0 +1,229 @@
+package imageprep
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+)
+
+// Filter is a resampling filter, as PIL's Image.Resampling.
+type Filter int
+
+const (
+	// Bicubic is PIL's BICUBIC: the cubic convolution kernel with a = -0.5 (Catmull-Rom), support 2.
+	// torchvision's Resize in CLIP's preprocessing uses it.
+	Bicubic Filter = iota
+	// Bilinear is PIL's BILINEAR: the triangle kernel, support 1. torchvision's RandomResizedCrop uses it by
+	// default.
+	Bilinear
+)
+
+// String returns the filter's name.
+func (f Filter) String() string {
+	switch f {
+	case Bicubic:
+		return "bicubic"
+	case Bilinear:
+		return "bilinear"
+	}
+	return fmt.Sprintf("Filter(%d)", int(f))
+}
+
+func (f Filter) support() float64 {
+	if f == Bilinear {
+		return 1
+	}
+	return 2
+}
+
+func (f Filter) eval(x float64) float64 {
+	if x < 0 {
+		x = -x
+	}
+	if f == Bilinear {
+		if x < 1 {
+			return 1 - x
+		}
+		return 0
+	}
+	const a = -0.5
+	if x < 1 {
+		return ((a+2)*x-(a+3))*x*x + 1
+	}
+	if x < 2 {
+		return (((x-5)*x+8)*x - 4) * a
+	}
+	return 0
+}
+
+// precisionBits is PIL's PRECISION_BITS for 8-bit images: coefficients are fixed point with 22 fraction bits.
+const precisionBits = 32 - 8 - 2
+
+// coeffs holds, for every output position, the first input index and the fixed-point weights of the inputs
+// from there on (PIL's precompute_coeffs followed by normalize_coeffs_8bpc).
+type coeffs struct {
+	start   []int
+	weights [][]int32
+}
+
+func precompute(inSize, outSize int, f Filter) coeffs {
+	scale := float64(inSize) / float64(outSize)
+	filterScale := max(scale, 1)
+	support := f.support() * filterScale
+	c := coeffs{start: make([]int, outSize), weights: make([][]int32, outSize)}
+	k := make([]float64, int(math.Ceil(support))*2+1)
+	for xx := range outSize {
+		center := (float64(xx) + 0.5) * scale
+		ss := 1 / filterScale
+		xmin := max(int(center-support+0.5), 0)
+		xmax := min(int(center+support+0.5), inSize) - xmin
+		var ww float64
+		for x := range xmax {
+			w := f.eval((float64(x+xmin) - center + 0.5) * ss)
+			k[x] = w
+			ww += w
+		}
+		ws := make([]int32, max(xmax, 0))
+		for x := range ws {
+			v := k[x]
+			if ww != 0 {
+				v /= ww
+			}
+			if v < 0 {
+				ws[x] = int32(-0.5 + v*(1<<precisionBits))
+			} else {
+				ws[x] = int32(0.5 + v*(1<<precisionBits))
+			}
+		}
+		c.start[xx] = xmin
+		c.weights[xx] = ws
+	}
+	return c
+}
+
+func clip8(v int) uint8 {
+	if v >= 1<<precisionBits<<8 {
+		return 255
+	}
+	if v <= 0 {
+		return 0
+	}
+	return uint8(v >> precisionBits)
+}
+
+// Resize resamples img to width×height pixels like PIL's Image.resize(( width, height), filter) on an 8-bit
+// image: antialiased (the filter is widened by the downscaling factor), separable, horizontal pass first,
+// with PIL's fixed-point arithmetic. An image already of that size is returned as is (not copied).
+// It works for any number of channels.
+func Resize(img dataset.Image, width, height int, f Filter) dataset.Image {
+	if width <= 0 || height <= 0 {
+		panic(fmt.Sprintf("imageprep.Resize: invalid size %d×%d", width, height))
+	}
+	if width == img.Width && height == img.Height {
+		return img
+	}
+	ch := img.Channels
+	vert := precompute(img.Height, height, f)
+	// The rows of the input the vertical pass reads.
+	yFirst := vert.start[0]
+	yLast := vert.start[height-1] + len(vert.weights[height-1])
+	src := img
+	if width != img.Width {
+		horiz := precompute(img.Width, width, f)
+		tmp := dataset.Image{Height: yLast - yFirst, Width: width, Channels: ch, Pix: make([]uint8, (yLast-yFirst)*width*ch)}
+		for y := range tmp.Height {
+			in := img.Pix[(y+yFirst)*img.Width*ch : (y+yFirst+1)*img.Width*ch]
+			out := tmp.Pix[y*width*ch : (y+1)*width*ch]
+			for xx := range width {
+				ws, x0 := horiz.weights[xx], horiz.start[xx]
+				for c := range ch {
+					ss := 1 << (precisionBits - 1)
+					for x, w := range ws {
+						ss += int(in[(x0+x)*ch+c]) * int(w)
+					}
+					out[xx*ch+c] = clip8(ss)
+				}
+			}
+		}
+		src = tmp
+	} else {
+		yFirst = 0
+	}
+	if height == img.Height {
+		return src // Only the width changed (the horizontal pass then covers every row).
+	}
+	out := dataset.Image{Height: height, Width: width, Channels: ch, Pix: make([]uint8, height*width*ch)}
+	rowLen := width * ch
+	for yy := range height {
+		ws, y0 := vert.weights[yy], vert.start[yy]-yFirst
+		o := out.Pix[yy*rowLen : (yy+1)*rowLen]
+		for i := range rowLen {
+			ss := 1 << (precisionBits - 1)
+			for y, w := range ws {
+				ss += int(src.Pix[(y0+y)*rowLen+i]) * int(w)
+			}
+			o[i] = clip8(ss)
+		}
+	}
+	return out
+}
+
+// Crop returns the h×w region of img whose top-left pixel is (top, left), as a copy. The region must lie
+// inside the image.
+func Crop(img dataset.Image, top, left, h, w int) dataset.Image {
+	if top < 0 || left < 0 || h <= 0 || w <= 0 || top+h > img.Height || left+w > img.Width {
+		panic(fmt.Sprintf("imageprep.Crop: region %d×%d at (%d, %d) is outside the %d×%d image", h, w, top, left, img.Height, img.Width))
+	}
+	ch := img.Channels
+	out := dataset.Image{Height: h, Width: w, Channels: ch, Pix: make([]uint8, h*w*ch)}
+	for y := range h {
+		copy(out.Pix[y*w*ch:(y+1)*w*ch], img.Pix[((top+y)*img.Width+left)*ch:])
+	}
+	return out
+}
+
+// ResizeShort is torchvision's Resize(n, interpolation) for an int size: the shorter side becomes n and the
+// longer int(n·long/short), keeping the aspect ratio. An image whose shorter side is already n is returned
+// as is.
+func ResizeShort(img dataset.Image, n int, f Filter) dataset.Image {
+	w, h := img.Width, img.Height
+	short, long := w, h
+	if w > h {
+		short, long = h, w
+	}
+	if short == n {
+		return img
+	}
+	newLong := int(float64(n) * float64(long) / float64(short))
+	if w <= h {
+		return Resize(img, n, newLong, f)
+	}
+	return Resize(img, newLong, n, f)
+}
+
+// CenterCrop is torchvision's CenterCrop(n) for an image at least n pixels in both sides: the offsets are
+// int(round((h-n)/2.0)) and int(round((w-n)/2.0)), Python's round (half to even). An n×n image is returned
+// as is.
+func CenterCrop(img dataset.Image, n int) dataset.Image {
+	if img.Height == n && img.Width == n {
+		return img
+	}
+	if img.Height < n || img.Width < n {
+		panic(fmt.Sprintf("imageprep.CenterCrop: the %d×%d image is smaller than %d×%d", img.Height, img.Width, n, n))
+	}
+	top := int(math.RoundToEven(float64(img.Height-n) / 2))
+	left := int(math.RoundToEven(float64(img.Width-n) / 2))
+	return Crop(img, top, left, n, n)
+}
+
+// CLIP is the geometric part of CLIP's preprocessing, torchvision's Compose([Resize(n, interpolation=BICUBIC),
+// CenterCrop(n)]): the shorter side is resized to n with PIL's bicubic filter, then the centre n×n square is
+// kept. An image already n×n is returned unchanged (it is not resampled). The result keeps the channels of
+// img; normalising its pixels is clip.Preprocess's job.
+func CLIP(img dataset.Image, n int) dataset.Image {
+	if n <= 0 {
+		panic(fmt.Sprintf("imageprep.CLIP: invalid size %d", n))
+	}
+	return CenterCrop(ResizeShort(img, n, Bicubic), n)
+}
