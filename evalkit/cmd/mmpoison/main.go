@@ -64,6 +64,10 @@ func demo(args []string) error {
 	fs.StringVar(&spec.Target, "target", spec.Target, "class B whose images class-A captions should retrieve")
 	fs.Float64Var(&spec.Rate, "rate", spec.Rate, "poisoning rate φ in (0, 1), in pairs of the whole training set")
 	mode := fs.String("mode", string(spec.Mode), "inject (add poisoned pairs) or repair (re-pair existing class-A captions)")
+	fs.StringVar(&spec.Attack, "attack", "II", "attack: I (single target image), II (single target label), III (several goals)")
+	fs.StringVar(&spec.TargetImageID, "target-image", "", "attack I: id of the class-B training image x* (default: chosen by the seed)")
+	extraGoals := fs.String("goals", "", "attack III: further goals besides -source → -target, as A:B,C:D")
+	freeze := fs.String("freeze", "", "tower(s) kept fixed while fine-tuning: visual, text, or visual,text")
 	fs.Int64Var(&spec.Seed, "seed", spec.Seed, "seed for data, poison selection, initialisation and data order")
 	fs.IntVar(&spec.PoolSize, "pool", spec.PoolSize, "images in the clean pre-training pool")
 	fs.IntVar(&spec.TrainSize, "train", spec.TrainSize, "images in the fine-tuning train split")
@@ -79,6 +83,14 @@ func demo(args []string) error {
 		return err
 	}
 	spec.Mode = attack.Mode(*mode)
+	for _, g := range splitList(*extraGoals) {
+		a, b, ok := strings.Cut(g, ":")
+		if !ok || a == "" || b == "" {
+			return fmt.Errorf("-goals: %q is not of the form A:B", g)
+		}
+		spec.ExtraGoals = append(spec.ExtraGoals, attack.Goal{Source: a, Target: b})
+	}
+	spec.Freeze = splitList(*freeze)
 	if err := spec.Validate(); err != nil {
 		return err
 	}
@@ -140,4 +152,15 @@ func benchmark(args []string) error {
 		return kernelext.WriteFileAtomic(*jsonOut, data)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
