@@ -10,6 +10,19 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
+// TestMain gives the package's tests one model cache, so the defense test reuses the models the end-to-end
+// attack test trained (or the other way round).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mmpoison-test-cache")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("MMPOISON_CACHE", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func requireData(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(fashionmnist.DefaultSystemDir, fashionmnist.TrainImagesFile)); err != nil {
@@ -25,7 +38,6 @@ func TestAttackIIEndToEnd(t *testing.T) {
 		t.Skip("trains three models (a few minutes)")
 	}
 	requireData(t)
-	t.Setenv("MMPOISON_CACHE", t.TempDir())
 	spec := QuickSpec()
 	res, err := Run(spec, Options{Quiet: true})
 	if err != nil {

@@ -45,7 +45,7 @@ func LoadData(spec Spec) (*Data, error) {
 		return nil, err
 	}
 	splits, err := fashionmnist.Load(fashionmnist.Config{PoolSize: spec.PoolSize, TrainSize: spec.TrainSize,
-		TestPerClass: spec.TestPerClass, Seed: spec.Seed, Dir: spec.DataDir})
+		TestPerClass: spec.TestPerClass, HeldOutSize: spec.HeldOutSize, Seed: spec.Seed, Dir: spec.DataDir})
 	if err != nil {
 		return nil, err
 	}

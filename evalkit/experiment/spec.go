@@ -24,6 +24,9 @@ type Spec struct {
 	PoolSize     int `json:"pool_size"`
 	TrainSize    int `json:"train_size"`
 	TestPerClass int `json:"test_per_class"`
+	// HeldOutSize is the number of clean images kept apart from pool and train for the clean fine-tuning
+	// defense (0: none).
+	HeldOutSize int `json:"held_out_size,omitempty"`
 	// SourceTrainImages is how many class-A images the fine-tuning split keeps (0: all). As in the paper's
 	// Flickr-PASCAL setup (25 sheep images among 30,000), the attacked class is rare in the victim's fine-tuning
 	// data, so a small φ can cover its captions.
@@ -80,7 +83,7 @@ func (s Spec) Validate() error {
 	switch {
 	case math.IsNaN(s.Rate) || s.Rate <= 0 || s.Rate >= 1:
 		return fmt.Errorf("poisoning rate φ = %v is outside (0, 1)", s.Rate)
-	case s.PoolSize <= 0 || s.TrainSize <= 0 || s.TestPerClass <= 0 || s.SourceTrainImages < 0:
+	case s.PoolSize <= 0 || s.TrainSize <= 0 || s.TestPerClass <= 0 || s.SourceTrainImages < 0 || s.HeldOutSize < 0:
 		return fmt.Errorf("data sizes must be positive: pool %d, train %d, test per class %d", s.PoolSize, s.TrainSize, s.TestPerClass)
 	case s.PretrainEpochs < 0 || s.FinetuneEpochs < 1:
 		return fmt.Errorf("epochs must be ≥ 0 (pre-training) and ≥ 1 (fine-tuning): %d, %d", s.PretrainEpochs, s.FinetuneEpochs)
