@@ -97,15 +97,7 @@ func Filter(d *Data, fs FilterSpec, opts Options) (*FilterOutcome, error) {
 
 // pairDistances embeds every pair of ps with the model at path and returns 1 − cos(image, caption) per pair.
 func pairDistances(d *Data, path string, ps *dataset.PairSet, opts Options) ([]float64, error) {
-	b, err := opts.backend()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cfg, err := clip.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	emb, err := clip.NewEmbedder(b, ctx, cfg, 0)
+	emb, _, err := loadEmbedder(path, &opts)
 	if err != nil {
 		return nil, err
 	}

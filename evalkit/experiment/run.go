@@ -282,6 +282,20 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 	return st, nil
 }
 
+// loadEmbedder loads the model at path and prepares its encoders on the run's backend.
+func loadEmbedder(path string, opts *Options) (*clip.Embedder, clip.Config, error) {
+	b, err := opts.backend()
+	if err != nil {
+		return nil, clip.Config{}, err
+	}
+	ctx, cfg, err := clip.Load(path)
+	if err != nil {
+		return nil, clip.Config{}, err
+	}
+	emb, err := clip.NewEmbedder(b, ctx, cfg, 0)
+	return emb, cfg, err
+}
+
 // ModelEval holds a model's attack metrics and utility on the test split.
 type ModelEval struct {
 	// Attack and RandomQueries are the first goal's (Goals[0]); see GoalEval.
@@ -311,15 +325,7 @@ type GoalEval struct {
 
 // Evaluate embeds the test split with the model at path and computes its attack metrics and utility.
 func Evaluate(d *Data, path string, opts Options) (*ModelEval, error) {
-	b, err := opts.backend()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cfg, err := clip.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	emb, err := clip.NewEmbedder(b, ctx, cfg, 0)
+	emb, cfg, err := loadEmbedder(path, &opts)
 	if err != nil {
 		return nil, err
 	}

@@ -69,30 +69,25 @@ func (s *Sweep) Run(specs []Spec) ([]*Result, error) {
 
 // WithSeeds returns base once per seed.
 func WithSeeds(base Spec, seeds ...int64) []Spec {
-	out := make([]Spec, len(seeds))
-	for i, seed := range seeds {
-		out[i] = base
-		out[i].Seed = seed
-	}
-	return out
+	return vary(base, seeds, func(s *Spec, v int64) { s.Seed = v })
 }
 
 // WithRates returns base once per poisoning rate φ.
 func WithRates(base Spec, rates ...float64) []Spec {
-	out := make([]Spec, len(rates))
-	for i, r := range rates {
-		out[i] = base
-		out[i].Rate = r
-	}
-	return out
+	return vary(base, rates, func(s *Spec, v float64) { s.Rate = v })
 }
 
 // WithEpochs returns base once per number of fine-tuning epochs.
 func WithEpochs(base Spec, epochs ...int) []Spec {
-	out := make([]Spec, len(epochs))
-	for i, e := range epochs {
+	return vary(base, epochs, func(s *Spec, v int) { s.FinetuneEpochs = v })
+}
+
+// vary returns one copy of base per value, each changed by set.
+func vary[T any](base Spec, values []T, set func(*Spec, T)) []Spec {
+	out := make([]Spec, len(values))
+	for i, v := range values {
 		out[i] = base
-		out[i].FinetuneEpochs = e
+		set(&out[i], v)
 	}
 	return out
 }
