@@ -1,8 +1,13 @@
 package kernelext
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
+	"fmt"
+	"image/png"
+	"io"
 	"path/filepath"
 	"strings"
 )
@@ -20,6 +25,59 @@ type Figure struct {
 	PNG []byte
 	// PDF is the figure as a PDF document (may be nil).
 	PDF []byte
+}
+
+// SVGText parses the SVG and returns its root element's name and all its
+// character data (titles, labels, legend entries), or an error when the SVG is
+// not well-formed XML.
+func (f *Figure) SVGText() (root, text string, err error) {
+	dec := xml.NewDecoder(bytes.NewReader(f.SVG))
+	var chars strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return root, chars.String(), nil
+		}
+		if err != nil {
+			return root, "", fmt.Errorf("figure %q: SVG is not well-formed XML: %w", f.Name, err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = e.Name.Local
+			}
+		case xml.CharData:
+			chars.Write(e)
+		}
+	}
+}
+
+// Validate checks every format the figure holds and that it holds at least
+// one: the SVG is well-formed XML with an <svg> root, the PNG decodes, and the
+// PDF has a PDF header and an end-of-file trailer.
+func (f *Figure) Validate() error {
+	if len(f.SVG) == 0 && len(f.PNG) == 0 && len(f.PDF) == 0 {
+		return fmt.Errorf("figure %q has no content", f.Name)
+	}
+	if len(f.SVG) > 0 {
+		root, _, err := f.SVGText()
+		if err != nil {
+			return err
+		}
+		if root != "svg" {
+			return fmt.Errorf("figure %q: SVG root element is %q, not svg", f.Name, root)
+		}
+	}
+	if len(f.PNG) > 0 {
+		if _, err := png.Decode(bytes.NewReader(f.PNG)); err != nil {
+			return fmt.Errorf("figure %q: PNG does not decode: %w", f.Name, err)
+		}
+	}
+	if len(f.PDF) > 0 && (!bytes.HasPrefix(f.PDF, []byte("%PDF-")) ||
+		!bytes.Contains(f.PDF[max(len(f.PDF)-64, 0):], []byte("%%EOF"))) {
+		return fmt.Errorf("figure %q: PDF header or trailer missing (%d bytes)", f.Name, len(f.PDF))
+	}
+	return nil
 }
 
 // Save writes every format the figure has to dir, as <FileName(Name)>.svg,

@@ -3,6 +3,7 @@ package clip
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -48,13 +49,8 @@ func SetVariablesFromTensors(ctx *context.Context, prefix string, specs []ParamS
 		if t == nil {
 			return fmt.Errorf("tensor %q is missing", prefix+p.Name)
 		}
-		if t.DType != "F32" || safetensors.NumElements(t.Shape) != safetensors.NumElements(p.Dims) || len(t.Shape) != len(p.Dims) {
+		if t.DType != "F32" || !slices.Equal(t.Shape, p.Dims) {
 			return fmt.Errorf("tensor %q has shape %v (%s), the model needs %v", t.Name, t.Shape, t.DType, p.Dims)
-		}
-		for i := range p.Dims {
-			if t.Shape[i] != p.Dims[i] {
-				return fmt.Errorf("tensor %q has shape %v, the model needs %v", t.Name, t.Shape, p.Dims)
-			}
 		}
 		value := tensors.FromFlatDataAndDimensions(append([]float32(nil), t.F32...), p.Dims...)
 		if v := ctx.GetVariableByScopeAndName(ctx.Scope(), p.Name); v != nil {

@@ -78,55 +78,11 @@ func readHFConfig(path string) (*hfConfig, error) {
 // inferHFConfig infers the architecture of a HuggingFace-named file from its shapes, takes the head counts from
 // config.json (or transformers' defaults) and checks every size config.json states against the shapes.
 func inferHFConfig(f *safetensors.File, hc *hfConfig, configPath string) (clip.Config, error) {
-	var cfg clip.Config
-	patch, err := shapeOf(f, "vision_model.embeddings.patch_embedding.weight", 4)
+	cfg, err := configFromShapes(f, huggingFaceNames)
 	if err != nil {
 		return cfg, err
 	}
-	if patch[2] != patch[3] {
-		return cfg, fmt.Errorf("tensor %q has non-square patches %v", "vision_model.embeddings.patch_embedding.weight", patch)
-	}
-	vpos, err := shapeOf(f, "vision_model.embeddings.position_embedding.weight", 2)
-	if err != nil {
-		return cfg, err
-	}
-	grid, err := gridSize("vision_model.embeddings.position_embedding.weight", vpos[0])
-	if err != nil {
-		return cfg, err
-	}
-	proj, err := shapeOf(f, "visual_projection.weight", 2)
-	if err != nil {
-		return cfg, err
-	}
-	tpos, err := shapeOf(f, "text_model.embeddings.position_embedding.weight", 2)
-	if err != nil {
-		return cfg, err
-	}
-	tok, err := shapeOf(f, "text_model.embeddings.token_embedding.weight", 2)
-	if err != nil {
-		return cfg, err
-	}
-	lnFinal, err := shapeOf(f, "text_model.final_layer_norm.weight", 1)
-	if err != nil {
-		return cfg, err
-	}
-	cfg = clip.Config{
-		Name:          "huggingface-clip",
-		EmbedDim:      proj[0],
-		ImageSize:     patch[3] * grid,
-		ImageChannels: patch[1],
-		PatchSize:     patch[3],
-		VisionWidth:   patch[0],
-		VisionLayers:  countLayers(f, "vision_model.encoder.layers.", ""),
-		VisionHeads:   hfDefaultVisionHeads,
-		ContextLength: tpos[0],
-		VocabSize:     tok[0],
-		TextWidth:     lnFinal[0],
-		TextLayers:    countLayers(f, "text_model.encoder.layers.", ""),
-		TextHeads:     hfDefaultTextHeads,
-		ImageMean:     clip.OpenAIMean,
-		ImageStd:      clip.OpenAIStd,
-	}
+	cfg.VisionHeads, cfg.TextHeads = hfDefaultVisionHeads, hfDefaultTextHeads
 	if hc.Vision.NumAttentionHeads != nil {
 		cfg.VisionHeads = *hc.Vision.NumAttentionHeads
 	}

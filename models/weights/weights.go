@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,59 +151,16 @@ func gridSize(name string, positions int) (int, error) {
 // ModifiedResNet checkpoints give an error wrapping ErrResNetNotImplemented; HuggingFace-named ones an error
 // pointing to LoadHuggingFace.
 func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
-	var cfg clip.Config
 	if key := resNetKey(f); key != "" {
-		return cfg, fmt.Errorf("checkpoint has tensor %q: %w", key, ErrResNetNotImplemented)
+		return clip.Config{}, fmt.Errorf("checkpoint has tensor %q: %w", key, ErrResNetNotImplemented)
 	}
 	if isHuggingFace(f) {
-		return cfg, errors.New("checkpoint uses HuggingFace CLIPModel names (vision_model.*, text_model.*): " +
+		return clip.Config{}, errors.New("checkpoint uses HuggingFace CLIPModel names (vision_model.*, text_model.*): " +
 			"load it with LoadHuggingFace or Load and its config.json")
 	}
-	conv, err := shapeOf(f, "visual.conv1.weight", 4)
+	cfg, err := configFromShapes(f, openAINames)
 	if err != nil {
 		return cfg, err
-	}
-	if conv[2] != conv[3] {
-		return cfg, fmt.Errorf("tensor %q has non-square patches %v", "visual.conv1.weight", conv)
-	}
-	vpos, err := shapeOf(f, "visual.positional_embedding", 2)
-	if err != nil {
-		return cfg, err
-	}
-	grid, err := gridSize("visual.positional_embedding", vpos[0])
-	if err != nil {
-		return cfg, err
-	}
-	textProj, err := shapeOf(f, "text_projection", 2)
-	if err != nil {
-		return cfg, err
-	}
-	tpos, err := shapeOf(f, "positional_embedding", 2)
-	if err != nil {
-		return cfg, err
-	}
-	tok, err := shapeOf(f, "token_embedding.weight", 2)
-	if err != nil {
-		return cfg, err
-	}
-	lnFinal, err := shapeOf(f, "ln_final.weight", 1)
-	if err != nil {
-		return cfg, err
-	}
-	cfg = clip.Config{
-		Name:          "openai-vit",
-		EmbedDim:      textProj[1],
-		ImageSize:     conv[3] * grid,
-		ImageChannels: conv[1],
-		PatchSize:     conv[3],
-		VisionWidth:   conv[0],
-		VisionLayers:  countLayers(f, "visual.transformer.resblocks.", "attn.in_proj_weight"),
-		ContextLength: tpos[0],
-		VocabSize:     tok[0],
-		TextWidth:     lnFinal[0],
-		TextLayers:    countLayers(f, "transformer.resblocks.", ""),
-		ImageMean:     clip.OpenAIMean,
-		ImageStd:      clip.OpenAIStd,
 	}
 	if err := applyMetadata(&cfg, f.Metadata, hints); err != nil {
 		return clip.Config{}, err
@@ -211,6 +169,80 @@ func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
 		return clip.Config{}, err
 	}
 	return cfg, nil
+}
+
+// shapeNames names, in one naming scheme, the tensors whose shapes give the architecture.
+type shapeNames struct {
+	config                                               string // Config.Name for files of this scheme
+	patch, visionPos, projection, textPos, tokens, final string
+	// projectionEmbedAxis is the axis of the projection that holds the embedding size (HuggingFace transposes it).
+	projectionEmbedAxis int
+	// Layers are counted as prefix+N+"."+suffix (suffix "" counts any tensor of layer N).
+	visionLayers, visionLayerSuffix, textLayers string
+}
+
+var (
+	openAINames = shapeNames{config: "openai-vit", patch: "visual.conv1.weight", visionPos: "visual.positional_embedding",
+		projection: "text_projection", projectionEmbedAxis: 1, textPos: "positional_embedding",
+		tokens: "token_embedding.weight", final: "ln_final.weight",
+		visionLayers: "visual.transformer.resblocks.", visionLayerSuffix: "attn.in_proj_weight", textLayers: "transformer.resblocks."}
+	huggingFaceNames = shapeNames{config: "huggingface-clip", patch: "vision_model.embeddings.patch_embedding.weight",
+		visionPos: "vision_model.embeddings.position_embedding.weight", projection: "visual_projection.weight",
+		projectionEmbedAxis: 0, textPos: "text_model.embeddings.position_embedding.weight",
+		tokens: "text_model.embeddings.token_embedding.weight", final: "text_model.final_layer_norm.weight",
+		visionLayers: "vision_model.encoder.layers.", textLayers: "text_model.encoder.layers."}
+)
+
+// configFromShapes reads every size the tensor shapes determine (all but the head counts) as OpenAI's
+// build_model does, with OpenAI's pixel normalisation.
+func configFromShapes(f *safetensors.File, n shapeNames) (clip.Config, error) {
+	var cfg clip.Config
+	patch, err := shapeOf(f, n.patch, 4)
+	if err != nil {
+		return cfg, err
+	}
+	if patch[2] != patch[3] {
+		return cfg, fmt.Errorf("tensor %q has non-square patches %v", n.patch, patch)
+	}
+	vpos, err := shapeOf(f, n.visionPos, 2)
+	if err != nil {
+		return cfg, err
+	}
+	grid, err := gridSize(n.visionPos, vpos[0])
+	if err != nil {
+		return cfg, err
+	}
+	proj, err := shapeOf(f, n.projection, 2)
+	if err != nil {
+		return cfg, err
+	}
+	tpos, err := shapeOf(f, n.textPos, 2)
+	if err != nil {
+		return cfg, err
+	}
+	tok, err := shapeOf(f, n.tokens, 2)
+	if err != nil {
+		return cfg, err
+	}
+	final, err := shapeOf(f, n.final, 1)
+	if err != nil {
+		return cfg, err
+	}
+	return clip.Config{
+		Name:          n.config,
+		EmbedDim:      proj[n.projectionEmbedAxis],
+		ImageSize:     patch[3] * grid,
+		ImageChannels: patch[1],
+		PatchSize:     patch[3],
+		VisionWidth:   patch[0],
+		VisionLayers:  countLayers(f, n.visionLayers, n.visionLayerSuffix),
+		ContextLength: tpos[0],
+		VocabSize:     tok[0],
+		TextWidth:     final[0],
+		TextLayers:    countLayers(f, n.textLayers, ""),
+		ImageMean:     clip.OpenAIMean,
+		ImageStd:      clip.OpenAIStd,
+	}, nil
 }
 
 // applyMetadata sets the head counts, name and normalisation of cfg (whose sizes come from the shapes) from
@@ -334,7 +366,7 @@ func (c *checker) take(name string, dims []int) *safetensors.Tensor {
 		c.problems = append(c.problems, fmt.Sprintf("tensor %q has dtype %s, want a floating-point type", name, t.DType))
 		return nil
 	}
-	if !equalDims(t.Shape, dims) {
+	if !slices.Equal(t.Shape, dims) {
 		c.problems = append(c.problems, fmt.Sprintf("tensor %q has shape %v, the model needs %v", name, t.Shape, dims))
 		return nil
 	}
@@ -359,18 +391,6 @@ func (c *checker) finish(what string) error {
 		shown = shown[:maxShown]
 	}
 	return fmt.Errorf("checkpoint does not match the %s: %s%s", what, strings.Join(shown, "; "), more)
-}
-
-func equalDims(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func describe(cfg clip.Config) string {

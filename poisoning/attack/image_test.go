@@ -101,14 +101,7 @@ func TestSingleImageApply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := toySet(50, 5)
-			before := deepCopy(in)
-			out, m, err := tc.attack.Apply(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(in, before) {
-				t.Fatal("Apply modified its input")
-			}
+			out, m := mustApply(t, tc.attack, in)
 			a, _ := dataset.ClassIndex(in.Classes, tc.attack.Source)
 			b, _ := dataset.ClassIndex(in.Classes, tc.attack.Target)
 			mode, _ := tc.attack.Mode.normalize()
@@ -155,14 +148,7 @@ func TestSingleImageSeed(t *testing.T) {
 	in := toySet(40, 5)
 	for _, mode := range []Mode{Inject, Repair} {
 		atk := SingleImage{Source: "sneaker", Target: "boot", Rate: 0.02, Mode: mode, Seed: 7}
-		out1, m1, err := atk.Apply(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out2, m2, _ := atk.Apply(in)
-		if !reflect.DeepEqual(out1, out2) || !reflect.DeepEqual(m1, m2) {
-			t.Errorf("%s: same seed, different outputs", mode)
-		}
+		_, m1 := applyDeterministic(t, atk, in, mode)
 		// The captions are those Attack II picks with the same seed.
 		_, m2b, err := SingleLabel{Source: "sneaker", Target: "boot", Rate: 0.02, Mode: mode, Seed: 7}.Apply(in)
 		if err != nil {
@@ -228,18 +214,7 @@ func TestSingleImageErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, m, err := tc.attack.Apply(tc.in)
-			if err == nil {
-				t.Fatalf("Apply succeeded with %d poisoned pairs", out.NumPoisoned())
-			}
-			if out != nil || m != nil {
-				t.Error("Apply returned results with an error")
-			}
-			for _, s := range tc.wantErr {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q lacks %q", err, s)
-				}
-			}
+			mustFail(t, tc.attack, tc.in, tc.wantErr)
 		})
 	}
 	if _, _, err := (SingleImage{Source: "a", Target: "b", Rate: 0.1}).Apply(nil); err == nil {

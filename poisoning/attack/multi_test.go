@@ -53,14 +53,7 @@ func TestMultiLabelApply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := fashionSet(20, 5)
-			before := deepCopy(in)
-			out, m, err := tc.attack.Apply(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(in, before) {
-				t.Fatal("Apply modified its input")
-			}
+			out, m := mustApply(t, tc.attack, in)
 			var labels [][2]int
 			classes := map[int]bool{}
 			for _, g := range tc.attack.Goals {
@@ -166,14 +159,7 @@ func TestMultiLabelSeed(t *testing.T) {
 	in := fashionSet(20, 5)
 	for _, mode := range []Mode{Inject, Repair} {
 		atk := MultiLabel{Goals: goalsOf("sneaker", "boot", "coat", "bag"), Rate: 0.03, Mode: mode, Seed: 7}
-		out1, m1, err := atk.Apply(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out2, m2, _ := atk.Apply(in)
-		if !reflect.DeepEqual(out1, out2) || !reflect.DeepEqual(m1, m2) {
-			t.Errorf("%s: same seed, different outputs", mode)
-		}
+		out1, m1 := applyDeterministic(t, atk, in, mode)
 		atk.Seed = 8
 		out3, m3, _ := atk.Apply(in)
 		if reflect.DeepEqual(out1.Pairs, out3.Pairs) || reflect.DeepEqual(m1.Pairs, m3.Pairs) || m3.Seed != 8 {
@@ -228,18 +214,7 @@ func TestMultiLabelErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, m, err := tc.attack.Apply(in)
-			if err == nil {
-				t.Fatalf("Apply succeeded with %d poisoned pairs", out.NumPoisoned())
-			}
-			if out != nil || m != nil {
-				t.Error("Apply returned results with an error")
-			}
-			for _, s := range tc.wantErr {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q lacks %q", err, s)
-				}
-			}
+			mustFail(t, tc.attack, in, tc.wantErr)
 		})
 	}
 	if _, _, err := (MultiLabel{Goals: two, Rate: 0.1}).Apply(nil); err == nil {

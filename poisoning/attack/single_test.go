@@ -42,6 +42,48 @@ func deepCopy(ps *dataset.PairSet) *dataset.PairSet {
 	return &c
 }
 
+// mustApply runs an attack that must succeed and checks that it left its input untouched.
+func mustApply(t *testing.T, a Attack, in *dataset.PairSet) (*dataset.PairSet, *Manifest) {
+	t.Helper()
+	before := deepCopy(in)
+	out, m, err := a.Apply(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, before) {
+		t.Fatal("Apply modified its input")
+	}
+	return out, m
+}
+
+// mustFail runs an attack that must fail, returning no results and an error containing every wanted string.
+func mustFail(t *testing.T, a Attack, in *dataset.PairSet, want []string) {
+	t.Helper()
+	out, m, err := a.Apply(in)
+	if err == nil {
+		t.Fatalf("Apply succeeded with %d poisoned pairs", out.NumPoisoned())
+	}
+	if out != nil || m != nil {
+		t.Error("Apply returned results with an error")
+	}
+	for _, s := range want {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q lacks %q", err, s)
+		}
+	}
+}
+
+// applyDeterministic applies an attack twice and checks both runs give the same output and manifest.
+func applyDeterministic(t *testing.T, a Attack, in *dataset.PairSet, mode Mode) (*dataset.PairSet, *Manifest) {
+	t.Helper()
+	out1, m1 := mustApply(t, a, in)
+	out2, m2 := mustApply(t, a, in)
+	if !reflect.DeepEqual(out1, out2) || !reflect.DeepEqual(m1, m2) {
+		t.Errorf("%s: same seed, different outputs", mode)
+	}
+	return out1, m1
+}
+
 func TestSingleLabelApply(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -61,14 +103,7 @@ func TestSingleLabelApply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := toySet(tc.perClass, 5)
-			before := deepCopy(in)
-			out, m, err := tc.attack.Apply(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(in, before) {
-				t.Fatal("Apply modified its input")
-			}
+			out, m := mustApply(t, tc.attack, in)
 			N := len(in.Pairs)
 			mode, _ := tc.attack.Mode.normalize()
 			wantTotal := N + tc.wantN
@@ -143,14 +178,7 @@ func TestSingleLabelSeed(t *testing.T) {
 	in := toySet(40, 5)
 	for _, mode := range []Mode{Inject, Repair} {
 		atk := SingleLabel{Source: "sneaker", Target: "boot", Rate: 0.02, Mode: mode, Seed: 7}
-		out1, m1, err := atk.Apply(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out2, m2, _ := atk.Apply(in)
-		if !reflect.DeepEqual(out1, out2) || !reflect.DeepEqual(m1, m2) {
-			t.Errorf("%s: same seed, different outputs", mode)
-		}
+		out1, m1 := applyDeterministic(t, atk, in, mode)
 		atk.Seed = 8
 		out3, m3, _ := atk.Apply(in)
 		if reflect.DeepEqual(out1.Pairs, out3.Pairs) || reflect.DeepEqual(m1.Pairs, m3.Pairs) {
@@ -216,18 +244,7 @@ func TestSingleLabelErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, m, err := tc.attack.Apply(in)
-			if err == nil {
-				t.Fatalf("Apply succeeded with %d poisoned pairs", out.NumPoisoned())
-			}
-			if out != nil || m != nil {
-				t.Error("Apply returned results with an error")
-			}
-			for _, s := range tc.wantErr {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error %q lacks %q", err, s)
-				}
-			}
+			mustFail(t, tc.attack, in, tc.wantErr)
 		})
 	}
 	if _, _, err := (SingleLabel{Source: "a", Target: "b", Rate: 0.1}).Apply(nil); err == nil {
