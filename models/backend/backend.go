@@ -7,7 +7,8 @@
 // InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so.
 //
 // The pure-Go backend always gets the "parallelism=-1" setting: its default scheduler can deadlock on 2-core
-// machines, and -1 was the fastest setting that cannot.
+// machines, and -1 was the fastest setting that cannot. Its float32 DotGeneral runs on package fastdot's kernel
+// where the CPU allows ($MMPOISON_FASTDOT=0 turns it off).
 package backend
 
 import (
@@ -21,6 +22,8 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/backends/xla"
+
+	_ "github.com/mmpoison/mmpoison/models/backend/fastdot" // Faster float32 DotGeneral for the pure-Go backend.
 )
 
 // GoConfig is the pure-Go backend's configuration: parallel kernels, ops scheduled so it cannot deadlock.

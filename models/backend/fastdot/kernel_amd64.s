@@ -1,0 +1,86 @@
+#include "textflag.h"
+
+// Accumulators: Y0..Y11 hold the 6×16 tile (two registers per row); Y12, Y13 a row of the b panel;
+// Y14, Y15 broadcast elements of a. Rows 0-2 of a are addressed from SI, rows 3-5 from BX = SI + 3·rs; both
+// step by cs per k.
+
+#define STOREROW(r0, r1) VMOVUPS r0, (DX); VMOVUPS r1, 32(DX); ADDQ R8, DX
+#define ADDSTOREROW(r0, r1) VADDPS (DX), r0, r0; VADDPS 32(DX), r1, r1; VMOVUPS r0, (DX); VMOVUPS r1, 32(DX); ADDQ R8, DX
+
+// func kernelAVX2(kc int, a *float32, rs, cs int, b, c *float32, ldc int, acc bool)
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-57
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rs+16(FP), R9
+	SHLQ $2, R9
+	MOVQ cs+24(FP), R10
+	SHLQ $2, R10
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(R9*2), BX
+	ADDQ R9, BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	TESTQ CX, CX
+	JLE   store
+
+loop:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R9*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R9*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (BX), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (BX)(R9*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (BX)(R9*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         R10, SI
+	ADDQ         R10, BX
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          loop
+
+store:
+	CMPB acc+56(FP), $0
+	JNE  accumulate
+	STOREROW(Y0, Y1)
+	STOREROW(Y2, Y3)
+	STOREROW(Y4, Y5)
+	STOREROW(Y6, Y7)
+	STOREROW(Y8, Y9)
+	STOREROW(Y10, Y11)
+	VZEROUPPER
+	RET
+
+accumulate:
+	ADDSTOREROW(Y0, Y1)
+	ADDSTOREROW(Y2, Y3)
+	ADDSTOREROW(Y4, Y5)
+	ADDSTOREROW(Y6, Y7)
+	ADDSTOREROW(Y8, Y9)
+	ADDSTOREROW(Y10, Y11)
+	VZEROUPPER
+	RET
