@@ -1,11 +1,16 @@
-// Package clip is OpenAI CLIP's architecture in GoMLX: a ViT image tower, a causal text transformer and a
-// learnable temperature, trained with the symmetric InfoNCE loss.
+// Package clip is OpenAI CLIP's architecture in GoMLX: a ViT or ModifiedResNet image tower, a causal text
+// transformer and a learnable temperature, trained with the symmetric InfoNCE loss.
 //
 // Parameters live in a GoMLX context under OpenAI's state-dict names (visual.conv1.weight,
 // transformer.resblocks.0.attn.in_proj_weight, text_projection, logit_scale, ...) and in PyTorch's layouts
 // (Linear weights as [out, in]), so that real checkpoints load and export without renaming or transposing.
 // Models are plain functions over a *context.Context, as in GoMLX's own examples; sizes come from a Config,
 // usually one of the Presets.
+//
+// The image tower is a ViT unless Config.ResNetLayers is set, which makes it OpenAI's ModifiedResNet (RN50 and
+// friends, see resnet.go): a three-convolution stem, anti-aliased Bottleneck stages and an attention pool, with
+// BatchNorm in eval mode. Its running statistics are ParamSpec.Buffer entries: saved, loaded and exported like
+// parameters, never trained.
 package clip
 
 import (
@@ -25,11 +30,20 @@ type Config struct {
 	// ImageSize is the (square) input resolution in pixels; ImageChannels is 1 (grayscale) or 3 (RGB).
 	ImageSize     int `json:"image_size"`
 	ImageChannels int `json:"image_channels"`
-	// PatchSize is the ViT patch size (the stride of OpenAI's conv1).
-	PatchSize    int `json:"patch_size"`
-	VisionWidth  int `json:"vision_width"`
+	// PatchSize is the ViT patch size (the stride of OpenAI's conv1); 0 for a ResNet.
+	PatchSize int `json:"patch_size"`
+	// VisionWidth is the ViT's width, or a ResNet's base width (64 for RN50: its stem ends with VisionWidth
+	// channels and its attention pool works on 32·VisionWidth).
+	VisionWidth int `json:"vision_width"`
+	// VisionLayers is the number of ViT blocks; 0 for a ResNet (see ResNetLayers).
 	VisionLayers int `json:"vision_layers"`
-	VisionHeads  int `json:"vision_heads"`
+	// VisionHeads is the number of attention heads of the ViT, or of a ResNet's attention pool (OpenAI uses
+	// VisionWidth/64 for a ViT and 32·VisionWidth/64 for a ResNet).
+	VisionHeads int `json:"vision_heads"`
+	// ResNetLayers, when not all zero, makes the image tower OpenAI's ModifiedResNet with this many Bottleneck
+	// blocks in each of its four stages (RN50: 3, 4, 6, 3; OpenAI's vision_layers tuple). Left out of the JSON
+	// when zero, so ViT configs read and write as before.
+	ResNetLayers [4]int `json:"resnet_layers,omitzero"`
 
 	// ContextLength is the number of text tokens, start and end tokens included.
 	ContextLength int `json:"context_length"`
@@ -53,7 +67,7 @@ var (
 )
 
 // Presets are the named model sizes. "tiny" trains on 2 CPU cores in minutes; "small" is the benchmark size
-// (width 128, 4 layers per tower); "ViT-B/32" is OpenAI's model with its real sizes.
+// (width 128, 4 layers per tower); "ViT-B/32", "ViT-B/16" and "RN50" are OpenAI's models with their real sizes.
 // VocabSize 0 means "set from the tokenizer".
 var Presets = map[string]Config{
 	"tiny": {Name: "tiny", EmbedDim: 64, ImageSize: 28, ImageChannels: 1, PatchSize: 7,
@@ -72,6 +86,10 @@ var Presets = map[string]Config{
 		VisionWidth: 768, VisionLayers: 12, VisionHeads: 12,
 		ContextLength: 77, VocabSize: 49408, TextWidth: 512, TextLayers: 12, TextHeads: 8,
 		ImageMean: OpenAIMean, ImageStd: OpenAIStd},
+	"RN50": {Name: "RN50", EmbedDim: 1024, ImageSize: 224, ImageChannels: 3,
+		VisionWidth: 64, VisionHeads: 32, ResNetLayers: [4]int{3, 4, 6, 3},
+		ContextLength: 77, VocabSize: 49408, TextWidth: 512, TextLayers: 12, TextHeads: 8,
+		ImageMean: OpenAIMean, ImageStd: OpenAIStd},
 }
 
 // Preset returns the named preset, or an error listing the known names.
@@ -88,8 +106,16 @@ func Preset(name string) (Config, error) {
 	return cfg, nil
 }
 
-// NumPatches is the number of image patches (tokens besides the class token).
+// IsResNet reports whether the image tower is OpenAI's ModifiedResNet (ResNetLayers set) rather than a ViT.
+func (c Config) IsResNet() bool { return c.ResNetLayers != [4]int{} }
+
+// NumPatches is the number of image tokens besides the class token: the ViT's patches, or for a ResNet the
+// (ImageSize/32)² positions its attention pool attends to besides their mean.
 func (c Config) NumPatches() int {
+	if c.IsResNet() {
+		g := c.ImageSize / ResNetDownsampling
+		return g * g
+	}
 	g := c.ImageSize / c.PatchSize
 	return g * g
 }
@@ -97,15 +123,27 @@ func (c Config) NumPatches() int {
 // Validate checks that the sizes are consistent.
 func (c Config) Validate() error {
 	switch {
-	case c.EmbedDim <= 0, c.ImageSize <= 0, c.PatchSize <= 0, c.VisionWidth <= 0, c.TextWidth <= 0,
+	case c.EmbedDim <= 0, c.ImageSize <= 0, c.VisionWidth <= 0, c.TextWidth <= 0,
 		c.VisionLayers < 0, c.TextLayers < 0, c.ContextLength < 2:
 		return fmt.Errorf("clip config %q: sizes must be positive: %+v", c.Name, c)
 	case c.ImageChannels != 1 && c.ImageChannels != 3:
 		return fmt.Errorf("clip config %q: image_channels must be 1 or 3, got %d", c.Name, c.ImageChannels)
-	case c.ImageSize%c.PatchSize != 0:
-		return fmt.Errorf("clip config %q: image_size %d is not a multiple of patch_size %d", c.Name, c.ImageSize, c.PatchSize)
-	case c.VisionHeads <= 0 || c.VisionWidth%c.VisionHeads != 0:
-		return fmt.Errorf("clip config %q: vision_width %d is not divisible by vision_heads %d", c.Name, c.VisionWidth, c.VisionHeads)
+	}
+	if c.IsResNet() {
+		if err := c.validateResNet(); err != nil {
+			return err
+		}
+	} else {
+		switch {
+		case c.PatchSize <= 0:
+			return fmt.Errorf("clip config %q: patch_size must be positive, got %d", c.Name, c.PatchSize)
+		case c.ImageSize%c.PatchSize != 0:
+			return fmt.Errorf("clip config %q: image_size %d is not a multiple of patch_size %d", c.Name, c.ImageSize, c.PatchSize)
+		case c.VisionHeads <= 0 || c.VisionWidth%c.VisionHeads != 0:
+			return fmt.Errorf("clip config %q: vision_width %d is not divisible by vision_heads %d", c.Name, c.VisionWidth, c.VisionHeads)
+		}
+	}
+	switch {
 	case c.TextHeads <= 0 || c.TextWidth%c.TextHeads != 0:
 		return fmt.Errorf("clip config %q: text_width %d is not divisible by text_heads %d", c.Name, c.TextWidth, c.TextHeads)
 	case c.ImageStd[0] == 0 || (c.ImageChannels == 3 && (c.ImageStd[1] == 0 || c.ImageStd[2] == 0)):
@@ -116,7 +154,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// ParamSpec describes one parameter: its OpenAI state-dict name, its shape, and how it is initialised.
+// ParamSpec describes one entry of the model's state dict: its OpenAI name, its shape, and how it is
+// initialised.
 type ParamSpec struct {
 	Name string
 	Dims []int
@@ -124,12 +163,16 @@ type ParamSpec struct {
 	Init  string
 	Std   float64
 	Value float64
+	// Buffer marks a BatchNorm running statistic (running_mean, running_var) of a ResNet tower: saved, loaded
+	// and exported like a parameter, used as a constant by the forward pass (BatchNorm in eval mode), and
+	// never trained.
+	Buffer bool
 }
 
 // Decayed reports whether AdamW applies weight decay to the parameter: matrices only, never biases,
 // LayerNorm gains, the class embedding or the logit scale (open_clip's rule).
 func (p ParamSpec) Decayed() bool {
-	if len(p.Dims) < 2 {
+	if len(p.Dims) < 2 || p.Buffer {
 		return false
 	}
 	return !strings.Contains(p.Name, "ln_") && !strings.Contains(p.Name, ".bn") && !strings.HasSuffix(p.Name, "bias") &&
@@ -150,7 +193,9 @@ func (p ParamSpec) Tower() string {
 
 // Params lists every parameter of the model in a fixed order, with OpenAI's names, shapes and initialisation
 // (OpenAI's initialize_parameters: token embedding std 0.02, positional std 0.01, attention std width^-0.5,
-// residual projections width^-0.5·(2·layers)^-0.5, MLP input (2·width)^-0.5, projections width^-0.5).
+// residual projections width^-0.5·(2·layers)^-0.5, MLP input (2·width)^-0.5, projections width^-0.5). For a
+// ResNet tower the list holds its BatchNorm running statistics too, marked Buffer (see resNetParams), but
+// never their num_batches_tracked counters, which eval mode does not use.
 func (c Config) Params() []ParamSpec {
 	var ps []ParamSpec
 	normal := func(name string, std float64, dims ...int) {
@@ -179,16 +224,20 @@ func (c Config) Params() []ParamSpec {
 			zeros(b+"mlp.c_proj.bias", width)
 		}
 	}
-	vw := c.VisionWidth
-	vScale := pow(float64(vw), -0.5)
-	fanIn := c.ImageChannels * c.PatchSize * c.PatchSize
-	normal("visual.conv1.weight", pow(float64(fanIn), -0.5), vw, c.ImageChannels, c.PatchSize, c.PatchSize)
-	normal("visual.class_embedding", vScale, vw)
-	normal("visual.positional_embedding", vScale, c.NumPatches()+1, vw)
-	layerNorm("visual.ln_pre", vw)
-	blocks("visual.transformer", vw, c.VisionLayers)
-	layerNorm("visual.ln_post", vw)
-	normal("visual.proj", vScale, vw, c.EmbedDim)
+	if c.IsResNet() {
+		ps = append(ps, c.resNetParams()...)
+	} else {
+		vw := c.VisionWidth
+		vScale := pow(float64(vw), -0.5)
+		fanIn := c.ImageChannels * c.PatchSize * c.PatchSize
+		normal("visual.conv1.weight", pow(float64(fanIn), -0.5), vw, c.ImageChannels, c.PatchSize, c.PatchSize)
+		normal("visual.class_embedding", vScale, vw)
+		normal("visual.positional_embedding", vScale, c.NumPatches()+1, vw)
+		layerNorm("visual.ln_pre", vw)
+		blocks("visual.transformer", vw, c.VisionLayers)
+		layerNorm("visual.ln_post", vw)
+		normal("visual.proj", vScale, vw, c.EmbedDim)
+	}
 
 	tw := c.TextWidth
 	normal("token_embedding.weight", 0.02, c.VocabSize, tw)

@@ -159,10 +159,13 @@ func transformer(ctx *context.Context, x *Node, prefix string, layers, heads int
 	return x
 }
 
-// EncodeImage is CLIP's encode_image for the ViT tower: images [B, H, W, C] (already normalised) → [B, EmbedDim],
-// before L2 normalisation. Patches are cut with Reshape+Transpose and projected with conv1's weight, which is
-// exactly a stride-p convolution without bias.
+// EncodeImage is CLIP's encode_image: images [B, H, W, C] (already normalised) → [B, EmbedDim], before L2
+// normalisation. A ResNet config runs the ModifiedResNet tower (encodeImageResNet). For the ViT, patches are cut
+// with Reshape+Transpose and projected with conv1's weight, which is exactly a stride-p convolution without bias.
 func EncodeImage(ctx *context.Context, cfg Config, images *Node) *Node {
+	if cfg.IsResNet() {
+		return encodeImageResNet(ctx, cfg, images)
+	}
 	g := images.Graph()
 	b := images.Shape().Dimensions[0]
 	p, grid, c, w := cfg.PatchSize, cfg.ImageSize/cfg.PatchSize, cfg.ImageChannels, cfg.VisionWidth

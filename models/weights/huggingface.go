@@ -210,7 +210,8 @@ func hfSourceOf(name string) (hfSource, error) {
 // loadHuggingFaceFile loads a HuggingFace-named file with its config.json into a new context.
 func loadHuggingFaceFile(f *safetensors.File, configPath string) (*context.Context, clip.Config, error) {
 	if key := resNetKey(f); key != "" {
-		return nil, clip.Config{}, fmt.Errorf("checkpoint has tensor %q: %w", key, ErrResNetNotImplemented)
+		return nil, clip.Config{}, fmt.Errorf("checkpoint mixes HuggingFace CLIPModel names with tensor %q of OpenAI's "+
+			"ModifiedResNet tower, which HuggingFace's CLIPModel does not have: ResNet checkpoints load with OpenAI's names only", key)
 	}
 	hc, err := readHFConfig(configPath)
 	if err != nil {

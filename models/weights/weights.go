@@ -27,13 +27,18 @@ const (
 	MetadataTextHeads   = "mmpoison.text_heads"
 )
 
-// ErrResNetNotImplemented is returned (wrapped) for checkpoints with OpenAI's ModifiedResNet image tower
-// (RN50, RN101, RN50x4, ...): models/clip implements the ViT tower only.
-var ErrResNetNotImplemented = errors.New("the ModifiedResNet image tower (CLIP RN50/RN101/RN50x*) is not implemented yet; only ViT checkpoints load")
-
 // OpenAIIgnoredKeys are the non-parameter entries that OpenAI's and open_clip's state dicts may carry (the causal
-// mask buffer and the scalar attributes of OpenAI's TorchScript models). Loaders accept and ignore exactly these.
+// mask buffer and the scalar attributes of OpenAI's TorchScript models). Loaders accept and ignore exactly these,
+// and, for a ResNet image tower, the num_batches_tracked counter of each of its BatchNorm layers (see
+// BatchNormCounterSuffix).
 var OpenAIIgnoredKeys = []string{"attn_mask", "input_resolution", "context_length", "vocab_size"}
+
+// BatchNormCounterSuffix ends the name of PyTorch's BatchNorm num_batches_tracked counter. For every BatchNorm
+// prefix P of a ResNet tower (P.running_mean is a buffer of the model), a tensor P+BatchNormCounterSuffix is
+// accepted and ignored when it holds one value: the counter only matters to BatchNorm in training mode, and
+// models/clip runs BatchNorm in eval mode. SaveOpenAI does not write these counters; PyTorch's BatchNorm fills
+// in a missing one when it loads a plain state dict.
+const BatchNormCounterSuffix = ".num_batches_tracked"
 
 // HuggingFaceIgnoredKeys are the non-parameter buffers of HuggingFace's CLIPModel, accepted and ignored.
 var HuggingFaceIgnoredKeys = []string{"vision_model.embeddings.position_ids", "text_model.embeddings.position_ids"}
@@ -137,28 +142,34 @@ func gridSize(name string, positions int) (int, error) {
 	return g, nil
 }
 
-// InferConfig infers the architecture of an OpenAI-named CLIP ViT checkpoint from its tensor shapes, as OpenAI's
-// build_model does: vision width, channels and patch size from visual.conv1.weight, the image size from the
-// patch size and the grid of visual.positional_embedding, layer counts from the resblocks present, the embedding
-// size from text_projection, the context length from positional_embedding, the vocabulary from
-// token_embedding.weight and the text width from ln_final.weight.
+// InferConfig infers the architecture of an OpenAI-named CLIP checkpoint from its tensor shapes, as OpenAI's
+// build_model does. A checkpoint without visual.proj but with visual.layer1.* or visual.attnpool.* tensors has a
+// ModifiedResNet image tower: blocks per stage from the visual.layerN.M indices present, the base width from
+// visual.layer1.0.conv1.weight, the image size from the grid of visual.attnpool.positional_embedding (times 32),
+// the channels from visual.conv1.weight. Otherwise it is a ViT: vision width, channels and patch size from
+// visual.conv1.weight, the image size from the patch size and the grid of visual.positional_embedding, the
+// layer count from the resblocks present. Both: the embedding size from text_projection, the context length
+// from positional_embedding, the vocabulary from token_embedding.weight, the text width from ln_final.weight.
 //
 // Head counts, which shapes cannot tell, come from hints, else from the MetadataVisionHeads/MetadataTextHeads
-// metadata, else from the clip.Config JSON under clip.MetadataConfig, else from OpenAI's width/64. The image
-// mean and standard deviation are the metadata config's when present, else OpenAI's. When the metadata config
-// is present, its sizes must agree with the shapes. The result is validated.
+// metadata, else from the clip.Config JSON under clip.MetadataConfig, else from OpenAI's rules: width/64, and
+// 32·width/64 for a ResNet's attention pool. The image mean and standard deviation are the metadata config's
+// when present, else OpenAI's. When the metadata config is present, its sizes must agree with the shapes. The
+// result is validated.
 //
-// ModifiedResNet checkpoints give an error wrapping ErrResNetNotImplemented; HuggingFace-named ones an error
-// pointing to LoadHuggingFace.
+// HuggingFace-named checkpoints give an error pointing to LoadHuggingFace.
 func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
-	if key := resNetKey(f); key != "" {
-		return clip.Config{}, fmt.Errorf("checkpoint has tensor %q: %w", key, ErrResNetNotImplemented)
-	}
 	if isHuggingFace(f) {
 		return clip.Config{}, errors.New("checkpoint uses HuggingFace CLIPModel names (vision_model.*, text_model.*): " +
 			"load it with LoadHuggingFace or Load and its config.json")
 	}
-	cfg, err := configFromShapes(f, openAINames)
+	var cfg clip.Config
+	var err error
+	if f.Get("visual.proj") == nil && resNetKey(f) != "" {
+		cfg, err = resNetConfigFromShapes(f)
+	} else {
+		cfg, err = configFromShapes(f, openAINames)
+	}
 	if err != nil {
 		return cfg, err
 	}
@@ -212,37 +223,79 @@ func configFromShapes(f *safetensors.File, n shapeNames) (clip.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	proj, err := shapeOf(f, n.projection, 2)
-	if err != nil {
-		return cfg, err
-	}
-	tpos, err := shapeOf(f, n.textPos, 2)
-	if err != nil {
-		return cfg, err
-	}
-	tok, err := shapeOf(f, n.tokens, 2)
-	if err != nil {
-		return cfg, err
-	}
-	final, err := shapeOf(f, n.final, 1)
-	if err != nil {
-		return cfg, err
-	}
-	return clip.Config{
+	cfg = clip.Config{
 		Name:          n.config,
-		EmbedDim:      proj[n.projectionEmbedAxis],
 		ImageSize:     patch[3] * grid,
 		ImageChannels: patch[1],
 		PatchSize:     patch[3],
 		VisionWidth:   patch[0],
 		VisionLayers:  countLayers(f, n.visionLayers, n.visionLayerSuffix),
-		ContextLength: tpos[0],
-		VocabSize:     tok[0],
-		TextWidth:     final[0],
-		TextLayers:    countLayers(f, n.textLayers, ""),
 		ImageMean:     clip.OpenAIMean,
 		ImageStd:      clip.OpenAIStd,
-	}, nil
+	}
+	return cfg, textFromShapes(f, n, &cfg)
+}
+
+// textFromShapes sets the embedding size and the text tower's sizes of cfg from the tensor shapes.
+func textFromShapes(f *safetensors.File, n shapeNames, cfg *clip.Config) error {
+	proj, err := shapeOf(f, n.projection, 2)
+	if err != nil {
+		return err
+	}
+	tpos, err := shapeOf(f, n.textPos, 2)
+	if err != nil {
+		return err
+	}
+	tok, err := shapeOf(f, n.tokens, 2)
+	if err != nil {
+		return err
+	}
+	final, err := shapeOf(f, n.final, 1)
+	if err != nil {
+		return err
+	}
+	cfg.EmbedDim = proj[n.projectionEmbedAxis]
+	cfg.ContextLength = tpos[0]
+	cfg.VocabSize = tok[0]
+	cfg.TextWidth = final[0]
+	cfg.TextLayers = countLayers(f, n.textLayers, "")
+	return nil
+}
+
+// resNetConfigFromShapes reads the sizes of an OpenAI-named checkpoint with a ModifiedResNet image tower as
+// build_model does: blocks per stage counted from the visual.layerN.M names, the base width from
+// visual.layer1.0.conv1.weight, the image size 32 times the grid of visual.attnpool.positional_embedding; the
+// channels from visual.conv1.weight; OpenAI's pixel normalisation.
+func resNetConfigFromShapes(f *safetensors.File) (clip.Config, error) {
+	var cfg clip.Config
+	stem, err := shapeOf(f, "visual.conv1.weight", 4)
+	if err != nil {
+		return cfg, err
+	}
+	first, err := shapeOf(f, "visual.layer1.0.conv1.weight", 4)
+	if err != nil {
+		return cfg, err
+	}
+	pos, err := shapeOf(f, "visual.attnpool.positional_embedding", 2)
+	if err != nil {
+		return cfg, err
+	}
+	grid, err := gridSize("visual.attnpool.positional_embedding", pos[0])
+	if err != nil {
+		return cfg, err
+	}
+	cfg = clip.Config{
+		Name:          "openai-resnet",
+		ImageSize:     grid * clip.ResNetDownsampling,
+		ImageChannels: stem[1],
+		VisionWidth:   first[0],
+		ImageMean:     clip.OpenAIMean,
+		ImageStd:      clip.OpenAIStd,
+	}
+	for s := range cfg.ResNetLayers {
+		cfg.ResNetLayers[s] = countLayers(f, fmt.Sprintf("visual.layer%d.", s+1), "")
+	}
+	return cfg, textFromShapes(f, openAINames, &cfg)
 }
 
 // applyMetadata sets the head counts, name and normalisation of cfg (whose sizes come from the shapes) from
@@ -268,6 +321,10 @@ func applyMetadata(cfg *clip.Config, meta map[string]string, hints Hints) error 
 					c.field, c.stored, c.shape)
 			}
 		}
+		if stored.ResNetLayers != ([4]int{}) && stored.ResNetLayers != cfg.ResNetLayers {
+			return fmt.Errorf("%q metadata says resnet_layers = %v, but the tensor shapes give %v", clip.MetadataConfig,
+				stored.ResNetLayers, cfg.ResNetLayers)
+		}
 		if stored.Name != "" {
 			cfg.Name = stored.Name
 		}
@@ -277,6 +334,8 @@ func applyMetadata(cfg *clip.Config, meta map[string]string, hints Hints) error 
 	} else if name := presetName(*cfg); name != "" {
 		cfg.Name = name
 	}
+	// width is the width the heads split: a ResNet's attention pool works on 32·VisionWidth channels, and
+	// OpenAI's rule then gives 32·VisionWidth/64 heads.
 	pick := func(what string, width, hint int, key string, storedHeads int) (int, error) {
 		heads, source := hint, "hint"
 		if heads == 0 {
@@ -292,7 +351,7 @@ func applyMetadata(cfg *clip.Config, meta map[string]string, hints Hints) error 
 			heads, source = storedHeads, fmt.Sprintf("metadata %q", clip.MetadataConfig)
 		}
 		if heads == 0 {
-			heads, source = width/64, "OpenAI's width/64 rule"
+			heads, source = width/64, fmt.Sprintf("OpenAI's rule: %s width %d/64", what, width)
 		}
 		if heads <= 0 || width%heads != 0 {
 			return 0, fmt.Errorf("%s heads = %d (from %s) does not divide the %s width %d: give the head count in "+
@@ -300,8 +359,12 @@ func applyMetadata(cfg *clip.Config, meta map[string]string, hints Hints) error 
 		}
 		return heads, nil
 	}
+	visionAttention, visionWhat := cfg.VisionWidth, "vision"
+	if cfg.IsResNet() {
+		visionAttention, visionWhat = cfg.ResNetFeatureWidth(), "vision attention-pool"
+	}
 	var err error
-	if cfg.VisionHeads, err = pick("vision", cfg.VisionWidth, hints.VisionHeads, MetadataVisionHeads, stored.VisionHeads); err != nil {
+	if cfg.VisionHeads, err = pick(visionWhat, visionAttention, hints.VisionHeads, MetadataVisionHeads, stored.VisionHeads); err != nil {
 		return err
 	}
 	if cfg.TextHeads, err = pick("text", cfg.TextWidth, hints.TextHeads, MetadataTextHeads, stored.TextHeads); err != nil {
@@ -310,7 +373,7 @@ func applyMetadata(cfg *clip.Config, meta map[string]string, hints Hints) error 
 	return nil
 }
 
-// presetName returns the name of the ViT preset with the sizes of cfg (heads aside), or "".
+// presetName returns the name of the preset with the sizes of cfg (heads aside), or "".
 func presetName(cfg clip.Config) string {
 	names := make([]string, 0, len(clip.Presets))
 	for n := range clip.Presets {
@@ -321,6 +384,7 @@ func presetName(cfg clip.Config) string {
 		p := clip.Presets[n]
 		if p.EmbedDim == cfg.EmbedDim && p.ImageSize == cfg.ImageSize && p.ImageChannels == cfg.ImageChannels &&
 			p.PatchSize == cfg.PatchSize && p.VisionWidth == cfg.VisionWidth && p.VisionLayers == cfg.VisionLayers &&
+			p.ResNetLayers == cfg.ResNetLayers &&
 			p.ContextLength == cfg.ContextLength && p.TextWidth == cfg.TextWidth && p.TextLayers == cfg.TextLayers &&
 			(p.VocabSize == 0 || p.VocabSize == cfg.VocabSize) {
 			return n
@@ -373,6 +437,19 @@ func (c *checker) take(name string, dims []int) *safetensors.Tensor {
 	return t
 }
 
+// ignoreCounter accepts and ignores the named BatchNorm counter if present, recording a problem unless it holds
+// exactly one value.
+func (c *checker) ignoreCounter(name string) {
+	t, ok := c.byName[name]
+	if !ok {
+		return
+	}
+	c.ignored[name] = true
+	if safetensors.NumElements(t.Shape) != 1 {
+		c.problems = append(c.problems, fmt.Sprintf("tensor %q has shape %v, but a BatchNorm counter holds one value", name, t.Shape))
+	}
+}
+
 // finish records the unused, not ignored tensors and returns an error listing every problem, or nil.
 func (c *checker) finish(what string) error {
 	for _, n := range c.order {
@@ -394,6 +471,10 @@ func (c *checker) finish(what string) error {
 }
 
 func describe(cfg clip.Config) string {
+	if cfg.IsResNet() {
+		return fmt.Sprintf("inferred %q model (vision ResNet with %v blocks, width %d, attention pool %d heads; text %d×%d, %d heads; embed %d)",
+			cfg.Name, cfg.ResNetLayers, cfg.VisionWidth, cfg.VisionHeads, cfg.TextLayers, cfg.TextWidth, cfg.TextHeads, cfg.EmbedDim)
+	}
 	return fmt.Sprintf("inferred %q model (vision %d×%d, %d heads; text %d×%d, %d heads; embed %d)", cfg.Name,
 		cfg.VisionLayers, cfg.VisionWidth, cfg.VisionHeads, cfg.TextLayers, cfg.TextWidth, cfg.TextHeads, cfg.EmbedDim)
 }
@@ -408,6 +489,9 @@ func loadOpenAIFile(f *safetensors.File, hints Hints) (*context.Context, clip.Co
 	params := cfg.Params()
 	for _, p := range params {
 		c.take(p.Name, p.Dims)
+		if prefix, ok := strings.CutSuffix(p.Name, ".running_mean"); ok && p.Buffer {
+			c.ignoreCounter(prefix + BatchNormCounterSuffix)
+		}
 	}
 	if err := c.finish(describe(cfg)); err != nil {
 		return nil, clip.Config{}, err
@@ -419,10 +503,11 @@ func loadOpenAIFile(f *safetensors.File, hints Hints) (*context.Context, clip.Co
 	return ctx, cfg, nil
 }
 
-// LoadOpenAI reads an OpenAI-named CLIP ViT safetensors checkpoint (OpenAI's or open_clip's state dict, or a file
-// written by SaveOpenAI or clip.Save) into a new context, under clip.Scope, with the config InferConfig gives.
-// Every parameter must be present with its exact shape and every tensor of the file used exactly once, apart
-// from OpenAIIgnoredKeys; otherwise the error names the offending tensors. PyTorch pickles are refused with a
+// LoadOpenAI reads an OpenAI-named CLIP safetensors checkpoint, ViT or ModifiedResNet (OpenAI's or open_clip's
+// state dict, or a file written by SaveOpenAI or clip.Save) into a new context, under clip.Scope, with the
+// config InferConfig gives. Every parameter (and BatchNorm running statistic) must be present with its exact
+// shape and every tensor of the file used exactly once, apart from OpenAIIgnoredKeys and the BatchNorm counters
+// (BatchNormCounterSuffix); otherwise the error names the offending tensors. PyTorch pickles are refused with a
 // conversion hint.
 func LoadOpenAI(path string, hints Hints) (*context.Context, clip.Config, error) {
 	f, err := readCheckpoint(path)
@@ -439,7 +524,8 @@ func LoadOpenAI(path string, hints Hints) (*context.Context, clip.Config, error)
 // SaveOpenAI writes the parameters of the model in ctx (under clip.Scope) to a safetensors file with OpenAI's
 // names and layouts, as F32, with cfg as JSON under clip.MetadataConfig and the head counts under
 // MetadataVisionHeads and MetadataTextHeads, so that LoadOpenAI (or clip.Load) restores the same tensors and
-// config without hints.
+// config without hints. A ResNet tower's BatchNorm running statistics are written, its num_batches_tracked
+// counters are not (PyTorch's load_state_dict fills them in); the file loads into OpenAI's CLIP module.
 func SaveOpenAI(path string, ctx *context.Context, cfg clip.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("saving %s: %w", path, err)
@@ -459,7 +545,7 @@ func SaveOpenAI(path string, ctx *context.Context, cfg clip.Config) error {
 	}})
 }
 
-// Load reads a CLIP ViT safetensors checkpoint in either naming: HuggingFace CLIPModel names (detected by
+// Load reads a CLIP safetensors checkpoint in either naming (ResNet towers exist in OpenAI's naming only): HuggingFace CLIPModel names (detected by
 // vision_model.* or text_model.* tensors) are loaded as LoadHuggingFace does, with configPath, or, when it is
 // empty, the config.json beside the checkpoint (hints are then unused: config.json gives the heads); anything
 // else as LoadOpenAI does, with hints (configPath is then unused).

@@ -33,6 +33,27 @@ func rgbConfig() clip.Config {
 		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
 }
 
+// rnConfig has a ModifiedResNet image tower (width 4: OpenAI's rule gives 32·4/64 = 2 attention-pool heads)
+// with two blocks in its second stage, so blocks with and without a downsample branch both occur.
+func rnConfig() clip.Config {
+	return clip.Config{Name: "rn", EmbedDim: 24, ImageSize: 64, ImageChannels: 3,
+		VisionWidth: 4, VisionHeads: 8, ResNetLayers: [4]int{1, 2, 1, 1},
+		ContextLength: 8, VocabSize: 50, TextWidth: 32, TextLayers: 1, TextHeads: 2,
+		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
+}
+
+// bnCounters returns PyTorch's num_batches_tracked counter (an I64 scalar) for every BatchNorm of cfg.
+func bnCounters(cfg clip.Config) []*safetensors.Tensor {
+	var out []*safetensors.Tensor
+	for _, p := range cfg.Params() {
+		if prefix, ok := strings.CutSuffix(p.Name, ".running_mean"); ok {
+			out = append(out, &safetensors.Tensor{Name: prefix + BatchNormCounterSuffix, DType: "I64",
+				Raw: binary.LittleEndian.AppendUint64(nil, 12345)})
+		}
+	}
+	return out
+}
+
 // randomTensors returns every parameter of cfg, OpenAI-named, filled with distinct random values (biases and
 // LayerNorm gains included, so that any mix-up of names, order or layout shows).
 func randomTensors(cfg clip.Config, seed uint64) []*safetensors.Tensor {
@@ -214,6 +235,15 @@ func TestLoadOpenAI(t *testing.T) {
 			wantMean: clip.OpenAIMean, wantName: "openai-vit"},
 		{name: "rgb without hints", cfg: rgbConfig(), wantErr: "text heads = 0"},
 		{name: "hint not dividing the width", cfg: rgbConfig(), hints: Hints{VisionHeads: 3, TextHeads: 2}, wantErr: "vision heads = 3"},
+		{name: "ResNet, OpenAI's head rule", cfg: rnConfig(), hints: Hints{TextHeads: 2}, wantHeads: [2]int{2, 2},
+			wantMean: clip.OpenAIMean, wantName: "openai-resnet"},
+		{name: "ResNet with hints and BatchNorm counters", cfg: rnConfig(), hints: Hints{8, 2}, wantHeads: [2]int{8, 2},
+			wantMean: clip.OpenAIMean, extra: bnCounters(rnConfig())},
+		{name: "ResNet with head metadata", cfg: rnConfig(), wantHeads: [2]int{16, 4}, wantMean: clip.OpenAIMean,
+			meta: map[string]string{MetadataVisionHeads: "16", MetadataTextHeads: "4"}},
+		{name: "ResNet without text heads", cfg: rnConfig(), wantErr: "text heads = 0"},
+		{name: "ResNet heads not dividing the pool", cfg: rnConfig(), hints: Hints{VisionHeads: 3, TextHeads: 2},
+			wantErr: "vision attention-pool heads = 3"},
 		{name: "known OpenAI buffers ignored", cfg: rgbConfig(), hints: Hints{2, 2}, wantHeads: [2]int{2, 2},
 			wantMean: clip.OpenAIMean, extra: []*safetensors.Tensor{
 				{Name: "attn_mask", DType: "F32", Shape: []int{8, 8}, F32: make([]float32, 64)},
@@ -276,8 +306,11 @@ func TestLoadHuggingFace(t *testing.T) {
 
 // TestRoundTrip: load (either naming) → SaveOpenAI → LoadOpenAI without hints gives identical tensors and config.
 func TestRoundTrip(t *testing.T) {
-	for i, cfg := range []clip.Config{tinyConfig(), rgbConfig()} {
+	for i, cfg := range []clip.Config{tinyConfig(), rgbConfig(), rnConfig()} {
 		for _, hf := range []bool{false, true} {
+			if hf && cfg.IsResNet() {
+				continue // HuggingFace's CLIPModel has no ResNet tower.
+			}
 			t.Run(fmt.Sprintf("%s hf=%v", cfg.Name, hf), func(t *testing.T) {
 				dir := t.TempDir()
 				want := randomTensors(cfg, uint64(20+i))
@@ -355,9 +388,8 @@ func TestLoadErrors(t *testing.T) {
 			ts[len(ts)-1] = &safetensors.Tensor{Name: "logit_scale", DType: "I64", Raw: make([]byte, 8)}
 			return ts
 		}, want: []string{`"logit_scale" has dtype I64`}},
-		{name: "resnet", mutate: with(&safetensors.Tensor{Name: "visual.layer1.0.conv1.weight", DType: "F32",
-			Shape: []int{1}, F32: []float32{1}}), want: []string{"not implemented", "visual.layer1.0.conv1.weight"},
-			is: ErrResNetNotImplemented},
+		{name: "ResNet tensor in a ViT", mutate: with(&safetensors.Tensor{Name: "visual.layer1.0.conv1.weight", DType: "F32",
+			Shape: []int{1}, F32: []float32{1}}), want: []string{`"visual.layer1.0.conv1.weight" is not a parameter`}},
 		{name: "hf missing", hf: true, mutate: without("text_model.encoder.layers.0.self_attn.k_proj.bias"),
 			want: []string{`"text_model.encoder.layers.0.self_attn.k_proj.bias" is missing`}},
 		{name: "hf extra", hf: true, mutate: with(&safetensors.Tensor{Name: "text_model.bogus", DType: "F32", Shape: []int{1},
@@ -466,5 +498,103 @@ func TestInferConfigRefusesHuggingFaceNames(t *testing.T) {
 	f := &safetensors.File{Tensors: hfTensors(t, randomTensors(tinyConfig(), 1))}
 	if _, err := InferConfig(f, Hints{}); err == nil || !strings.Contains(err.Error(), "LoadHuggingFace") {
 		t.Fatalf("error = %v, want one pointing to LoadHuggingFace", err)
+	}
+}
+
+// TestLoadResNetErrors: a missing, extra or mis-shaped ResNet tensor, a malformed BatchNorm counter, a metadata
+// config that disagrees with the shapes and ResNet tensors among HuggingFace names are errors naming them.
+func TestLoadResNetErrors(t *testing.T) {
+	without := func(prefix string) func([]*safetensors.Tensor) []*safetensors.Tensor {
+		return func(ts []*safetensors.Tensor) []*safetensors.Tensor {
+			return slices.DeleteFunc(ts, func(x *safetensors.Tensor) bool { return strings.HasPrefix(x.Name, prefix) })
+		}
+	}
+	with := func(x *safetensors.Tensor) func([]*safetensors.Tensor) []*safetensors.Tensor {
+		return func(ts []*safetensors.Tensor) []*safetensors.Tensor { return append(ts, x) }
+	}
+	stored := rnConfig()
+	stored.ResNetLayers = [4]int{1, 1, 1, 1}
+	storedJSON, _ := json.Marshal(stored)
+	cases := []struct {
+		name   string
+		mutate func([]*safetensors.Tensor) []*safetensors.Tensor
+		meta   map[string]string
+		hf     bool
+		want   []string
+	}{
+		{name: "missing running variance", mutate: without("visual.layer2.1.bn2.running_var"),
+			want: []string{`"visual.layer2.1.bn2.running_var" is missing`}},
+		{name: "missing downsample", mutate: without("visual.layer3.0.downsample.0.weight"),
+			want: []string{`"visual.layer3.0.downsample.0.weight" is missing`}},
+		{name: "empty stage", mutate: without("visual.layer3."), want: []string{"stage 3 has 0 blocks"}},
+		{name: "extra block", mutate: with(&safetensors.Tensor{Name: "visual.layer4.1.conv1.weight", DType: "F32",
+			Shape: []int{128, 128, 1, 1}, F32: make([]float32, 128*128)}), want: []string{`"visual.layer4.1.bn1.weight" is missing`}},
+		{name: "mis-shaped pool", mutate: func(ts []*safetensors.Tensor) []*safetensors.Tensor {
+			for _, x := range ts {
+				if x.Name == "visual.attnpool.c_proj.weight" {
+					x.Shape = []int{128, 24}
+				}
+			}
+			return ts
+		}, want: []string{`"visual.attnpool.c_proj.weight" has shape [128 24], the model needs [24 128]`}},
+		{name: "counter with two values", mutate: with(&safetensors.Tensor{Name: "visual.bn1.num_batches_tracked", DType: "I64",
+			Shape: []int{2}, Raw: make([]byte, 16)}), want: []string{`"visual.bn1.num_batches_tracked" has shape [2]`}},
+		{name: "counter of no BatchNorm", mutate: with(&safetensors.Tensor{Name: "visual.layer1.0.bn9.num_batches_tracked",
+			DType: "I64", Raw: make([]byte, 8)}), want: []string{`"visual.layer1.0.bn9.num_batches_tracked" is not a parameter`}},
+		{name: "metadata disagrees", meta: map[string]string{clip.MetadataConfig: string(storedJSON)},
+			want: []string{"resnet_layers = [1 1 1 1]", "[1 2 1 1]"}},
+		{name: "HuggingFace names", hf: true, want: []string{"visual.layer1.0.conv1.weight", "OpenAI's names only"}},
+	}
+	dir := t.TempDir()
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ts := randomTensors(rnConfig(), uint64(40+i))
+			var err error
+			if c.hf {
+				vit := hfTensors(t, randomTensors(rgbConfig(), 1))
+				rn := slices.DeleteFunc(ts, func(x *safetensors.Tensor) bool { return x.Name != "visual.layer1.0.conv1.weight" })
+				path := writeFile(t, dir, fmt.Sprintf("hf%d.safetensors", i), append(vit, rn...), nil)
+				confPath := filepath.Join(dir, fmt.Sprintf("hf%d.json", i))
+				writeJSON(t, confPath, hfConfigJSON(rgbConfig()))
+				_, _, err = Load(path, confPath, Hints{})
+			} else {
+				if c.mutate != nil {
+					ts = c.mutate(ts)
+				}
+				path := writeFile(t, dir, fmt.Sprintf("rn%d.safetensors", i), ts, c.meta)
+				_, _, err = LoadOpenAI(path, Hints{8, 2})
+			}
+			if err == nil {
+				t.Fatal("loaded; want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestInferResNetConfig infers OpenAI's RN50 and RN101 from the shapes of their state dicts (as listed by
+// clip.Config.Params, whose names and shapes match PyTorch's, see models/clip's tests): sizes, OpenAI's head
+// rules (32 attention-pool heads, 8 text heads) and the preset name.
+func TestInferResNetConfig(t *testing.T) {
+	rn101 := clip.Presets["RN50"]
+	rn101.Name, rn101.EmbedDim, rn101.ResNetLayers = "openai-resnet", 512, [4]int{3, 4, 23, 3}
+	for _, want := range []clip.Config{clip.Presets["RN50"], rn101} {
+		t.Run(want.Name, func(t *testing.T) {
+			f := &safetensors.File{}
+			for _, p := range want.Params() {
+				f.Tensors = append(f.Tensors, &safetensors.Tensor{Name: p.Name, DType: "F32", Shape: p.Dims}) // Shapes only.
+			}
+			got, err := InferConfig(f, Hints{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("inferred %+v, want %+v", got, want)
+			}
+		})
 	}
 }

@@ -24,10 +24,15 @@ import (
 const embedUsage = `usage: mmpoison embed --weights W.safetensors [--config config.json] [--tokenizer VOCAB]
        [--vision-heads N --text-heads N] [--batch N] --captions F.txt --out DIR [--images A.png ...] [A.png B.jpg ...]
 
-Embeds images and captions with a CLIP ViT checkpoint (OpenAI or HuggingFace naming) and writes, in DIR:
+Embeds images and captions with a CLIP checkpoint, ViT or ModifiedResNet (OpenAI naming) or ViT (HuggingFace
+naming), and writes, in DIR:
   image_features.npy  [images, embed]    encode_image features, before normalisation
   text_features.npy   [captions, embed]  encode_text features, before normalisation
-  logits.npy          [images, captions] logits_per_image = min(exp(logit_scale), 100) · cosine similarity
+  logits.npy          [images, captions] logits_per_image = exp(logit_scale) · cosine similarity, as OpenAI's
+                                         CLIP.forward computes it (no clamp: training keeps logit_scale ≤ ln 100)
+
+Head counts, which the tensor shapes cannot tell, come from --vision-heads/--text-heads, else from the
+checkpoint's mmpoison metadata, else from OpenAI's rules (width/64; 32·width/64 for a ResNet's attention pool).
 
 Images (JPEG or PNG) are given as repeated --images values and/or as the arguments after the flags; Go's flag
 parsing stops at the first non-flag argument, so every flag must come before the first trailing image. They are
@@ -62,10 +67,10 @@ func embedCommand(args []string) error {
 		fmt.Fprint(fs.Output(), embedUsage)
 		fs.PrintDefaults()
 	}
-	weightsPath := fs.String("weights", "", "CLIP ViT checkpoint (.safetensors, OpenAI or HuggingFace names) (required)")
+	weightsPath := fs.String("weights", "", "CLIP checkpoint (.safetensors, OpenAI or HuggingFace names; ViT or ResNet) (required)")
 	configPath := fs.String("config", "", "HuggingFace config.json (default: the one beside the weights; unused for OpenAI names)")
 	tokPath := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it")
-	visionHeads := fs.Int("vision-heads", 0, "attention heads of the image tower (OpenAI names; default: metadata, else width/64)")
+	visionHeads := fs.Int("vision-heads", 0, "attention heads of the image tower: the ViT, or the ResNet's attention pool (OpenAI names; default: metadata, else width/64, 32·width/64 for a ResNet)")
 	textHeads := fs.Int("text-heads", 0, "attention heads of the text tower (OpenAI names; default: metadata, else width/64)")
 	captionsPath := fs.String("captions", "", "text file, one caption per line (required)")
 	outDir := fs.String("out", "", "output folder for the .npy files (created if needed) (required)")
@@ -191,7 +196,7 @@ func runEmbed(job embedJob) error {
 		}
 	}
 	fmt.Printf("embed: %d images, %d captions, embedding size %d, logit scale %.4g: image_features.npy, text_features.npy, logits.npy in %s\n",
-		len(imageFeatures), len(textFeatures), cfg.EmbedDim, math.Exp(min(logitScale, clip.MaxLogitScale)), job.Out)
+		len(imageFeatures), len(textFeatures), cfg.EmbedDim, math.Exp(logitScale), job.Out)
 	return nil
 }
 
@@ -249,7 +254,7 @@ func exists(path string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// readLogitScale returns the model's logit_scale parameter (the log of the temperature, before clamping).
+// readLogitScale returns the model's logit_scale parameter (the log of the inverse temperature).
 func readLogitScale(ctx *context.Context) (float64, error) {
 	pctx := ctx.In(clip.Scope)
 	v := pctx.GetVariableByScopeAndName(pctx.Scope(), "logit_scale")
@@ -267,10 +272,13 @@ func readLogitScale(ctx *context.Context) (float64, error) {
 	return float64(data[0]), nil
 }
 
-// hostLogits is clip.Logits on the host, in float64: min(exp(logitScale), 100) times the cosine similarity of
-// every image feature with every text feature (rows normalised as clip does, with 1e-12 under the root).
+// hostLogits is OpenAI's logits_per_image on the host, in float64: exp(logitScale) times the cosine similarity
+// of every image feature with every text feature (rows normalised as clip does, with 1e-12 under the root).
+// Unlike clip.Logits, which training uses, the scale is not clamped at 100: OpenAI's CLIP.forward (and
+// open_clip's, and HuggingFace's) does not clamp at inference, and checkpoints trained with the clamp hold
+// logit_scale ≤ ln 100 anyway.
 func hostLogits(imageFeatures, textFeatures [][]float32, logitScale float64) [][]float32 {
-	scale := math.Exp(min(logitScale, clip.MaxLogitScale))
+	scale := math.Exp(logitScale)
 	norm := func(rows [][]float32) [][]float64 {
 		out := make([][]float64, len(rows))
 		for i, r := range rows {

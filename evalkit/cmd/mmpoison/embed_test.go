@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -18,6 +19,7 @@ import (
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/imageprep"
+	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
 )
@@ -57,7 +59,7 @@ func TestEmbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A logit scale above ln(100), so the clamp matters.
+	// A logit scale above ln(100): the logits use exp(5) unclamped, as OpenAI's CLIP.forward does.
 	pctx := ctx.In(clip.Scope)
 	if err := pctx.GetVariableByScopeAndName(pctx.Scope(), "logit_scale").SetValue(tensors.FromFlatDataAndDimensions([]float32{5})); err != nil {
 		t.Fatal(err)
@@ -102,7 +104,7 @@ func TestEmbed(t *testing.T) {
 	textFeatures := read("text_features.npy", 3, cfg.EmbedDim)
 	logits := read("logits.npy", 2, 3)
 
-	// The logits are min(exp(5), 100) = 100 times the cosine similarities of the features.
+	// The logits are exp(5) ≈ 148.4 times the cosine similarities of the features.
 	cosine := func(a, b []float32) float64 {
 		var ab, aa, bb float64
 		for i := range a {
@@ -114,7 +116,7 @@ func TestEmbed(t *testing.T) {
 	}
 	for i := range imageFeatures {
 		for j := range textFeatures {
-			want := 100 * cosine(imageFeatures[i], textFeatures[j])
+			want := math.Exp(5) * cosine(imageFeatures[i], textFeatures[j])
 			if d := math.Abs(float64(logits[i][j]) - want); d > 1e-5*math.Max(1, math.Abs(want)) {
 				t.Errorf("logits[%d][%d] = %g, want %g", i, j, logits[i][j], want)
 			}
@@ -222,4 +224,194 @@ func TestEmbedErrors(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Error("a failed run created the output folder")
 	}
+}
+
+// referenceDir holds tiny random CLIP models (a ViT and a ModifiedResNet) with the outputs that OpenAI's own
+// clip/model.py computed for them; its README.md says how they were made.
+const referenceDir = "testdata/clipref"
+
+// TestEmbedMatchesOpenAIReference runs the embed command on the reference models and checks its outputs against
+// OpenAI's: max|ours − ref| ≤ 1e-4·max(1, max|ref|) for image features, text features and logits. The ViT also
+// runs under HuggingFace names (converted here as transformers' conversion script maps them), and the ResNet
+// once with OpenAI's default head count, which must not match: the comparison can fail.
+func TestEmbedMatchesOpenAIReference(t *testing.T) {
+	if _, set := os.LookupEnv(backends.ConfigEnvVar); !set {
+		t.Setenv(backends.ConfigEnvVar, "go")
+	}
+	ref := func(name string) string { return filepath.Join(referenceDir, name) }
+	vocab, captionsPath := ref("vocab.txt"), ref("captions.txt")
+	images := []string{ref("image0.png"), ref("image1.png"), ref("image2.png")}
+
+	// The tokenizer gives the ids of OpenAI's clip.tokenize on the same vocabulary.
+	data, err := os.ReadFile(captionsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTokens, shape, err := npy.Read(ref("tokens.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.LoadOpenAIVocab(vocab, shape[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	captions := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i, ids := range tokenizer.EncodeAll(tok, captions) {
+		for j, id := range ids {
+			if float32(id) != wantTokens[i*shape[1]+j] {
+				t.Fatalf("caption %q: token ids %v, OpenAI's are %v", captions[i], ids, wantTokens[i*shape[1]:(i+1)*shape[1]])
+			}
+		}
+	}
+
+	cases := []struct {
+		name, model string
+		args        []string
+		huggingFace bool
+		mismatch    bool // The image features must differ from the reference.
+	}{
+		{name: "ViT, heads from metadata", model: "vit"},
+		{name: "ViT, HuggingFace names", model: "vit", huggingFace: true},
+		{name: "ResNet, heads from flags", model: "rn", args: []string{"--vision-heads", "4", "--text-heads", "2"}},
+		{name: "ResNet, OpenAI's head rule", model: "rn", args: []string{"--text-heads", "2"}, mismatch: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			weightsPath := ref(c.model + ".safetensors")
+			if c.huggingFace {
+				weightsPath = writeHuggingFace(t, weightsPath, 4, 2)
+			}
+			out := t.TempDir()
+			args := append([]string{"--weights", weightsPath, "--tokenizer", vocab, "--captions", captionsPath, "--out", out}, c.args...)
+			if err := embedCommand(append(args, images...)); err != nil {
+				t.Fatal(err)
+			}
+			for _, what := range []string{"image_features", "text_features", "logits"} {
+				want, wantShape, err := npy.Read(ref(c.model + "_" + what + ".npy"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, gotShape, err := npy.Read(filepath.Join(out, what+".npy"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(gotShape, wantShape) {
+					t.Fatalf("%s has shape %v, OpenAI's %v", what, gotShape, wantShape)
+				}
+				var diff, scale float64
+				for i := range want {
+					diff = math.Max(diff, math.Abs(float64(got[i]-want[i])))
+					scale = math.Max(scale, math.Abs(float64(want[i])))
+				}
+				tol := 1e-4 * math.Max(1, scale)
+				t.Logf("%s: max|ours − OpenAI| = %.3g (tolerance %.3g)", what, diff, tol)
+				switch {
+				case c.mismatch && what == "image_features" && diff <= tol:
+					t.Errorf("%s matches OpenAI's (%.3g) with the wrong head count", what, diff)
+				case !c.mismatch && diff > tol:
+					t.Errorf("%s: max|ours − OpenAI| = %.3g > %.3g", what, diff, tol)
+				}
+			}
+		})
+	}
+}
+
+// writeHuggingFace writes the OpenAI-named ViT checkpoint at path with HuggingFace CLIPModel names and layouts,
+// mapped as transformers' convert_clip_original_pytorch_to_hf.py does (in_proj chunked into q, k and v; the
+// projections transposed), with a config.json beside it, and returns the new file's path.
+func writeHuggingFace(t *testing.T, path string, visionHeads, textHeads int) string {
+	t.Helper()
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := map[string]string{
+		"visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight", "visual.class_embedding": "vision_model.embeddings.class_embedding",
+		"visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
+		"visual.ln_pre.weight":        "vision_model.pre_layrnorm.weight", "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
+		"visual.ln_post.weight": "vision_model.post_layernorm.weight", "visual.ln_post.bias": "vision_model.post_layernorm.bias",
+		"token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+		"positional_embedding":   "text_model.embeddings.position_embedding.weight",
+		"ln_final.weight":        "text_model.final_layer_norm.weight", "ln_final.bias": "text_model.final_layer_norm.bias",
+		"logit_scale": "logit_scale", "visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight",
+	}
+	block := strings.NewReplacer("ln_1.", "layer_norm1.", "ln_2.", "layer_norm2.", "attn.out_proj.", "self_attn.out_proj.",
+		"mlp.c_fc.", "mlp.fc1.", "mlp.c_proj.", "mlp.fc2.")
+	var out []*safetensors.Tensor
+	add := func(name string, shape []int, data []float32) {
+		out = append(out, &safetensors.Tensor{Name: name, DType: "F32", Shape: shape, F32: data})
+	}
+	layers := map[string]int{}
+	for _, x := range f.Tensors {
+		n := x.Name
+		if hf, ok := top[n]; ok {
+			if n == "visual.proj" || n == "text_projection" { // [in, out] → Linear [out, in].
+				r, c := x.Shape[0], x.Shape[1]
+				tr := make([]float32, len(x.F32))
+				for i := range r {
+					for j := range c {
+						tr[j*r+i] = x.F32[i*c+j]
+					}
+				}
+				add(hf, []int{c, r}, tr)
+			} else {
+				add(hf, x.Shape, x.F32)
+			}
+			continue
+		}
+		prefix, rest, ok := "vision_model.encoder.layers.", strings.TrimPrefix(n, "visual.transformer.resblocks."), true
+		if rest == n {
+			prefix, rest, ok = "text_model.encoder.layers.", strings.TrimPrefix(n, "transformer.resblocks."), strings.HasPrefix(n, "transformer.resblocks.")
+		}
+		layer, inner, _ := strings.Cut(rest, ".")
+		if !ok || inner == "" {
+			t.Fatalf("no HuggingFace name for %q", n)
+		}
+		layers[prefix+layer] = 1
+		if kind, ok := strings.CutPrefix(inner, "attn.in_proj_"); ok {
+			part := len(x.F32) / 3
+			shape := append([]int{x.Shape[0] / 3}, x.Shape[1:]...)
+			for i, qkv := range []string{"q", "k", "v"} {
+				add(prefix+layer+".self_attn."+qkv+"_proj."+kind, shape, x.F32[i*part:(i+1)*part])
+			}
+			continue
+		}
+		add(prefix+layer+"."+block.Replace(inner), x.Shape, x.F32)
+	}
+	get := func(name string) []int { return f.Get(name).Shape }
+	countLayers := func(prefix string) int {
+		n := 0
+		for k := range layers {
+			if strings.HasPrefix(k, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	width, patch := get("visual.conv1.weight")[0], get("visual.conv1.weight")[3]
+	grid := int(math.Round(math.Sqrt(float64(get("visual.positional_embedding")[0] - 1))))
+	textWidth := get("ln_final.weight")[0]
+	config := map[string]any{
+		"model_type": "clip", "projection_dim": get("text_projection")[1],
+		"vision_config": map[string]any{"hidden_size": width, "intermediate_size": 4 * width, "num_attention_heads": visionHeads,
+			"num_hidden_layers": countLayers("vision_model."), "patch_size": patch, "image_size": patch * grid,
+			"hidden_act": "quick_gelu"},
+		"text_config": map[string]any{"hidden_size": textWidth, "intermediate_size": 4 * textWidth,
+			"num_attention_heads": textHeads, "num_hidden_layers": countLayers("text_model."),
+			"vocab_size": get("token_embedding.weight")[0], "max_position_embeddings": get("positional_embedding")[0],
+			"hidden_act": "quick_gelu"},
+	}
+	dir := t.TempDir()
+	raw, err := json.Marshal(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hfPath := filepath.Join(dir, "model.safetensors")
+	if err := safetensors.WriteFile(hfPath, &safetensors.File{Tensors: out, Metadata: map[string]string{"format": "pt"}}); err != nil {
+		t.Fatal(err)
+	}
+	return hfPath
 }
