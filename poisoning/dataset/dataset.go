@@ -162,3 +162,16 @@ func (d *Dataset) Subset(name string, indices []int) *Dataset {
 	}
 	return out
 }
+
+// Splits are the datasets an experiment trains and evaluates on: a clean pre-training pool, the fine-tuning
+// train split the attacks poison, the test split, and an optional clean held-out split for defenses.
+type Splits struct {
+	// Pool is the clean pre-training pool (empty when a pre-trained model is loaded instead) and Train the
+	// fine-tuning split; Test holds the images and captions evaluation queries and searches.
+	Pool, Train, Test *Dataset
+	// HeldOut is an extra clean split, disjoint from Pool and Train, for defenses that fine-tune on clean data
+	// the victim never saw (nil when there is none).
+	HeldOut *Dataset
+	// Dir is the directory the data was read from (empty when generated in memory).
+	Dir string
+}

@@ -272,3 +272,17 @@ func Vocabulary() []string {
 	slices.Sort(out)
 	return out
 }
+
+// ClassPrompts returns one zero-shot prompt per class, in label order ("a photo of a pair of trousers", ...),
+// written with the caption vocabulary so that the word-level tokenizer knows every word.
+func ClassPrompts() []string {
+	out := make([]string, NumClasses)
+	for label, names := range synonyms {
+		article := "a"
+		if strings.ContainsRune("aeiou", rune(names[0][0])) {
+			article = "an"
+		}
+		out[label] = "a photo of " + article + " " + names[0]
+	}
+	return out
+}

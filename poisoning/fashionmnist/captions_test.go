@@ -254,3 +254,21 @@ func TestClassIndex(t *testing.T) {
 		t.Error("the name slices share memory with the package")
 	}
 }
+
+func TestClassPromptsUseTheVocabulary(t *testing.T) {
+	vocab := map[string]bool{}
+	for _, w := range Vocabulary() {
+		vocab[w] = true
+	}
+	prompts := ClassPrompts()
+	if len(prompts) != NumClasses || prompts[1] != "a photo of a pair of trousers" || prompts[9] != "a photo of an ankle boot" {
+		t.Fatalf("prompts %q", prompts)
+	}
+	for _, p := range prompts {
+		for _, w := range strings.Fields(p) {
+			if !vocab[w] {
+				t.Errorf("prompt %q: word %q is not in the vocabulary", p, w)
+			}
+		}
+	}
+}

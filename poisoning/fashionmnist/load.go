@@ -81,18 +81,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// Splits are the three datasets mmpoison trains and evaluates on. Their Classes are ShortNames(); example IDs are
-// "fashion-mnist/train/NNNNNN" or "fashion-mnist/t10k/NNNNNN" with the index in the official file, so an image
-// keeps its ID (and, for a given seed, its captions) whatever split it lands in.
-type Splits struct {
-	// Pool is the clean pre-training pool and Train the fine-tuning split, both from the official train file and
-	// disjoint; Test holds TestPerClass images of every class from the official t10k file.
-	Pool, Train, Test *dataset.Dataset
-	// HeldOut is the extra clean split of Config.HeldOutSize images (nil when 0), disjoint from Pool and Train.
-	HeldOut *dataset.Dataset
-	// Dir is the directory the files were read from (empty for NewSplits).
-	Dir string
-}
+// Splits are the three datasets mmpoison trains and evaluates on (dataset.Splits). Their Classes are
+// ShortNames(); example IDs are "fashion-mnist/train/NNNNNN" or "fashion-mnist/t10k/NNNNNN" with the index in the
+// official file, so an image keeps its ID (and, for a given seed, its captions) whatever split it lands in. Pool
+// and Train come from the official train file and are disjoint; Test holds TestPerClass images of every class
+// from the official t10k file; HeldOut holds Config.HeldOutSize images (nil when 0), disjoint from Pool and
+// Train; Dir is the directory the files were read from (empty for NewSplits).
+type Splits = dataset.Splits
 
 // Load locates the files (see Locate), reads and verifies them (ReadDir) and cuts the splits (NewSplits).
 func Load(cfg Config) (*Splits, error) {
