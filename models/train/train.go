@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX graph-building style.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -45,6 +46,12 @@ type Options struct {
 	Checkpoint string `json:"-"`
 	// Progress, when set, is called after every step.
 	Progress func(Progress) `json:"-"`
+	// SelfSupervised, when set, trains with CleanCLIP's objective (multimodal plus in-modality losses on
+	// augmented views, see selfsup.go) instead of the CLIP loss alone.
+	SelfSupervised *SelfSupervised `json:"self_supervised,omitempty"`
+	// EpochEnd, when set, is called after every epoch (after its checkpoint is written) with the model as
+	// trained so far; experiments use it to evaluate per epoch. An error stops training and is returned.
+	EpochEnd func(EpochStats) error `json:"-"`
 }
 
 // DefaultOptions returns CLIP fine-tuning defaults (AdamW β=(0.9, 0.98), ε=1e-6, weight decay 0.2, as in the
@@ -97,6 +104,9 @@ type Trainer struct {
 	exec    *context.Exec
 	// State of the run, saved in checkpoints.
 	epoch, step int
+	// augImg and augTok hold the augmented views of a batch (SelfSupervised only).
+	augImg []float32
+	augTok []int32
 }
 
 // New prepares a trainer for the model whose parameters live in ctx. It creates the optimizer state.
@@ -112,13 +122,18 @@ func New(backend backends.Backend, cfg clip.Config, ctx *context.Context, opts O
 			return nil, fmt.Errorf("train: cannot freeze %q: valid values are \"visual\", \"text\" and \"logit_scale\"", f)
 		}
 	}
+	if _, pureGo := backend.(*simplego.Backend); pureGo && cfg.IsResNet() && !slices.Contains(opts.Freeze, "visual") {
+		return nil, fmt.Errorf("train: model %q has a ModifiedResNet image tower, which cannot be trained on the pure-Go "+
+			"backend (%s): GoMLX v0.26.0 has no convolution gradients there. Use the XLA backend (GOMLX_BACKEND=xla:cpu or "+
+			"xla:cuda, see models/backend), or freeze the image tower (Freeze: visual)", cfg.Name, backend.Name())
+	}
 	t := &Trainer{backend: backend, cfg: cfg, ctx: ctx, opts: opts}
 	for _, p := range cfg.Params() {
 		tower := p.Tower()
 		if tower == "" {
 			tower = "logit_scale"
 		}
-		if !slices.Contains(opts.Freeze, tower) {
+		if !slices.Contains(opts.Freeze, tower) && !p.Buffer { // BatchNorm running statistics are never trained.
 			t.specs = append(t.specs, p)
 		}
 	}
@@ -132,6 +147,12 @@ func New(backend backends.Backend, cfg clip.Config, ctx *context.Context, opts O
 		adamState(ctx, p)
 	}
 	var err error
+	if opts.SelfSupervised != nil {
+		if t.exec, err = t.selfSupervisedExec(backend, params); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		return t, nil
+	}
 	t.exec, err = context.NewExec(backend, ctx, func(ctx *context.Context, images, tokens, lr, bc1, bc2 *Node) []*Node {
 		loss := clip.Loss(ctx, cfg, images, tokens)
 		nodes := make([]*Node, len(params))
@@ -200,7 +221,13 @@ func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, e
 			images := tensors.FromFlatDataAndDimensions(imgBuf,
 				b, t.cfg.ImageSize, t.cfg.ImageSize, t.cfg.ImageChannels)
 			tokens := tensors.FromFlatDataAndDimensions(tokBuf, b, t.cfg.ContextLength)
-			outs, err := t.exec.Exec(images, tokens, float32(lr), float32(bc1), float32(bc2))
+			var outs []*tensors.Tensor
+			var err error
+			if t.opts.SelfSupervised == nil {
+				outs, err = t.exec.Exec(images, tokens, float32(lr), float32(bc1), float32(bc2))
+			} else {
+				outs, err = t.selfSupervisedStep(images, tokens, imgBuf, tokBuf, lr, bc1, bc2)
+			}
 			if err != nil {
 				return history, fmt.Errorf("train: step %d: %w", t.step+1, err)
 			}
@@ -223,6 +250,11 @@ func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, e
 		if t.opts.Checkpoint != "" {
 			if err := t.SaveCheckpoint(t.opts.Checkpoint); err != nil {
 				return history, err
+			}
+		}
+		if t.opts.EpochEnd != nil {
+			if err := t.opts.EpochEnd(history[len(history)-1]); err != nil {
+				return history, fmt.Errorf("train: after epoch %d: %w", epoch+1, err)
 			}
 		}
 	}

@@ -16,6 +16,15 @@
 //   - [DistanceHistogram] and [FilterTable] show the clean and poisoned distance distributions with γ, and the
 //     report, in the evalkit/plots and kernelext styles.
 //
+// Beyond the paper, two more defenses start here, one on each side of training:
+//
+//   - [KDistanceScores] is an embedding-space detector (data side, before training): from the same checker
+//     embeddings, it scores each pair by how badly its caption agrees with the captions of the most similar
+//     other images, which finds coordinated poison that plain k-distance or LOF outlier scores miss; its scores
+//     go through [ChooseGamma], [Filter] and [ReportFromManifest] like the filter's distances;
+//   - [EDA] and [TokenEDA] make the caption views of CleanCLIP's in-modality self-supervised loss (training
+//     side, a repair after the attack; the loss itself is models/train's SelfSupervised).
+//
 // Conventions: a pair is dropped when its distance is greater than γ (a pair exactly at γ is kept). A NaN
 // distance (an embedding with NaN or infinite components) cannot vouch for its pair, so [Filter] drops it and
 // counts it in FilterReport.Unscored; [ChooseGamma] ignores NaN distances for quantiles and rejects them in a
