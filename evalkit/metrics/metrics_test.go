@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -631,5 +632,28 @@ func BenchmarkCosineAndRanks(b *testing.B) {
 		s := CosineSimilarity(q, g)
 		ranks := MinRanks(s, targets)
 		_ = SummarizeRanks(ranks)
+	}
+}
+
+func TestTopK(t *testing.T) {
+	nan := float32(math.NaN())
+	tests := []struct {
+		name   string
+		scores []float32
+		k      int
+		want   []int
+	}{
+		{"best first", []float32{0.1, 0.9, 0.5}, 2, []int{1, 2}},
+		{"ties keep index order", []float32{0.5, 0.7, 0.5, 0.7}, 3, []int{1, 3, 0}},
+		{"NaN last", []float32{nan, 0.2, -1}, 3, []int{1, 2, 0}},
+		{"k above length", []float32{1, 2}, 5, []int{1, 0}},
+		{"k zero", []float32{1, 2}, 0, []int{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := TopK(tc.scores, tc.k); !slices.Equal(got, tc.want) {
+				t.Errorf("TopK(%v, %d) = %v, want %v", tc.scores, tc.k, got, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -128,4 +129,15 @@ func ChanceMinRank(galleryN, numTargets int) float64 {
 		return math.NaN()
 	}
 	return float64(galleryN-numTargets) / float64(numTargets+1)
+}
+
+// TopK returns the indices of the k highest scores, best first (ties keep the lower index first; NaN scores
+// rank last, as in MinRank). k larger than len(scores) returns every index.
+func TopK(scores []float32, k int) []int {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(key(scores[b]), key(scores[a])) })
+	return idx[:min(max(k, 0), len(idx))]
 }

@@ -60,25 +60,56 @@ func poisonCountGoals(mode Mode, rate float64, count, total, goals int) (int, er
 	}
 	// k poisoned pairs are φ = k/N (Repair) or k/(N+k) (Inject); rates from half a pair below round up to k.
 	k, N := float64(goals), float64(total)
-	var n int
 	var smallest, roundsUp float64
+	n := pairsAt(mode, rate, total)
 	if mode == Repair {
-		n = int(math.Round(rate * N))
 		smallest, roundsUp = k/N, (2*k-1)/(2*N)
 	} else {
-		n = int(math.Round(rate * N / (1 - rate)))
 		smallest, roundsUp = k/(N+k), (2*k-1)/(2*N+2*k-1)
 	}
 	if n == 0 && goals == 1 {
 		return 0, fmt.Errorf("attack: poisoning rate φ = %v gives 0 poisoned pairs over %d pairs in %s mode; "+
-			"one poisoned pair is φ = %.6g (rates from %s round up to it)", rate, total, mode, smallest, atLeast6(roundsUp))
+			"one poisoned pair is φ = %.6g (rates from %s round up to it)%s", rate, total, mode, smallest, atLeast6(roundsUp),
+			setSizeHint(mode, rate, goals))
 	}
 	if n < goals {
 		return 0, fmt.Errorf("attack: poisoning rate φ = %v gives %d poisoned pairs over %d pairs in %s mode, fewer than "+
-			"one for each of %d goals; %d poisoned pairs is φ = %.6g (rates from %s round up to it)",
-			rate, n, total, mode, goals, goals, smallest, atLeast6(roundsUp))
+			"one for each of %d goals; %d poisoned pairs is φ = %.6g (rates from %s round up to it)%s",
+			rate, n, total, mode, goals, goals, smallest, atLeast6(roundsUp), setSizeHint(mode, rate, goals))
 	}
 	return n, nil
+}
+
+// pairsAt is the number of poisoned pairs that rate φ gives over total clean pairs (Repair: total pairs).
+func pairsAt(mode Mode, rate float64, total int) int {
+	if mode == Repair {
+		return int(math.Round(rate * float64(total)))
+	}
+	return int(math.Round(rate * float64(total) / (1 - rate)))
+}
+
+// maxHintPairs bounds the training-set sizes setSizeHint names.
+const maxHintPairs = 1 << 40
+
+// setSizeHint returns ", or φ = rate needs a training set of at least M pairs", M being the smallest input pair
+// count for which rate gives one poisoned pair per goal, or "" when M would exceed maxHintPairs.
+func setSizeHint(mode Mode, rate float64, goals int) string {
+	k := float64(goals)
+	est := (k - 0.5) / rate // Repair: φ·M ≥ k − ½
+	if mode != Repair {
+		est *= 1 - rate // Inject: φ·M/(1−φ) ≥ k − ½
+	}
+	if !(est < maxHintPairs) {
+		return ""
+	}
+	m := max(int(math.Ceil(est)), 1)
+	for pairsAt(mode, rate, m) < goals {
+		m++
+	}
+	for m > 1 && pairsAt(mode, rate, m-1) >= goals {
+		m--
+	}
+	return fmt.Sprintf(", or φ = %v needs a training set of at least %d pairs", rate, m)
 }
 
 // atLeast6 formats the positive x like %.6g, but rounded up, so that the printed rate is not below the threshold

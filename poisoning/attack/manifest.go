@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
 
@@ -30,6 +32,12 @@ type Manifest struct {
 	Goals []Goal `json:"goals"`
 	// TargetImageID is the single target image of Attack I; empty for the others.
 	TargetImageID string `json:"target_image_id,omitempty"`
+	// Trigger is the backdoor's trigger, defaults resolved, so that evaluation can stamp the same patch on test
+	// images (ApplyTrigger, TriggerTestSet); nil for the other attacks.
+	Trigger *Trigger `json:"trigger,omitempty"`
+	// CaptionTemplates are the backdoor's caption templates; empty for the other attacks and for a backdoor whose
+	// captions came from the training set.
+	CaptionTemplates []string `json:"caption_templates,omitempty"`
 	// Mode is how the poisoned pairs entered the set.
 	Mode Mode `json:"mode"`
 	// Seed drove the attack's choices.
@@ -50,6 +58,8 @@ type Manifest struct {
 // Goal is one source→target class pair of an attack.
 type Goal struct {
 	// Source is class A, whose captions are re-paired; Target is class B, whose images they are paired with.
+	// For the backdoor, Target is the class its captions name and Source is empty: the triggered images come
+	// from every other class.
 	Source string `json:"source"`
 	Target string `json:"target"`
 	// Pairs is the number of poisoned pairs serving this goal.
@@ -62,17 +72,25 @@ type PoisonedPair struct {
 	Index int `json:"index"`
 	// Goal indexes Manifest.Goals.
 	Goal int `json:"goal"`
-	// SourcePair is the position, in the clean input, of the pair whose caption was used (Repair: re-pointed).
+	// SourcePair is the position, in the clean input, of the pair whose caption was used (Repair: re-pointed);
+	// -1 for a backdoor caption written from a template.
 	SourcePair int `json:"source_pair"`
-	// Caption is the caption text, CaptionImageID the image it was written for (a class-A image) and
-	// CaptionIndex its position among that image's captions.
+	// Caption is the caption text, CaptionImageID the image it was written for (a class-A image; for the
+	// backdoor a target-class image, or the triggered image itself for a template caption) and CaptionIndex its
+	// position among that image's captions.
 	Caption        string `json:"caption"`
 	CaptionImageID string `json:"caption_image_id"`
 	CaptionIndex   int    `json:"caption_index"`
-	// OriginalImageID is the image the caption was paired with in the clean input (the class-A image).
+	// OriginalImageID is the image the caption was paired with in the clean input (the class-A image); for the
+	// backdoor, the clean image the trigger was stamped on.
 	OriginalImageID string `json:"original_image_id"`
-	// PoisonedImageID is the image the caption is paired with now (a class-B image).
+	// PoisonedImageID is the image the caption is paired with now (a class-B image; for the backdoor, the
+	// triggered copy of OriginalImageID, a new image of the pool).
 	PoisonedImageID string `json:"poisoned_image_id"`
+	// TriggerX and TriggerY are the column and row of the trigger patch's top-left pixel in the poisoned image
+	// (backdoor only; Trigger.Place of the original image).
+	TriggerX int `json:"trigger_x,omitempty"`
+	TriggerY int `json:"trigger_y,omitempty"`
 }
 
 // WriteFile writes the manifest as indented JSON to path atomically: it writes a temporary file in the same
@@ -88,8 +106,8 @@ func (m *Manifest) WriteFile(path string) error {
 	return nil
 }
 
-// ReadManifest reads a manifest written by WriteFile. It rejects unknown fields, other format versions and
-// manifests whose counts disagree with each other.
+// ReadManifest reads a manifest written by WriteFile. It rejects unknown fields, other format versions,
+// manifests whose counts disagree with each other and invalid backdoor triggers.
 func ReadManifest(path string) (*Manifest, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -108,6 +126,11 @@ func ReadManifest(path string) (*Manifest, error) {
 		return nil, fmt.Errorf("attack: manifest %s: inconsistent counts: %d clean + %d poisoned ≠ %d total, or %d listed pairs",
 			path, m.CleanPairs, m.PoisonedPairs, m.TotalPairs, len(m.Pairs))
 	}
+	if m.Trigger != nil {
+		if err := m.Trigger.Validate(); err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", path, err)
+		}
+	}
 	return &m, nil
 }
 
@@ -116,7 +139,9 @@ const maxProblems = 10
 
 // Verify checks that ps is exactly the poisoned set the manifest describes: the pair counts and φ, and for every
 // listed pair its position, Poisoned flag, caption, caption image, caption index and poisoned image, the goal
-// classes of the caption and poisoned images, and (Attack I) the target image. Since the listed positions are
+// classes of the caption and poisoned images, (Attack I) the target image, and (backdoor) that each poisoned
+// image is its non-target original with the manifest's trigger stamped where recorded, and each template caption
+// one of the manifest's templates. Since the listed positions are
 // distinct, poisoned and as many as ps has poisoned pairs, no unlisted pair is poisoned. The error lists the
 // first mismatches.
 func (m *Manifest) Verify(ps *dataset.PairSet) error {
@@ -143,6 +168,9 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 	goals := make([]goalLabels, len(m.Goals))
 	for i, g := range m.Goals {
 		s, err1 := dataset.ClassIndex(ps.Classes, g.Source)
+		if m.Trigger != nil && g.Source == "" {
+			s, err1 = -1, nil // the backdoor's images come from every class but the target
+		}
 		t, err2 := dataset.ClassIndex(ps.Classes, g.Target)
 		if err := errors.Join(err1, err2); err != nil {
 			add("goal %d: %v", i, err)
@@ -150,8 +178,15 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 		goals[i] = goalLabels{s, t}
 	}
 	labelOf := make(map[string]int, len(ps.Images))
-	for _, ex := range ps.Images {
+	indexOf := make(map[string]int, len(ps.Images))
+	for i, ex := range ps.Images {
 		labelOf[ex.ID] = ex.Label
+		indexOf[ex.ID] = i
+	}
+	if m.Trigger != nil {
+		if err := m.Trigger.Validate(); err != nil {
+			add("%v", err)
+		}
 	}
 	seen := make(map[int]bool, len(m.Pairs))
 	for k, e := range m.Pairs {
@@ -184,6 +219,10 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 			add("pair %d is paired with %s, not the target image %s", e.Index, e.PoisonedImageID, m.TargetImageID)
 		case e.Goal < 0 || e.Goal >= len(goals):
 			add("entry %d: goal %d out of range", k, e.Goal)
+		case m.Trigger != nil:
+			if err := m.verifyTriggered(ps, e, goals[e.Goal].target, indexOf); err != nil {
+				add("pair %d: %v", e.Index, err)
+			}
 		default:
 			g := goals[e.Goal]
 			if l, ok := labelOf[e.CaptionImageID]; !ok || l != g.source {
@@ -205,4 +244,49 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 		problems = append(problems[:maxProblems], fmt.Errorf("… and %d more", more))
 	}
 	return fmt.Errorf("attack: poisoned set %q does not match its %s manifest: %w", ps.Name, m.Attack, errors.Join(problems...))
+}
+
+// verifyTriggered checks one backdoor pair beyond what Verify checks for every pair: the caption comes from a
+// target-class image or was written for the triggered image itself, the original image exists and is not of the
+// target class, and the poisoned image has the original's label and is exactly the original with the manifest's
+// trigger stamped at the recorded place.
+func (m *Manifest) verifyTriggered(ps *dataset.PairSet, e PoisonedPair, target int, indexOf map[string]int) error {
+	name := func(l int) string {
+		if l >= 0 && l < len(ps.Classes) {
+			return fmt.Sprintf("class %q", ps.Classes[l])
+		}
+		return "no class label"
+	}
+	orig, ok := indexOf[e.OriginalImageID]
+	if !ok {
+		return fmt.Errorf("original image %s is not in the pool", e.OriginalImageID)
+	}
+	o, p := ps.Images[orig], ps.Images[indexOf[e.PoisonedImageID]]
+	if o.Label == target {
+		return fmt.Errorf("triggered image %s is of the target %s", e.OriginalImageID, name(target))
+	}
+	if p.Label != o.Label {
+		return fmt.Errorf("poisoned image %s has %s, its original %s has %s", e.PoisonedImageID, name(p.Label), o.ID, name(o.Label))
+	}
+	if e.CaptionImageID != e.PoisonedImageID {
+		if l := ps.Images[indexOf[e.CaptionImageID]].Label; l != target {
+			return fmt.Errorf("caption image %s has %s, not the target %s", e.CaptionImageID, name(l), name(target))
+		}
+	} else if target >= 0 && target < len(ps.Classes) && !slices.ContainsFunc(m.CaptionTemplates, func(tpl string) bool {
+		return strings.ReplaceAll(tpl, ClassPlaceholder, ps.Classes[target]) == e.Caption
+	}) {
+		return fmt.Errorf("caption %q is none of the manifest's %d templates for the target %s", e.Caption, len(m.CaptionTemplates), name(target))
+	}
+	if err := m.Trigger.Fits(o.Image); err != nil {
+		return fmt.Errorf("original image %s: %w", o.ID, err)
+	}
+	if x, y := m.Trigger.Place(o.Image); x != e.TriggerX || y != e.TriggerY {
+		return fmt.Errorf("trigger of %s goes at (%d, %d), manifest says (%d, %d)", e.PoisonedImageID, x, y, e.TriggerX, e.TriggerY)
+	}
+	want := ApplyTrigger(o.Image, *m.Trigger)
+	if want.Height != p.Image.Height || want.Width != p.Image.Width || want.Channels != p.Image.Channels ||
+		!slices.Equal(want.Pix, p.Image.Pix) {
+		return fmt.Errorf("poisoned image %s is not %s with the manifest's trigger", e.PoisonedImageID, o.ID)
+	}
+	return nil
 }
