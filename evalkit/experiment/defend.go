@@ -38,11 +38,7 @@ type FilterOutcome struct {
 
 // Filter runs the pre-training filter defense against the spec's attack and evaluates the resulting model.
 func Filter(d *Data, fs FilterSpec, opts Options) (*FilterOutcome, error) {
-	checkerSpec := d.Spec
-	checkerSpec.Seed = fs.CheckerSeed
-	if checkerSpec.Seed == 0 {
-		checkerSpec.Seed = d.Spec.Seed + 1
-	}
+	checkerSpec := checkerSpecFor(d, fs.CheckerSeed)
 	checkerData := *d
 	checkerData.Spec = checkerSpec
 	out := &FilterOutcome{}
@@ -97,27 +93,11 @@ func Filter(d *Data, fs FilterSpec, opts Options) (*FilterOutcome, error) {
 
 // pairDistances embeds every pair of ps with the model at path and returns 1 − cos(image, caption) per pair.
 func pairDistances(d *Data, path string, ps *dataset.PairSet, opts Options) ([]float64, error) {
-	emb, _, err := loadEmbedder(path, &opts)
+	img, txt, err := pairEmbeddings(d, path, ps, opts)
 	if err != nil {
 		return nil, err
 	}
-	td, err := d.TrainingData(ps)
-	if err != nil {
-		return nil, err
-	}
-	imgEmb, err := emb.Images(td.Images)
-	if err != nil {
-		return nil, err
-	}
-	txtEmb, err := emb.Texts(td.Tokens)
-	if err != nil {
-		return nil, err
-	}
-	pairImg := make([][]float32, len(ps.Pairs))
-	for i, p := range ps.Pairs {
-		pairImg[i] = imgEmb[p.Image]
-	}
-	return defense.PairDistances(pairImg, txtEmb)
+	return defense.PairDistances(img, txt)
 }
 
 // labelledSample draws n pairs by the seed and labels them with their Poisoned flags, topping up with poisoned

@@ -10,16 +10,23 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
-// TestMain gives the package's tests one model cache, so the defense test reuses the models the end-to-end
-// attack test trained (or the other way round).
+// TestMain gives the package's tests one fresh model cache, so the defense test reuses the models the
+// end-to-end attack test trained (or the other way round). With MMPOISON_TEST_CACHE set (CI sets it to a fresh
+// folder that the notebooks then use as their cache), the tests train into that folder and leave it in place.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mmpoison-test-cache")
-	if err != nil {
-		panic(err)
+	dir := os.Getenv("MMPOISON_TEST_CACHE")
+	keep := dir != ""
+	if !keep {
+		var err error
+		if dir, err = os.MkdirTemp("", "mmpoison-test-cache"); err != nil {
+			panic(err)
+		}
 	}
 	os.Setenv("MMPOISON_CACHE", dir)
 	code := m.Run()
-	os.RemoveAll(dir)
+	if !keep {
+		os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }
 

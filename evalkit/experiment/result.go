@@ -15,12 +15,17 @@ import (
 type Result struct {
 	Spec    Spec   `json:"spec"`
 	Backend string `json:"backend"`
+	// Data describes the real dataset and loaded checkpoint (nil for the Fashion-MNIST default).
+	Data *DataSummary `json:"data,omitempty"`
 	// Poison summarises the poisoned training set; the full manifest is written beside the result.
 	Poison PoisonSummary `json:"poison"`
 	// Clean is the model fine-tuned on the clean train split (the paper's clean baseline); Poisoned the one
 	// fine-tuned on the poisoned split.
 	Clean    *ModelEval `json:"clean"`
 	Poisoned *ModelEval `json:"poisoned"`
+	// EmbeddingShift is the cosine distance between the clean and the poisoned model's embeddings of the same
+	// test inputs, per tower (the paper's measure of where the poison lives).
+	EmbeddingShift *EmbeddingShift `json:"embedding_shift,omitempty"`
 	// Training histories and timings in seconds.
 	Pretrain      *Stage             `json:"pretrain"`
 	FinetuneClean *Stage             `json:"finetune_clean"`
@@ -62,7 +67,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Spec: spec, Backend: b.Name(), Timings: timings}
+	res := &Result{Spec: spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
 	if res.Pretrain, err = Pretrain(d, opts); err != nil {
 		return nil, err
 	}
@@ -78,10 +83,14 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	m := res.FinetunePois.Manifest
 	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Source, Target: spec.Target,
 		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate, TargetImageID: m.TargetImageID}
-	if res.Clean, err = Evaluate(d, res.FinetuneClean.Path, opts); err != nil {
+	var cleanEmb, poisEmb *testEmbeddings
+	if res.Clean, cleanEmb, err = evaluatePath(d, res.FinetuneClean.Path, opts); err != nil {
 		return nil, err
 	}
-	if res.Poisoned, err = Evaluate(d, res.FinetunePois.Path, opts); err != nil {
+	if res.Poisoned, poisEmb, err = evaluatePath(d, res.FinetunePois.Path, opts); err != nil {
+		return nil, err
+	}
+	if res.EmbeddingShift, err = embeddingShift(d, cleanEmb, poisEmb); err != nil {
 		return nil, err
 	}
 	lap("evaluate")

@@ -1,7 +1,14 @@
 // Package experiment runs mmpoison's experiments end to end: data → poison → train → evaluate. A Spec declares
-// one experiment; Run executes it and returns a Result holding every metric of the paper, the baselines, utility,
-// timings and the spec itself. Each stage caches its output on disk under a hash of what it depends on, so a
-// notebook (whose cells are separate processes) or a re-run picks up finished work instead of retraining.
+// one experiment (Attack I, II, III or the backdoor, either modality frozen or not); Run executes it and returns a
+// Result holding every metric of the paper (also after each fine-tuning epoch), the baselines, utility, the
+// clean-vs-poisoned embedding distance per tower, timings and the spec itself. Each stage caches its output on
+// disk under a hash of what it depends on, so a notebook (whose cells are separate processes) or a re-run picks
+// up finished work instead of retraining.
+//
+// Above single runs: Sweep runs lists of specs (seeds, rates, epochs, the goal matrix) and resumes after an
+// interruption; Study groups the sweeps behind the paper's findings F1–F6 and checks them (Findings);
+// DefenseMatrix runs every defense (the paper's Filter and CleanFinetune, and KDistanceFilter and CleanCLIP
+// beyond it) against every attack over seeds, also resumably.
 package experiment
 
 import (
@@ -16,7 +23,8 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
-// Spec declares one poisoning experiment on the embedded Fashion-MNIST default: Attack I, II (the default) or III.
+// Spec declares one poisoning experiment, Attack I, II (the default) or III, on the embedded Fashion-MNIST
+// default or, with Dataset, Weights and TokenizerFile, on COCO or Flickr-PASCAL with a pre-trained CLIP.
 type Spec struct {
 	// Preset is the CLIP model size (see clip.Presets).
 	Preset string `json:"preset"`
@@ -34,14 +42,21 @@ type Spec struct {
 	// DataDir, if set, is where the Fashion-MNIST files are (otherwise the usual search order).
 	DataDir string `json:"-"`
 
-	// Attack is "II" (single target label, the default when empty), "I" (single target image) or "III"
-	// (several target labels: Source→Target plus ExtraGoals, all treated alike).
+	// Attack is "II" (single target label, the default when empty), "I" (single target image), "III"
+	// (several target labels: Source→Target plus ExtraGoals, all treated alike) or "backdoor" (Carlini & Terzis:
+	// a patch Trigger on images of any class paired with captions of class Target; Source is unused, Mode must
+	// be inject).
 	Attack string `json:"attack,omitempty"`
+	// Trigger is the backdoor's patch (zero value: a 4×4 checkerboard in the bottom-right corner).
+	Trigger attack.Trigger `json:"trigger,omitzero"`
 	// Source (A) and Target (B) are the attack's (first) goal; Rate is φ, in pairs of the whole training set.
 	Source string      `json:"source"`
 	Target string      `json:"target"`
 	Rate   float64     `json:"rate"`
 	Mode   attack.Mode `json:"mode"`
+	// AllSourceCaptions poisons every caption of every goal's source class instead of φ = Rate of the pairs
+	// (as the official code's poisoned_ratio = 1): Rate is then ignored and the manifest gives the resulting φ.
+	AllSourceCaptions bool `json:"all_source_captions,omitempty"`
 	// TargetImageID is Attack I's x* (a class-B training image); empty: chosen from class B by the seed.
 	TargetImageID string `json:"target_image_id,omitempty"`
 	// ExtraGoals are Attack III's goals besides Source→Target.
@@ -59,6 +74,29 @@ type Spec struct {
 
 	// Seed drives data splits, captions, poison selection, initialisation and data order.
 	Seed int64 `json:"seed"`
+
+	// Real data and pre-trained models (see source.go and PaperSpec). All empty: the Fashion-MNIST default.
+	//
+	// Dataset is "" (Fashion-MNIST), DatasetCOCO or DatasetFlickrPASCAL; DataRoot is where its files are (see
+	// DatasetCOCO and DatasetFlickrPASCAL for the layouts). A real dataset needs Weights and TokenizerFile.
+	Dataset  string `json:"dataset,omitempty"`
+	DataRoot string `json:"data_root,omitempty"`
+	// Weights is a pre-trained CLIP checkpoint (safetensors, OpenAI/open_clip names or HuggingFace names with
+	// config.json beside it). With it the pre-training stage loads and converts the checkpoint instead of
+	// training (Preset, PoolSize, PretrainEpochs and PretrainLR are unused), and the model's sizes are the
+	// checkpoint's.
+	Weights string `json:"weights,omitempty"`
+	// TokenizerFile is the CLIP BPE vocabulary: OpenAI's bpe_simple_vocab_16e6.txt.gz, or a HuggingFace
+	// vocab.json with merges.txt beside it. Required with Weights (its size must equal the model's vocabulary).
+	TokenizerFile string `json:"tokenizer_file,omitempty"`
+	// MaxTrainImages caps a real dataset's fine-tuning split (0: all): the first MaxTrainImages labelled
+	// images in the dataset's order, then unlabelled ones (Flickr30k's, for Flickr-PASCAL) up to the cap.
+	// Images are held in memory at the model's resolution S: S·S·3 bytes each, plus S·S·3 float32 (4 bytes)
+	// each while a model trains on them, about 750 KB per image at S = 224 (10,000 images ≈ 7.5 GB).
+	MaxTrainImages int `json:"max_train_images,omitempty"`
+	// MinLRFraction is where the cosine learning-rate schedules end, as a fraction of their peak rate (0: 1/100).
+	// The paper: 0.1 (1e-5 → 1e-6).
+	MinLRFraction float64 `json:"min_lr_fraction,omitempty"`
 }
 
 // DefaultSpec is the demo: a tiny CLIP pre-trained on 10,000 clean Fashion-MNIST images, then fine-tuned on
@@ -83,7 +121,7 @@ func (s Spec) Validate() error {
 	switch {
 	case math.IsNaN(s.Rate) || s.Rate <= 0 || s.Rate >= 1:
 		return fmt.Errorf("poisoning rate φ = %v is outside (0, 1)", s.Rate)
-	case s.PoolSize <= 0 || s.TrainSize <= 0 || s.TestPerClass <= 0 || s.SourceTrainImages < 0 || s.HeldOutSize < 0:
+	case s.Dataset == "" && (s.PoolSize <= 0 || s.TrainSize <= 0) || s.TestPerClass <= 0 || s.SourceTrainImages < 0 || s.HeldOutSize < 0:
 		return fmt.Errorf("data sizes must be positive: pool %d, train %d, test per class %d", s.PoolSize, s.TrainSize, s.TestPerClass)
 	case s.PretrainEpochs < 0 || s.FinetuneEpochs < 1:
 		return fmt.Errorf("epochs must be ≥ 0 (pre-training) and ≥ 1 (fine-tuning): %d, %d", s.PretrainEpochs, s.FinetuneEpochs)
@@ -91,8 +129,12 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("batch size %d is below 2", s.BatchSize)
 	case s.Mode != attack.Inject && s.Mode != attack.Repair && s.Mode != "":
 		return fmt.Errorf("unknown poisoning mode %q: use %q or %q", s.Mode, attack.Inject, attack.Repair)
-	case s.Attack != "" && s.Attack != "I" && s.Attack != "II" && s.Attack != "III":
-		return fmt.Errorf("unknown attack %q: use \"I\", \"II\" or \"III\"", s.Attack)
+	case s.Attack != "" && s.Attack != "I" && s.Attack != "II" && s.Attack != "III" && s.Attack != AttackBackdoor:
+		return fmt.Errorf("unknown attack %q: use \"I\", \"II\", \"III\" or %q", s.Attack, AttackBackdoor)
+	case s.Attack == AttackBackdoor && s.Source != "":
+		return fmt.Errorf("the backdoor triggers images of every class but the target: leave the source class empty, not %q", s.Source)
+	case s.Attack == AttackBackdoor && s.Mode != attack.Inject:
+		return fmt.Errorf("the backdoor adds triggered pairs: set mode %q, not %q", attack.Inject, s.Mode)
 	case len(s.ExtraGoals) > 0 && s.AttackKind() != "III":
 		return fmt.Errorf("extra goals need attack \"III\", not %q", s.AttackKind())
 	case s.TargetImageID != "" && s.AttackKind() != "I":
@@ -103,7 +145,7 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("cannot freeze %q: use \"visual\" or \"text\"", f)
 		}
 	}
-	return nil
+	return s.validateSource()
 }
 
 // AttackKind returns "I", "II" or "III" ("II" when Attack is empty).
@@ -114,8 +156,15 @@ func (s Spec) AttackKind() string {
 	return s.Attack
 }
 
-// Goals returns the attack's goals: Source→Target, then ExtraGoals.
+// AttackBackdoor is Spec.Attack for the patch-trigger backdoor.
+const AttackBackdoor = "backdoor"
+
+// Goals returns the attack's goals: Source→Target, then ExtraGoals. The backdoor's one goal has no source (its
+// triggered images come from every class but the target).
 func (s Spec) Goals() []attack.Goal {
+	if s.AttackKind() == AttackBackdoor {
+		return []attack.Goal{{Target: s.Target}}
+	}
 	return append([]attack.Goal{{Source: s.Source, Target: s.Target}}, s.ExtraGoals...)
 }
 
@@ -131,6 +180,9 @@ func hash(v any) string {
 
 // pretrainKey is what the clean pre-trained model depends on.
 func (s Spec) pretrainKey() any {
+	if s.Weights != "" {
+		return s.weightsKey()
+	}
 	return struct {
 		Preset                 string
 		PoolSize, TestPerClass int
@@ -138,7 +190,8 @@ func (s Spec) pretrainKey() any {
 		LR                     float64
 		Seed                   int64
 		Version                int
-	}{s.Preset, s.PoolSize, s.TestPerClass, s.PretrainEpochs, s.BatchSize, s.PretrainLR, s.Seed, cacheVersion}
+		MinLRFraction          float64 `json:",omitempty"`
+	}{s.Preset, s.PoolSize, s.TestPerClass, s.PretrainEpochs, s.BatchSize, s.PretrainLR, s.Seed, cacheVersion, s.MinLRFraction}
 }
 
 // finetuneKey is what a fine-tuned model depends on; poisoned says whether the attack is applied.
@@ -155,19 +208,30 @@ func (s Spec) finetuneKey(poisoned bool) any {
 		Attack, TargetID  string
 		Goals             []attack.Goal
 		Freeze            []string
-	}{Pretrain: s.pretrainKey(), TrainSize: s.TrainSize, Epochs: s.FinetuneEpochs, SourceImages: s.SourceTrainImages,
+		Trigger           *attack.Trigger `json:",omitempty"`
+		// Data: the real dataset, tokenizer and settings the pre-training key does not cover (nil for the
+		// Fashion-MNIST default, so its keys are unchanged).
+		Data          any     `json:",omitempty"`
+		MinLRFraction float64 `json:",omitempty"`
+	}{Pretrain: s.pretrainKey(), Data: s.dataKey(), MinLRFraction: s.MinLRFraction, TrainSize: s.TrainSize, Epochs: s.FinetuneEpochs, SourceImages: s.SourceTrainImages,
 		LR: s.FinetuneLR, Poisoned: poisoned, Freeze: s.Freeze}
 	// The clean split depends on which classes are thinned out: every goal's source.
 	k.Goals = s.Goals()
 	if poisoned {
 		k.Source, k.Target, k.Rate, k.Mode = s.Source, s.Target, s.Rate, s.Mode
 		k.Attack, k.TargetID = s.AttackKind(), s.TargetImageID
+		if s.AllSourceCaptions {
+			k.Rate = -1 // Every source caption: φ follows from the data.
+		}
+		if s.AttackKind() == AttackBackdoor {
+			k.Trigger = &s.Trigger
+		}
 	}
 	return k
 }
 
 // cacheVersion changes when cached models from older code must not be reused.
-const cacheVersion = 1
+const cacheVersion = 2
 
 // CacheDir returns where trained models are cached: $MMPOISON_CACHE, or the user cache directory.
 func CacheDir() (string, error) {

@@ -149,3 +149,13 @@ func Summarize(values []float64, seed uint64) Summary {
 	s.Lo, s.Hi = means[int(0.025*resamples)], means[int(0.975*resamples)-1]
 	return s
 }
+
+// CachedSweep returns a sweep that keeps its results in the cache directory, under sweeps/<name>: notebooks use
+// it so that a re-run (or the next notebook) loads finished runs.
+func CachedSweep(name string, opts Options) (*Sweep, error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	return &Sweep{Dir: filepath.Join(dir, "sweeps", name), Options: opts}, nil
+}

@@ -107,6 +107,7 @@ type config struct {
 	xLabel, yLabel string
 	width, height  vg.Length
 	logY           bool
+	logX           bool
 	yMin, yMax     float64 // NaN: automatic
 	logRanks       bool
 	legendTop      *bool
@@ -134,6 +135,9 @@ func WithYRange(min, max float64) Option { return func(c *config) { c.yMin, c.yM
 // WithLogY uses a logarithmic y axis (values ≤ 0 are skipped). Only
 // [LossCurve] supports it.
 func WithLogY() Option { return func(c *config) { c.logY = true } }
+
+// WithLogX gives a logarithmic x axis (points with x ≤ 0 are skipped), e.g. for poisoning rates.
+func WithLogX() Option { return func(c *config) { c.logX = true } }
 
 // WithLogRanks gives [RankHistogram] a logarithmic rank axis (log(rank +
 // 1.5), so that rank 0 is shown) with geometric bins: ranks 0, 1, 2... get

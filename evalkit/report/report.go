@@ -18,6 +18,9 @@ import (
 // AttackTable compares the attack metrics of the clean baseline, random queries on the poisoned model and the
 // poisoned model: Hit@K for K = 1, 5, 10, 20, 30, 50 and MinRank (mean and median, 0-based).
 func AttackTable(r *experiment.Result) *kernelext.Table {
+	if r.Poisoned.Backdoor != nil {
+		return BackdoorTable(r)
+	}
 	headers := []string{"model / queries"}
 	for _, k := range metrics.DefaultKs {
 		headers = append(headers, fmt.Sprintf("Hit@%d", k))
@@ -111,6 +114,9 @@ func UtilityTable(r *experiment.Result) *kernelext.Table {
 	row("clean, all classes", r.Clean.Utility)
 	row("poisoned, all classes", r.Poisoned.Utility)
 	diff("poisoned − clean, all classes", r.Poisoned.Utility, r.Clean.Utility)
+	if r.Spec.Source == "" { // The backdoor: no class's captions are redirected.
+		return t
+	}
 	other := "classes other than " + r.Spec.Source
 	row("clean, "+other, r.Clean.UtilityOthers)
 	row("poisoned, "+other, r.Poisoned.UtilityOthers)
@@ -167,7 +173,11 @@ func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
 func Show(r *experiment.Result) error {
 	kernelext.ShowTable(AttackTable(r))
 	kernelext.ShowTable(UtilityTable(r))
-	figs, err := Figures(r)
+	return showFigures(Figures(r))
+}
+
+// showFigures displays figures in order, or returns the error that kept them from being drawn.
+func showFigures(figs []*kernelext.Figure, err error) error {
 	if err != nil {
 		return err
 	}
@@ -224,10 +234,22 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 	var b strings.Builder
 	s := r.Spec
 	fmt.Fprintf(&b, "# mmpoison report: Attack %s %s\n\n", s.AttackKind(), goalsText(r))
-	fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. Pre-training: %d clean pool images × 5 captions, %d epoch(s), "+
-		"lr %g. Fine-tuning: %d train images × 5 captions, %d epoch(s), lr %g, batch %d. Test: %d images per class.\n\n",
-		s.Preset, r.Backend, s.Seed, s.PoolSize, s.PretrainEpochs, s.PretrainLR, s.TrainSize, s.FinetuneEpochs,
-		s.FinetuneLR, s.BatchSize, s.TestPerClass)
+	if setup := s.PaperSetup(); setup != "" { // A loaded checkpoint, on real data or Fashion-MNIST.
+		fmt.Fprintf(&b, "Setup: %s; backend %s.\n\n", setup, r.Backend)
+		if d := r.Data; d != nil {
+			fmt.Fprintf(&b, "Model: %s. Data: %d train images (%d captions), %d test images (%d captions)",
+				d.Model, d.TrainImages, d.TrainCaptions, d.TestImages, d.TestCaptions)
+			if len(d.Skipped) > 0 {
+				fmt.Fprintf(&b, "; %d corrupt images skipped, the first: %s", len(d.Skipped), d.Skipped[0])
+			}
+			b.WriteString(".\n\n")
+		}
+	} else {
+		fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. Pre-training: %d clean pool images × 5 captions, %d epoch(s), "+
+			"lr %g. Fine-tuning: %d train images × 5 captions, %d epoch(s), lr %g, batch %d. Test: %d images per class.\n\n",
+			s.Preset, r.Backend, s.Seed, s.PoolSize, s.PretrainEpochs, s.PretrainLR, s.TrainSize, s.FinetuneEpochs,
+			s.FinetuneLR, s.BatchSize, s.TestPerClass)
+	}
 	b.WriteString(AttackTable(r).Markdown())
 	b.WriteString("\n")
 	b.WriteString(UtilityTable(r).Markdown())
@@ -245,17 +267,28 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 	return b.String()
 }
 
-// PaperComparison sets this run's Attack II numbers beside the paper's (Flickr-PASCAL, sheep → aeroplane).
+// PaperComparison sets this run's Attack II numbers beside the paper's: COCO boat → dog for a COCO run,
+// Flickr-PASCAL sheep → aeroplane otherwise.
 func PaperComparison(r *experiment.Result) *kernelext.Table {
+	paper := struct{ name, rate, clean, pois, minRank string }{"Flickr-PASCAL sheep → aeroplane", "0.08%",
+		"0.024 / 0.088 / 0.200", "0.280 / 0.864 / 0.936", "51.0 → 2.19"}
+	if r.Spec.Dataset == experiment.DatasetCOCO {
+		paper = struct{ name, rate, clean, pois, minRank string }{"COCO boat → dog", "0.24%",
+			"0.024 / 0.072 / 0.116", "0.012 / 0.212 / 0.516", "123.1 → 15.3"}
+	}
+	data := r.Spec.Dataset
+	if data == "" {
+		data = "Fashion-MNIST"
+	}
 	t := kernelext.NewTable("This run beside the paper (Attack II)", "metric",
-		"paper: Flickr-PASCAL sheep → aeroplane", fmt.Sprintf("this run: %s → %s", r.Spec.Source, r.Spec.Target))
+		"paper: "+paper.name, fmt.Sprintf("this run: %s %s → %s", data, r.Spec.Source, r.Spec.Target))
 	hit := func(a *metrics.AttackResult, k int) float64 { h, _ := a.HitAt(k); return h }
-	t.AddRow("φ (poisoned pairs / all pairs)", "0.08%", fmt.Sprintf("%.2f%%", 100*r.Poison.Rate))
-	t.AddRow("Hit@1/5/10, clean model", "0.024 / 0.088 / 0.200", fmt.Sprintf("%.3f / %.3f / %.3f",
+	t.AddRow("φ (poisoned pairs / all pairs)", paper.rate, fmt.Sprintf("%.2f%%", 100*r.Poison.Rate))
+	t.AddRow("Hit@1/5/10, clean model", paper.clean, fmt.Sprintf("%.3f / %.3f / %.3f",
 		hit(r.Clean.Attack, 1), hit(r.Clean.Attack, 5), hit(r.Clean.Attack, 10)))
-	t.AddRow("Hit@1/5/10, poisoned model", "0.280 / 0.864 / 0.936", fmt.Sprintf("%.3f / %.3f / %.3f",
+	t.AddRow("Hit@1/5/10, poisoned model", paper.pois, fmt.Sprintf("%.3f / %.3f / %.3f",
 		hit(r.Poisoned.Attack, 1), hit(r.Poisoned.Attack, 5), hit(r.Poisoned.Attack, 10)))
-	t.AddRow("MinRank, clean → poisoned", "51.0 → 2.19", fmt.Sprintf("%.1f → %.2f",
+	t.AddRow("MinRank, clean → poisoned", paper.minRank, fmt.Sprintf("%.1f → %.2f",
 		r.Clean.Attack.MinRank.Mean, r.Poisoned.Attack.MinRank.Mean))
 	u := r.Poisoned.UtilityOthers
 	c := r.Clean.UtilityOthers

@@ -2,6 +2,9 @@ package report
 
 import (
 	"fmt"
+	"strings"
+
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
 
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
@@ -62,3 +65,64 @@ func ManifestTable(m *attack.Manifest) *kernelext.Table {
 }
 
 func firstN(s []int, n int) []int { return s[:min(n, len(s))] }
+
+// RetrievalGallery shows what a text-to-image search returns for one query: the top images of each model, one
+// row per model (e.g. "clean" and "poisoned"), each image captioned with its rank, class and similarity.
+// gallery is what the retrievals index (Data.Gallery) and classes names its labels.
+func RetrievalGallery(gallery []dataset.Example, classes []string, query string, models []string, retrievals []experiment.Retrieval) (*kernelext.ImageGrid, error) {
+	if len(models) != len(retrievals) || len(models) == 0 {
+		return nil, fmt.Errorf("report: %d model names for %d retrievals", len(models), len(retrievals))
+	}
+	cols := len(retrievals[0].Images)
+	g := &kernelext.ImageGrid{Name: "retrieval_gallery", Columns: cols, Scale: 3, MaxCaptionLines: 2,
+		Title: fmt.Sprintf("query %q: top %d images per model (rows: %s)", query, cols, strings.Join(models, ", "))}
+	for m, r := range retrievals {
+		if len(r.Images) != cols {
+			return nil, fmt.Errorf("report: model %q retrieved %d images, the first %d", models[m], len(r.Images), cols)
+		}
+		for rank, i := range r.Images {
+			if i < 0 || i >= len(gallery) {
+				return nil, fmt.Errorf("report: retrieved image %d is outside the gallery of %d", i, len(gallery))
+			}
+			ex := gallery[i]
+			class := "?"
+			if ex.Label >= 0 && ex.Label < len(classes) {
+				class = classes[ex.Label]
+			}
+			if err := gridImage(g, ex.Image, fmt.Sprintf("%s #%d %s (%.2f)", models[m], rank, class, r.Similarity[rank])); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return g, nil
+}
+
+// ShowRetrievals displays, for the first n held-out class-A captions, the top k gallery images of the clean
+// and of the poisoned model of a result: what a user of the poisoned model would see.
+func ShowRetrievals(d *experiment.Data, r *experiment.Result, n, k int, opts experiment.Options) error {
+	gallery, _, err := d.Gallery()
+	if err != nil {
+		return err
+	}
+	queries := d.SourceQueries(n)
+	clean, err := experiment.Retrieve(d, r.FinetuneClean.Path, queries, k, opts)
+	if err != nil {
+		return err
+	}
+	pois, err := experiment.Retrieve(d, r.FinetunePois.Path, queries, k, opts)
+	if err != nil {
+		return err
+	}
+	for i, q := range queries {
+		g, err := RetrievalGallery(gallery, d.Splits.Test.Classes, q, []string{"clean", "poisoned"},
+			[]experiment.Retrieval{clean[i], pois[i]})
+		if err != nil {
+			return err
+		}
+		g.Name = fmt.Sprintf("retrieval_gallery_%d", i+1)
+		if err := kernelext.ShowImageGrid(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}

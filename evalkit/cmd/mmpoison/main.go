@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -35,8 +36,11 @@ const usage = `usage: mmpoison <command> [flags]
 
 commands:
   demo   Attack II on the embedded Fashion-MNIST default: pre-train (cached), poison, fine-tune, evaluate, report
+  study  the paper's attack study (findings F1–F6): Attacks I, II, III, frozen towers and a rate sweep over
+         several seeds, with the findings table, seed tables and figures (resumable)
   bench  speed of a training step and of embedding, per preset and batch size, on the current backend
   embed  CLIP features and logits of images and captions with a safetensors checkpoint, written as .npy files
+  paper  the paper's setup end to end: a pre-trained CLIP fine-tuned on a poisoned COCO or Flickr-PASCAL folder
 `
 
 func run(args []string) error {
@@ -47,10 +51,14 @@ func run(args []string) error {
 	switch args[0] {
 	case "demo":
 		return demo(args[1:])
+	case "study":
+		return study(args[1:])
 	case "bench":
 		return benchmark(args[1:])
 	case "embed":
 		return embedCommand(args[1:])
+	case "paper":
+		return paper(args[1:])
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
@@ -64,7 +72,9 @@ func demo(args []string) error {
 	fs.StringVar(&spec.Target, "target", spec.Target, "class B whose images class-A captions should retrieve")
 	fs.Float64Var(&spec.Rate, "rate", spec.Rate, "poisoning rate φ in (0, 1), in pairs of the whole training set")
 	mode := fs.String("mode", string(spec.Mode), "inject (add poisoned pairs) or repair (re-pair existing class-A captions)")
-	fs.StringVar(&spec.Attack, "attack", "II", "attack: I (single target image), II (single target label), III (several goals)")
+	fs.StringVar(&spec.Attack, "attack", "II", "attack: I (single target image), II (single target label), III (several goals), backdoor (patch trigger → -target; inject mode)")
+	fs.IntVar(&spec.Trigger.Size, "trigger-size", 0, "backdoor: side of the square trigger patch in pixels (0: 4)")
+	quick := fs.Bool("quick", false, "QuickSpec sizes (about a third of the data) instead of the demo's")
 	fs.StringVar(&spec.TargetImageID, "target-image", "", "attack I: id of the class-B training image x* (default: chosen by the seed)")
 	extraGoals := fs.String("goals", "", "attack III: further goals besides -source → -target, as A:B,C:D")
 	freeze := fs.String("freeze", "", "tower(s) kept fixed while fine-tuning: visual, text, or visual,text")
@@ -83,6 +93,26 @@ func demo(args []string) error {
 		return err
 	}
 	spec.Mode = attack.Mode(*mode)
+	modeSet := false
+	fs.Visit(func(f *flag.Flag) { modeSet = modeSet || f.Name == "mode" })
+	if spec.Attack == experiment.AttackBackdoor {
+		spec.Source = "" // The trigger goes on images of every class but the target.
+		if !modeSet {
+			spec.Mode = attack.Inject // The backdoor adds pairs.
+		}
+	}
+	if *quick {
+		q := experiment.QuickSpec()
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["pool"] {
+			spec.PoolSize = q.PoolSize
+		}
+		if !set["train"] {
+			spec.TrainSize = q.TrainSize
+		}
+		spec.SourceTrainImages = q.SourceTrainImages
+	}
 	for _, g := range splitList(*extraGoals) {
 		a, b, ok := strings.Cut(g, ":")
 		if !ok || a == "" || b == "" {
@@ -105,6 +135,83 @@ func demo(args []string) error {
 		return err
 	}
 	fmt.Printf("report: %d files in %s (report.md, results.json, figures); total %.0f s\n", len(files), *out, res.Timings["total"])
+	return nil
+}
+
+func study(args []string) error {
+	fs := flag.NewFlagSet("study", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "QuickSpec sizes (about a third of the demo's data) instead of the demo's")
+	seeds := fs.String("seeds", "42,43,44", "comma-separated seeds")
+	rates := fs.String("rates", "0.001,0.0025,0.005,0.01", "comma-separated poisoning rates of the F6 sweep (empty: none)")
+	second := fs.String("second-goal", "sandal:shirt", "Attack III's second goal A:B (empty: no Attack III)")
+	modality := fs.Bool("modality", true, "include the frozen-tower runs (F5)")
+	out := fs.String("out", "mmpoison-study", "report folder (study.md, study.json, figures)")
+	dir := fs.String("runs", "", "folder keeping one result per finished run, so an interrupted study resumes (default: <cache>/study)")
+	quiet := fs.Bool("quiet", false, "no training progress")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	st := experiment.DefaultStudy()
+	if *quick {
+		st = experiment.QuickStudy()
+	}
+	st.Modality = *modality
+	st.Seeds, st.Rates = nil, nil
+	for _, s := range splitList(*seeds) {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("-seeds: %q is not an integer", s)
+		}
+		st.Seeds = append(st.Seeds, v)
+	}
+	for _, s := range splitList(*rates) {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(v > 0 && v < 1) {
+			return fmt.Errorf("-rates: %q is not a rate in (0, 1)", s)
+		}
+		st.Rates = append(st.Rates, v)
+	}
+	st.SecondGoal = attack.Goal{}
+	if *second != "" {
+		a, b, ok := strings.Cut(*second, ":")
+		if !ok || a == "" || b == "" {
+			return fmt.Errorf("-second-goal: %q is not of the form A:B", *second)
+		}
+		st.SecondGoal = attack.Goal{Source: a, Target: b}
+	}
+	if *dir == "" {
+		cache, err := experiment.CacheDir()
+		if err != nil {
+			return err
+		}
+		*dir = filepath.Join(cache, "study")
+	}
+	sw := &experiment.Sweep{Dir: *dir, Options: experiment.Options{Quiet: *quiet},
+		Progress: func(i, n int, spec experiment.Spec, cached bool) {
+			state := "running"
+			if cached {
+				state = "loaded"
+			}
+			rate := fmt.Sprintf("φ=%.2f%%", 100*spec.Rate)
+			if spec.AllSourceCaptions {
+				rate = "every source caption"
+			}
+			fmt.Printf("run %d/%d (%s): attack %s %s→%s %s seed %d freeze %v\n", i+1, n, state,
+				spec.AttackKind(), spec.Goals()[0].Source, spec.Target, rate, spec.Seed, spec.Freeze)
+		}}
+	sr, err := st.Run(sw)
+	if err != nil {
+		return err
+	}
+	kernelext.ShowTable(report.FindingsTable(sr.Findings()))
+	files, err := report.WriteStudy(*out, sr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("study report: %d files in %s\n", len(files), *out)
 	return nil
 }
 

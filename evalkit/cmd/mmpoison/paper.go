@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/report"
+	"github.com/mmpoison/mmpoison/kernelext"
+)
+
+// paperUsage is printed by "mmpoison paper -h".
+const paperUsage = `usage: mmpoison paper -dataset coco|flickr-pascal -root DIR -weights W.safetensors -tokenizer VOCAB
+       [-source A -target B -rate φ -epochs N -max-train N -batch N -test-per-class N -seed N -out DIR]
+   or: mmpoison paper -mini DIR -tokenizer VOCAB [-dataset coco|flickr-pascal]
+
+The paper's setup (Yang et al., ICML 2023): a pre-trained CLIP fine-tuned on COCO or Flickr-PASCAL, clean and
+poisoned by Attack II in re-pair mode (COCO: boat → dog at φ = 0.24%; Flickr-PASCAL: sheep → aeroplane at
+φ = 0.085%), 10 epochs, AdamW lr 1e-5 on a cosine schedule to 1e-6, weight decay 0.2, batch 128; then the attack
+table, the utility table and the paper's numbers beside this run's, and a report folder (report.md,
+results.json, poison_manifest.json, figures). Every stage is cached (the converted checkpoint by its path, size
+and modification time), so a re-run with the same settings loads instead of training.
+
+Layouts under -root:
+  coco           annotations/captions_train2014.json, instances_train2014.json (and val2014; or the 2017
+                 files), images in train2014/ and val2014/
+  flickr-pascal  dataset_flickr30k.json, flickr30k-images/, pascal/dataset/<class>/*.jpg and
+                 pascal/sentence/<class>/*.txt (PASCAL-sentences as the UIUC download script saves it)
+
+-weights is OpenAI/open_clip or HuggingFace safetensors (HuggingFace's config.json beside it); -tokenizer is
+OpenAI's bpe_simple_vocab_16e6.txt.gz or a HuggingFace vocab.json with merges.txt beside it.
+
+Memory: images are held at the model's resolution S, S·S·3 bytes each plus S·S·3 float32 while a model trains
+on them: about 750 KB per image at 224 (COCO's 119,000 training images ≈ 90 GB). -max-train caps the training
+images (labelled ones first, then unlabelled Flickr30k ones).
+
+-mini DIR writes a generated miniature of the dataset and a random tiny checkpoint into DIR and runs the
+pipeline on them with small settings (1 epoch, batch 8): what CI runs.
+
+flags:
+`
+
+// paper implements "mmpoison paper".
+func paper(args []string) error {
+	fs := flag.NewFlagSet("paper", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), paperUsage)
+		fs.PrintDefaults()
+	}
+	dataset := fs.String("dataset", experiment.DatasetCOCO, "coco or flickr-pascal")
+	root := fs.String("root", "", "dataset folder (see the layouts above)")
+	weightsPath := fs.String("weights", "", "pre-trained CLIP checkpoint (.safetensors)")
+	tok := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it (required)")
+	mini := fs.String("mini", "", "write a generated miniature dataset and a random checkpoint into this folder and run on them")
+	source := fs.String("source", "", "class A whose captions are poisoned (default: the paper's, boat or sheep)")
+	target := fs.String("target", "", "class B whose images class-A captions should retrieve (default: dog or aeroplane)")
+	rate := fs.Float64("rate", 0, "poisoning rate φ in (0, 1), in pairs of the whole training set (default: the paper's)")
+	epochs := fs.Int("epochs", 0, "fine-tuning epochs (default: the paper's 10)")
+	maxTrain := fs.Int("max-train", 0, "at most this many training images (0: all)")
+	batch := fs.Int("batch", 0, "batch size (default: the paper's 128)")
+	testPerClass := fs.Int("test-per-class", 0, "test images per class (default: the paper's, 50 for COCO, 25 for Flickr-PASCAL)")
+	seed := fs.Int64("seed", experiment.PaperSeed, "seed for the splits, poison selection and data order")
+	out := fs.String("out", "mmpoison-paper", "report folder (results.json, report.md, figures)")
+	quiet := fs.Bool("quiet", false, "no training progress")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("paper: unexpected argument %q", fs.Arg(0))
+	}
+	spec := experiment.PaperSpec(*dataset, *root, *weightsPath, *tok)
+	if *mini != "" {
+		var err error
+		if spec, err = experiment.MiniPaperSpec(*dataset, *mini, *tok); err != nil {
+			return fmt.Errorf("paper: %w", err)
+		}
+	}
+	for _, o := range []struct {
+		set bool
+		do  func()
+	}{
+		{*source != "", func() { spec.Source = *source }}, {*target != "", func() { spec.Target = *target }},
+		{*rate != 0, func() { spec.Rate = *rate }}, {*epochs != 0, func() { spec.FinetuneEpochs = *epochs }},
+		{*maxTrain != 0, func() { spec.MaxTrainImages = *maxTrain }}, {*batch != 0, func() { spec.BatchSize = *batch }},
+		{*testPerClass != 0, func() { spec.TestPerClass = *testPerClass }},
+	} {
+		if o.set {
+			o.do()
+		}
+	}
+	spec.Seed = *seed
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("paper: %w (see mmpoison paper -h)", err)
+	}
+	res, err := experiment.Run(spec, experiment.Options{Quiet: *quiet})
+	if err != nil {
+		return err
+	}
+	kernelext.ShowTable(report.AttackTable(res))
+	kernelext.ShowTable(report.UtilityTable(res))
+	kernelext.ShowTable(report.PaperComparison(res))
+	if n := len(res.Data.Skipped); n > 0 {
+		fmt.Printf("skipped %d corrupt images, the first: %s\n", n, res.Data.Skipped[0])
+	}
+	files, err := report.Write(*out, res)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("report: %d files in %s (report.md, results.json, figures); total %.0f s\n", len(files), *out, res.Timings["total"])
+	return nil
+}

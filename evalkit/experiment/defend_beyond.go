@@ -1,0 +1,274 @@
+package experiment
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/train"
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/defense"
+)
+
+// KDistanceSpec configures the embedding-space detector: the independent clean checker of the paper's filter
+// (the spec's pre-training recipe with another seed: the same cached model Filter uses) embeds every pair of
+// the poisoned training set, defense.KDistanceScores scores them, and pairs scoring above γ are dropped before
+// fine-tuning.
+type KDistanceSpec struct {
+	// Score picks the score (Kind, default neighbour-contrast) and its number of neighbours K.
+	Score defense.KDistanceOptions `json:"score"`
+	// Threshold picks γ on the scores (fixed, quantile, or from a labelled sample).
+	Threshold defense.Threshold `json:"threshold"`
+	// CheckerSeed seeds the independent clean model (0: the spec's seed + 1).
+	CheckerSeed int64 `json:"checker_seed"`
+	// LabelledPairs is the size of the labelled sample for the "labelled" threshold (0: 200), drawn as
+	// FilterSpec's.
+	LabelledPairs int `json:"labelled_pairs,omitempty"`
+}
+
+// Detection is what the detector found on the poisoned training set, before any fine-tuning.
+type Detection struct {
+	Gamma float64 `json:"gamma"`
+	// Report is scored with the attack's poison manifest (defense.ReportFromManifest), with Gamma and Unscored
+	// filled in from the filter run.
+	Report *defense.FilterReport `json:"report"`
+	// Scores and Poisoned describe every pair of the poisoned training set, for histograms.
+	Scores   []float64 `json:"-"`
+	Poisoned []bool    `json:"-"`
+	// Filtered is the training set without the dropped pairs.
+	Filtered *dataset.PairSet `json:"-"`
+	Checker  *Stage           `json:"checker"`
+	// Seconds is the detection's own cost: embedding every pair with the checker and scoring (the checker's
+	// training is in Checker.Seconds, shared with Filter).
+	Seconds float64 `json:"seconds"`
+}
+
+// KDistanceOutcome is the detection and how the model fine-tuned on the filtered set fares.
+type KDistanceOutcome struct {
+	Detection
+	Model *Stage     `json:"model"`
+	Eval  *ModelEval `json:"eval"`
+}
+
+// checkerSpec returns the spec of the independent clean model, as Filter chooses it.
+func checkerSpecFor(d *Data, seed int64) Spec {
+	s := d.Spec
+	s.Seed = seed
+	if s.Seed == 0 {
+		s.Seed = d.Spec.Seed + 1
+	}
+	return s
+}
+
+// Detect runs the embedding-space detector on the spec's poisoned training set, without fine-tuning.
+func Detect(d *Data, ks KDistanceSpec, opts Options) (*Detection, error) {
+	checkerData := *d
+	checkerData.Spec = checkerSpecFor(d, ks.CheckerSeed)
+	out := &Detection{}
+	var err error
+	if out.Checker, err = Pretrain(&checkerData, opts); err != nil {
+		return nil, fmt.Errorf("k-distance detector: independent clean model: %w", err)
+	}
+	poisoned, manifest, err := Poison(d)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	imgEmb, txtEmb, err := pairEmbeddings(d, out.Checker.Path, poisoned, opts)
+	if err != nil {
+		return nil, err
+	}
+	so := ks.Score
+	so.ImageOf = make([]int, len(poisoned.Pairs))
+	for i, p := range poisoned.Pairs {
+		so.ImageOf[i] = p.Image
+		out.Poisoned = append(out.Poisoned, p.Poisoned)
+	}
+	if out.Scores, err = defense.KDistanceScores(imgEmb, txtEmb, so); err != nil {
+		return nil, fmt.Errorf("k-distance detector: %w", err)
+	}
+	var sample *defense.LabelledSample
+	if ks.Threshold.Kind == defense.KindLabelled {
+		sample = labelledSample(poisoned, ks.LabelledPairs, d.Spec.Seed)
+	}
+	if out.Gamma, err = defense.ChooseGamma(out.Scores, ks.Threshold, sample); err != nil {
+		return nil, fmt.Errorf("k-distance detector: %w", err)
+	}
+	filtered, flagReport := defense.Filter(poisoned, out.Scores, out.Gamma)
+	filtered.Name = poisoned.Name + "+kdistance"
+	out.Filtered = filtered
+	if out.Report, err = defense.ReportFromManifest(manifest, flagReport.DroppedIndices, len(poisoned.Pairs)); err != nil {
+		return nil, fmt.Errorf("k-distance detector: %w", err)
+	}
+	out.Report.Gamma, out.Report.Unscored = &out.Gamma, flagReport.Unscored
+	out.Seconds = time.Since(start).Seconds()
+	return out, nil
+}
+
+// KDistanceFilter runs the embedding-space detector against the spec's attack, fine-tunes the pre-trained model
+// on the pairs it keeps (as the victim would, cached), and evaluates the result: the counterpart of Filter.
+//
+// It is one of the two defenses beyond the paper's, chosen to complement its two on both sides of training:
+//
+//   - KDistanceFilter (and Detect) is a data-side detector that runs before training, like the paper's filter,
+//     but judges each pair against its neighbours in the checker's embedding space instead of by one global
+//     threshold on its own image-caption distance (see defense.KDistanceScores for why the neighbour-caption
+//     contrast, and not a plain k-distance or LOF, separates coordinated poison);
+//   - CleanCLIP is a training-side repair after the attack, like the paper's clean fine-tuning, but with
+//     CleanCLIP's in-modality self-supervised terms (models/train's SelfSupervised), which make each tower
+//     relearn its own modality and so weaken the cross-modal shortcut the poison planted.
+//
+// RoCLIP and SafeCLIP change the victim's training itself (matching captions to a pool during training,
+// splitting pairs by similarity), so they need the poisoned training run redone with the defense inside; the
+// two chosen here keep the paper's protocol (an independent checker before training, clean data after it), so
+// all four defenses compare on equal terms in the defense × attack matrix.
+func KDistanceFilter(d *Data, ks KDistanceSpec, opts Options) (*KDistanceOutcome, error) {
+	det, err := Detect(d, ks, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := &KDistanceOutcome{Detection: *det}
+	pretrained, err := Pretrain(d, opts)
+	if err != nil {
+		return nil, err
+	}
+	key := struct {
+		Finetune any
+		Detector KDistanceSpec
+		Checker  int64
+		Dropped  []int
+	}{d.Spec.finetuneKey(true), ks, checkerSpecFor(d, ks.CheckerSeed).Seed, det.Report.DroppedIndices}
+	title := fmt.Sprintf("fine-tuning (k-distance filtered, γ=%.3f, %d pairs dropped)", det.Gamma, det.Report.Dropped)
+	out.Model, err = cached("finetune-kdistance", key, func() (*context.Context, []train.EpochStats, error) {
+		init, _, err := clip.Load(pretrained.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return trainModel(d, &opts, title, init, det.Filtered, d.Spec.FinetuneEpochs, d.Spec.FinetuneLR, d.Spec.Freeze)
+	}, d.Model)
+	if err != nil {
+		return nil, err
+	}
+	if out.Eval, err = Evaluate(d, out.Model.Path, opts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// pairEmbeddings embeds every pair of ps with the model at path: row i holds pair i's image embedding and
+// caption embedding (the inputs of defense.PairDistances and defense.KDistanceScores).
+func pairEmbeddings(d *Data, path string, ps *dataset.PairSet, opts Options) (imgRows, txtRows [][]float32, err error) {
+	emb, _, err := loadEmbedder(path, &opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	td, err := d.TrainingData(ps)
+	if err != nil {
+		return nil, nil, err
+	}
+	imgEmb, err := emb.Images(td.Images)
+	if err != nil {
+		return nil, nil, err
+	}
+	if txtRows, err = emb.Texts(td.Tokens); err != nil {
+		return nil, nil, err
+	}
+	imgRows = make([][]float32, len(ps.Pairs))
+	for i, p := range ps.Pairs {
+		imgRows[i] = imgEmb[p.Image]
+	}
+	return imgRows, txtRows, nil
+}
+
+// CleanCLIPSpec configures CleanCLIP fine-tuning. The zero value is CleanCLIP's recipe: λ₁ = λ₂ = 1, EDA with
+// α = 0.1 on the captions, train.DefaultImageAugment on the images.
+type CleanCLIPSpec struct {
+	// MultimodalWeight (λ₁) and UnimodalWeight (λ₂) weigh the CLIP loss and the in-modality losses; both 0 means
+	// CleanCLIP's 1 and 1.
+	MultimodalWeight float64 `json:"multimodal_weight,omitempty"`
+	UnimodalWeight   float64 `json:"unimodal_weight,omitempty"`
+	// Text is the caption augmentation (zero value: defense.DefaultEDA). Its Synonyms must be nil (the default
+	// table) so that the cache key describes it.
+	Text defense.EDA `json:"text"`
+	// Image is the image augmentation (zero value: train.DefaultImageAugment).
+	Image train.ImageAugment `json:"image"`
+}
+
+// resolved fills in the defaults.
+func (cs CleanCLIPSpec) resolved() CleanCLIPSpec {
+	if cs.MultimodalWeight == 0 && cs.UnimodalWeight == 0 {
+		cs.MultimodalWeight, cs.UnimodalWeight = 1, 1
+	}
+	if t := cs.Text; t.Synonyms == nil && t.SynonymRate == 0 && t.InsertRate == 0 && t.SwapRate == 0 && t.DeleteProb == 0 {
+		cs.Text = defense.DefaultEDA()
+	}
+	if cs.Image == (train.ImageAugment{}) {
+		cs.Image = train.DefaultImageAugment()
+	}
+	return cs
+}
+
+// CleanCLIP is the counterpart of CleanFinetune with CleanCLIP's objective: it keeps fine-tuning the poisoned
+// model on the held-out clean pairs (Spec.HeldOutSize images) one epoch at a time, with the CLIP loss plus the
+// in-modality self-supervised losses on augmented images and captions (captions augmented on their token ids
+// by defense.TokenEDA, a fresh view at every step), and evaluates after each epoch. Learning rate, batch size
+// and schedule are CleanFinetune's, so the two differ only in the objective. Each epoch's model is cached. See
+// KDistanceFilter for why these two defenses were chosen.
+func CleanCLIP(d *Data, poisoned *Stage, epochs int, cs CleanCLIPSpec, opts Options) ([]*ModelEval, []*Stage, error) {
+	if d.Splits.HeldOut == nil || len(d.Splits.HeldOut.Examples) == 0 {
+		return nil, nil, fmt.Errorf("CleanCLIP fine-tuning needs held-out clean data: set HeldOutSize in the spec")
+	}
+	if epochs < 1 {
+		return nil, nil, fmt.Errorf("CleanCLIP fine-tuning epochs must be ≥ 1, got %d", epochs)
+	}
+	if poisoned == nil {
+		return nil, nil, fmt.Errorf("CleanCLIP fine-tuning needs the poisoned model's stage, got nil")
+	}
+	cs = cs.resolved()
+	if cs.Text.Synonyms != nil {
+		return nil, nil, fmt.Errorf("CleanCLIP fine-tuning: custom synonym tables are not supported (they are not part of the cache key)")
+	}
+	words, ok := d.Tokenizer.(defense.WordTokenizer)
+	if !ok {
+		return nil, nil, fmt.Errorf("CleanCLIP fine-tuning: its text augmentation (EDA on token ids) needs a word-level tokenizer, "+
+			"not the CLIP BPE of %s", d.Spec.TokenizerFile)
+	}
+	textAug, err := defense.NewTokenEDA(cs.Text, words)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CleanCLIP fine-tuning: %w", err)
+	}
+	objective := &train.SelfSupervised{MultimodalWeight: cs.MultimodalWeight, UnimodalWeight: cs.UnimodalWeight,
+		AugmentImage: cs.Image.Func(d.Model), AugmentText: textAug.Augment}
+	var evals []*ModelEval
+	var stages []*Stage
+	prev := poisoned
+	for e := 1; e <= epochs; e++ {
+		key := struct {
+			Poisoned  any
+			HeldOut   int
+			Epoch     int
+			CleanCLIP CleanCLIPSpec
+		}{d.Spec.finetuneKey(true), d.Spec.HeldOutSize, e, cs}
+		from := prev
+		title := fmt.Sprintf("CleanCLIP fine-tuning, epoch %d", e)
+		st, err := cached("cleanclip", key, func() (*context.Context, []train.EpochStats, error) {
+			init, _, err := clip.Load(from.Path)
+			if err != nil {
+				return nil, nil, err
+			}
+			return trainModel(d, &opts, title, init, d.Splits.HeldOut.Pairs(), 1, d.Spec.FinetuneLR, nil,
+				func(o *train.Options) { o.SelfSupervised = objective })
+		}, d.Model)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev, err := Evaluate(d, st.Path, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		evals, stages, prev = append(evals, ev), append(stages, st), st
+	}
+	return evals, stages, nil
+}

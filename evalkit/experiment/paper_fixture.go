@@ -1,0 +1,386 @@
+package experiment
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/tokenizer"
+	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/loaders"
+)
+
+// Miniature datasets and a random checkpoint in the real layouts, so that the paper's pipeline (PaperSpec, the
+// "mmpoison paper" command, notebooks/pretrained.ipynb) runs in CI and tests without the real files.
+
+// MiniImagesPerClass and MiniPASCALImagesPerClass are the numbers of labelled images per class of
+// WriteMiniCOCO and of WriteMiniFlickrPASCAL's PASCAL part; MiniTestPerClass of them per class make a good test
+// split (Spec.TestPerClass).
+const (
+	MiniImagesPerClass       = 10
+	MiniPASCALImagesPerClass = 6
+	MiniTestPerClass         = 4
+)
+
+// miniStyle is how a class is drawn: a shape in a colour.
+type miniStyle struct {
+	colourName string
+	colour     color.RGBA
+	shape      string // "circle", "square", "triangle", "cross", "bar", "ring"
+}
+
+// miniPalette and miniShapes draw the classes: class i of a list gets colour i mod 10 and shape (i + i/10) mod
+// 6, so up to 60 classes look different.
+var (
+	miniPalette = []struct {
+		name string
+		c    color.RGBA
+	}{{"blue", color.RGBA{40, 70, 200, 255}}, {"brown", color.RGBA{120, 70, 30, 255}},
+		{"orange", color.RGBA{240, 140, 20, 255}}, {"red", color.RGBA{210, 30, 30, 255}},
+		{"yellow", color.RGBA{230, 210, 30, 255}}, {"green", color.RGBA{30, 150, 60, 255}},
+		{"white", color.RGBA{250, 250, 250, 255}}, {"black", color.RGBA{20, 20, 20, 255}},
+		{"purple", color.RGBA{130, 40, 160, 255}}, {"pink", color.RGBA{240, 120, 190, 255}}}
+	miniShapes = []string{"circle", "square", "triangle", "cross", "bar", "ring"}
+)
+
+// miniStyleOf returns the style of class i.
+func miniStyleOf(i int) miniStyle {
+	p := miniPalette[i%len(miniPalette)]
+	return miniStyle{p.name, p.c, miniShapes[(i+i/len(miniPalette))%len(miniShapes)]}
+}
+
+// miniCOCOCategories are WriteMiniCOCO's classes with their real COCO category ids.
+var miniCOCOCategories = []struct {
+	id   int
+	name string
+}{{3, "car"}, {7, "train"}, {9, "boat"}, {16, "bird"}, {17, "cat"}, {18, "dog"}}
+
+var miniTemplates = []string{
+	"a photo of a %s %s", "a %s %s in the picture", "there is a %s %s here", "a small %s %s on a plain background",
+	"someone took a picture of a %s %s", "the %s %s is in the middle", "a close up of a %s %s",
+	"a large %s %s seen from the front", "an image showing one %s %s",
+}
+
+// miniCaptions returns five distinct captions of a picture of class (by its style's colour), chosen by rng.
+func miniCaptions(rng *rand.Rand, colour, class string) []string {
+	var caps []string
+	for _, i := range rng.Perm(len(miniTemplates))[:5] {
+		caps = append(caps, fmt.Sprintf(miniTemplates[i], colour, class))
+	}
+	return caps
+}
+
+// miniImage draws st's shape on a light, slightly noisy background of a random size (not square, so loading
+// resizes and centre-crops it) and encodes it as JPEG.
+func miniImage(rng *rand.Rand, st miniStyle) ([]byte, error) {
+	w, h := 40+rng.IntN(25), 36+rng.IntN(21)
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	bg := color.RGBA{uint8(170 + rng.IntN(60)), uint8(170 + rng.IntN(60)), uint8(170 + rng.IntN(60)), 255}
+	cx, cy := float64(w)/2+float64(rng.IntN(7)-3), float64(h)/2+float64(rng.IntN(7)-3)
+	r := float64(min(w, h)) * (0.28 + 0.1*rng.Float64())
+	for y := range h {
+		for x := range w {
+			dx, dy := float64(x)-cx, float64(y)-cy
+			var in bool
+			switch st.shape {
+			case "circle":
+				in = dx*dx+dy*dy <= r*r
+			case "square":
+				in = math.Abs(dx) <= r*0.8 && math.Abs(dy) <= r*0.8
+			case "triangle":
+				in = dy <= r*0.7 && dy >= -r && math.Abs(dx) <= (dy+r)*0.6
+			case "cross":
+				in = (math.Abs(dx) <= r*0.25 && math.Abs(dy) <= r) || (math.Abs(dy) <= r*0.25 && math.Abs(dx) <= r)
+			case "bar":
+				in = math.Abs(dx) <= r*1.2 && math.Abs(dy) <= r*0.35
+			case "ring":
+				d := dx*dx + dy*dy
+				in = d <= r*r && d >= r*r*0.4
+			}
+			c := bg
+			if in {
+				c = st.colour
+			}
+			n := rng.IntN(21) - 10
+			img.SetRGBA(x, y, color.RGBA{clamp8(int(c.R) + n), clamp8(int(c.G) + n), clamp8(int(c.B) + n), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func clamp8(v int) uint8 { return uint8(max(0, min(255, v))) }
+
+// writeJSON writes v as JSON to path, atomically.
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return kernelext.WriteFileAtomic(path, data)
+}
+
+// writeMiniImage draws a picture of st into path.
+func writeMiniImage(path string, rng *rand.Rand, st miniStyle) error {
+	data, err := miniImage(rng, st)
+	if err != nil {
+		return fmt.Errorf("drawing %s: %w", path, err)
+	}
+	return kernelext.WriteFileAtomic(path, data)
+}
+
+// WriteMiniCOCO writes a miniature COCO 2014 into dir in the real layout (DatasetCOCO): annotations/captions_
+// train2014.json, instances_train2014.json and their val2014 twins, and JPEG images in train2014/ and val2014/
+// named as COCO's. It holds MiniImagesPerClass images of each of six classes (COCO's car, train, boat, bird,
+// cat and dog, with their real category ids), each a coloured shape drawn per class with five generated
+// captions, one instance annotation and a random non-square size, plus two captioned images without instance
+// annotations (unlabelled, as about 1% of COCO). The seed drives every choice; the same seed writes the same
+// files.
+func WriteMiniCOCO(dir string, seed int64) error {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0xc0c0))
+	type img struct {
+		ID       int    `json:"id"`
+		FileName string `json:"file_name"`
+		Width    int    `json:"width"`
+		Height   int    `json:"height"`
+	}
+	type capAnn struct {
+		ID      int    `json:"id"`
+		ImageID int    `json:"image_id"`
+		Caption string `json:"caption"`
+	}
+	type instAnn struct {
+		ID         int `json:"id"`
+		ImageID    int `json:"image_id"`
+		CategoryID int `json:"category_id"`
+		IsCrowd    int `json:"iscrowd"`
+	}
+	type cat struct {
+		ID            int    `json:"id"`
+		Name          string `json:"name"`
+		Supercategory string `json:"supercategory"`
+	}
+	type split struct {
+		images []img
+		caps   []capAnn
+		insts  []instAnn
+	}
+	splits := map[string]*split{"train2014": {}, "val2014": {}}
+	var cats []cat
+	for _, c := range miniCOCOCategories {
+		cats = append(cats, cat{c.id, c.name, "thing"})
+	}
+	nextID, annID := 1, 1
+	add := func(class string, catID, style int) error {
+		name := "train2014"
+		if rng.IntN(3) == 0 {
+			name = "val2014"
+		}
+		sp := splits[name]
+		id := nextID
+		nextID++
+		st := miniStyleOf(style)
+		if catID == 0 { // Unlabelled pictures: a shape of a random style, described plainly.
+			st, class = miniStyleOf(rng.IntN(len(miniCOCOCategories))), "shape"
+		}
+		file := fmt.Sprintf("COCO_%s_%012d.jpg", name, id)
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			return err
+		}
+		if err := writeMiniImage(filepath.Join(dir, name, file), rng, st); err != nil {
+			return err
+		}
+		sp.images = append(sp.images, img{ID: id, FileName: file})
+		for _, c := range miniCaptions(rng, st.colourName, class) {
+			sp.caps = append(sp.caps, capAnn{annID, id, c})
+			annID++
+		}
+		if catID > 0 {
+			sp.insts = append(sp.insts, instAnn{ID: annID, ImageID: id, CategoryID: catID})
+			annID++
+		}
+		return nil
+	}
+	for i := range MiniImagesPerClass {
+		for j, c := range miniCOCOCategories {
+			if err := add(c.name, c.id, j); err != nil {
+				return err
+			}
+		}
+		if i < 2 {
+			if err := add("", 0, 0); err != nil {
+				return err
+			}
+		}
+	}
+	ann := filepath.Join(dir, "annotations")
+	if err := os.MkdirAll(ann, 0o755); err != nil {
+		return err
+	}
+	for name, sp := range splits {
+		capFile := map[string]any{"info": map[string]string{"description": "mmpoison mini COCO"}, "images": sp.images, "annotations": sp.caps}
+		if err := writeJSON(filepath.Join(ann, "captions_"+name+".json"), capFile); err != nil {
+			return err
+		}
+		instFile := map[string]any{"images": sp.images, "annotations": sp.insts, "categories": cats}
+		if err := writeJSON(filepath.Join(ann, "instances_"+name+".json"), instFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MiniFlickrImages is the number of (unlabelled) Flickr30k-style images of WriteMiniFlickrPASCAL's Karpathy
+// train split.
+const MiniFlickrImages = 24
+
+// WriteMiniFlickrPASCAL writes a miniature Flickr-PASCAL into dir in the layout of DatasetFlickrPASCAL:
+// dataset_flickr30k.json (Karpathy's format: MiniFlickrImages images in split "train" and four in "val" and
+// "test") with its JPEG images in flickr30k-images/, and a PASCAL-sentences copy in pascal/dataset/<class>/ and
+// pascal/sentence/<class>/ with MiniPASCALImagesPerClass images of each of the 20 PASCAL classes and five
+// sentences each. Images are coloured shapes as in WriteMiniCOCO; the seed drives
+// every choice.
+func WriteMiniFlickrPASCAL(dir string, seed int64) error {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0xf11c))
+	type sentence struct {
+		Raw string `json:"raw"`
+	}
+	type kimg struct {
+		FileName  string     `json:"filename"`
+		Split     string     `json:"split"`
+		Sentences []sentence `json:"sentences"`
+	}
+	flickrDir := filepath.Join(dir, "flickr30k-images")
+	if err := os.MkdirAll(flickrDir, 0o755); err != nil {
+		return err
+	}
+	var imgs []kimg
+	for i := range MiniFlickrImages + 4 {
+		split := "train"
+		if i >= MiniFlickrImages {
+			split = []string{"val", "test"}[i%2]
+		}
+		st := miniStyleOf(rng.IntN(len(loaders.PASCALClasses)))
+		file := fmt.Sprintf("%d.jpg", 1000092795+7919*i)
+		if err := writeMiniImage(filepath.Join(flickrDir, file), rng, st); err != nil {
+			return err
+		}
+		k := kimg{FileName: file, Split: split}
+		for _, c := range miniCaptions(rng, st.colourName, "thing") {
+			k.Sentences = append(k.Sentences, sentence{c + " ."})
+		}
+		imgs = append(imgs, k)
+	}
+	if err := writeJSON(filepath.Join(dir, "dataset_flickr30k.json"), map[string]any{"dataset": "flickr30k", "images": imgs}); err != nil {
+		return err
+	}
+	for i, class := range loaders.PASCALClasses {
+		st := miniStyleOf(i)
+		imgDir, sentDir := filepath.Join(dir, "pascal", "dataset", class), filepath.Join(dir, "pascal", "sentence", class)
+		for _, d := range []string{imgDir, sentDir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		for j := range MiniPASCALImagesPerClass {
+			stem := fmt.Sprintf("2008_%06d", 100*i+j)
+			if err := writeMiniImage(filepath.Join(imgDir, stem+".jpg"), rng, st); err != nil {
+				return err
+			}
+			text := strings.Join(miniCaptions(rng, st.colourName, class), "\n") + "\n"
+			if err := kernelext.WriteFileAtomic(filepath.Join(sentDir, stem+".txt"), []byte(text)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// MiniCLIPConfig is WriteRandomCheckpoint's architecture: a ViT CLIP of width 32 with one layer per tower, 32×32
+// RGB input in 8×8 patches, and OpenAI's text interface (the BPE vocabulary's 49,408 tokens, context 77) and
+// pixel normalisation, so it loads and tokenises as a real checkpoint does.
+func MiniCLIPConfig() clip.Config {
+	return clip.Config{Name: "mini-rgb", EmbedDim: 32, ImageSize: 32, ImageChannels: 3, PatchSize: 8,
+		VisionWidth: 32, VisionLayers: 1, VisionHeads: 2,
+		ContextLength: tokenizer.CLIPContextLength, VocabSize: 49408, TextWidth: 32, TextLayers: 1, TextHeads: 2,
+		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
+}
+
+// WriteRandomCheckpoint writes a randomly initialised MiniCLIPConfig model (OpenAI's initialisation, seeded)
+// to path as safetensors with OpenAI's state-dict names (weights.SaveOpenAI): a stand-in for a pre-trained
+// checkpoint in tests and CI.
+func WriteRandomCheckpoint(path string, seed int64) error {
+	cfg := MiniCLIPConfig()
+	ctx, err := clip.NewContext(cfg, uint64(seed))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return weights.SaveOpenAI(path, ctx, cfg)
+}
+
+// MiniPaperSpec is PaperSpec on a generated miniature of dataset (WriteMiniCOCO or WriteMiniFlickrPASCAL, in
+// dir/<dataset>) and a random checkpoint (WriteRandomCheckpoint, dir/random-mini-clip.safetensors, written only
+// when absent so that its cache key, which follows the file's modification time, stays), with settings the
+// miniature suits: MiniTestPerClass test images per class, 1 epoch, batch 8, and φ = 0.1 (COCO) or 0.02
+// (Flickr-PASCAL, whose two sheep training images have only ten captions). It runs in seconds.
+func MiniPaperSpec(dataset, dir, tokenizerFile string) (Spec, error) {
+	write, rate := WriteMiniCOCO, 0.1
+	switch dataset {
+	case DatasetCOCO:
+	case DatasetFlickrPASCAL:
+		write, rate = WriteMiniFlickrPASCAL, 0.02
+	default:
+		return Spec{}, fmt.Errorf("unknown dataset %q: use %q or %q", dataset, DatasetCOCO, DatasetFlickrPASCAL)
+	}
+	root, ckpt := filepath.Join(dir, dataset), filepath.Join(dir, "random-mini-clip.safetensors")
+	if err := write(root, 1); err != nil {
+		return Spec{}, fmt.Errorf("writing the miniature %s into %s: %w", dataset, root, err)
+	}
+	if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
+		if err := WriteRandomCheckpoint(ckpt, 1); err != nil {
+			return Spec{}, fmt.Errorf("writing the random checkpoint %s: %w", ckpt, err)
+		}
+	}
+	s := PaperSpec(dataset, root, ckpt, tokenizerFile)
+	s.TestPerClass, s.FinetuneEpochs, s.BatchSize, s.Rate = MiniTestPerClass, 1, 8, rate
+	return s, nil
+}
+
+// CLIPVocabEnv names the environment variable that points to OpenAI's bpe_simple_vocab_16e6.txt.gz.
+const CLIPVocabEnv = "MMPOISON_CLIP_VOCAB"
+
+// FindCLIPVocab returns the CLIP BPE vocabulary file: $MMPOISON_CLIP_VOCAB when set (it must exist), else the
+// first of candidates that exists. The error lists what was tried.
+func FindCLIPVocab(candidates ...string) (string, error) {
+	if p := os.Getenv(CLIPVocabEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s: %w", CLIPVocabEnv, err)
+		}
+		return p, nil
+	}
+	for _, p := range candidates {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", errors.New("no CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): set $" + CLIPVocabEnv + "; looked for " +
+		strings.Join(candidates, ", "))
+}

@@ -1,0 +1,52 @@
+package report
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/metrics"
+	"github.com/mmpoison/mmpoison/poisoning/defense"
+)
+
+func TestDefenseMatrixTableAndFigures(t *testing.T) {
+	var outs []*experiment.DefenseOutcome
+	for _, seed := range []int64{1, 2} {
+		r := seededResult(seed, 0.01, "trouser", "bag", []int{0, 0, 1, 2})
+		for _, d := range experiment.AllDefenses {
+			o := &experiment.DefenseOutcome{MatrixCell: experiment.MatrixCell{Spec: r.Spec, Defense: d},
+				Clean: r.Clean, Poisoned: r.Poisoned, Defended: r.Poisoned, Seconds: 10}
+			if d != experiment.DefenseNone {
+				o.Defended = &experiment.ModelEval{Attack: metrics.AttackResultFromRanks([]int{50, 60, 70, 5}, nil),
+					UtilityOthers: r.Clean.UtilityOthers}
+			}
+			if d == experiment.DefenseFilter {
+				rec, prec, cl := 0.8, 0.5, 0.02
+				o.Report = &defense.FilterReport{Total: 1000, Dropped: 40, FractionRemoved: 0.04, Recall: &rec, Precision: &prec, CleanDroppedFraction: &cl}
+			}
+			outs = append(outs, o)
+		}
+	}
+	text := DefenseMatrixTable(outs).Text()
+	for _, want := range []string{"clean model (baseline)", "poisoned, no defense", "filter", "cleanclip", "kdistance",
+		"0.800 ± 0.000", "0.040 ± 0.000", "0.250 ± 0.000", "1.000 ± 0.000"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("matrix table lacks %q:\n%s", want, text)
+		}
+	}
+	figs, err := DefenseMatrixFigures(outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(figs) != 2 {
+		t.Fatalf("%d figures", len(figs))
+	}
+	for _, f := range figs {
+		if err := f.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := DefenseMatrixFigures(nil); err == nil {
+		t.Error("an empty matrix drew a figure")
+	}
+}
