@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
 )
 
@@ -268,4 +269,36 @@ func (m DefenseMatrix) runCell(c MatrixCell, opts Options) (*DefenseOutcome, err
 		o.Seconds = time.Since(start).Seconds()
 	}
 	return o, nil
+}
+
+// BackdoorSpec turns base into the backdoor that takes hold on the embedded default: a 7×7 checkerboard (one
+// whole patch of the tiny ViT) in the bottom-right corner → bag, inject mode, φ = 5%, five fine-tuning epochs.
+// With a 4×4 patch, φ = 1% and two epochs it barely takes hold (4.9% of triggered images to bag vs 3.6% clean).
+func BackdoorSpec(base Spec) Spec {
+	s := base
+	s.Attack, s.Source, s.Target, s.Mode, s.Rate, s.FinetuneEpochs = AttackBackdoor, "", "bag", attack.Inject, 0.05, 5
+	s.Trigger = attack.Trigger{Size: 7, Position: attack.BottomRight, Pattern: attack.Checkerboard}
+	return s
+}
+
+// MatrixAttacks returns base attacked each named way, for a DefenseMatrix: "II" (base's goal), "I" (one target
+// image), "III" (base's goal plus sandal → shirt, every source caption re-paired) and "backdoor" (BackdoorSpec).
+func MatrixAttacks(base Spec, kinds ...string) ([]Spec, error) {
+	var out []Spec
+	for _, k := range kinds {
+		s := base
+		switch k {
+		case "I", "II":
+			s.Attack = k
+		case "III":
+			s.Attack, s.AllSourceCaptions = "III", true
+			s.ExtraGoals = []attack.Goal{{Source: "sandal", Target: "shirt"}}
+		case AttackBackdoor:
+			s = BackdoorSpec(base)
+		default:
+			return nil, fmt.Errorf("unknown attack %q: use II, I, III or %s", k, AttackBackdoor)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

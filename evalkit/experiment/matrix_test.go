@@ -78,3 +78,24 @@ func TestDefenseMatrixRejectsBadInput(t *testing.T) {
 		t.Errorf("no dir: %v", err)
 	}
 }
+
+func TestMatrixAttacks(t *testing.T) {
+	specs, err := MatrixAttacks(QuickSpec(), "II", "I", "III", AttackBackdoor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"II", "I", "III", AttackBackdoor} {
+		if got := specs[i].AttackKind(); got != want {
+			t.Errorf("spec %d is attack %s, want %s", i, got, want)
+		}
+		if err := specs[i].Validate(); err != nil {
+			t.Errorf("attack %s: %v", want, err)
+		}
+	}
+	if !specs[2].AllSourceCaptions || len(specs[2].Goals()) != 2 {
+		t.Errorf("Attack III spec %+v", specs[2])
+	}
+	if _, err := MatrixAttacks(QuickSpec(), "IV"); err == nil || !strings.Contains(err.Error(), `"IV"`) {
+		t.Errorf("unknown attack: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -66,33 +67,29 @@ func Lines(title, xLabel, yLabel string, series []LineSeries, opts ...Option) (*
 	if !drawn {
 		return nil, errors.New("plots.Lines: no finite points")
 	}
-	if ticks := integerXTicks(series); ticks != nil && !cfg.logX {
+	if ticks := dataXTicks(series); ticks != nil {
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	}
 	return cfg.render(p)
 }
 
-// integerXTicks returns one tick per x value when every x is a small whole number (epochs, seeds), nil
-// otherwise.
-func integerXTicks(series []LineSeries) []plot.Tick {
+// dataXTicks returns one labelled tick per x value when the series share at most ten distinct x values (rates,
+// epochs of a sweep), so that every point's x can be read; nil otherwise.
+func dataXTicks(series []LineSeries) []plot.Tick {
 	seen := map[float64]bool{}
 	for _, s := range series {
 		for _, x := range s.X {
-			if !finite(x) {
-				continue
+			if finite(x) {
+				seen[x] = true
 			}
-			if x != math.Trunc(x) || math.Abs(x) > 1000 {
-				return nil
-			}
-			seen[x] = true
 		}
 	}
-	if len(seen) == 0 || len(seen) > 20 {
+	if len(seen) == 0 || len(seen) > 10 {
 		return nil
 	}
 	var ticks []plot.Tick
 	for x := range seen {
-		ticks = append(ticks, plot.Tick{Value: x, Label: fmt.Sprint(x)})
+		ticks = append(ticks, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'g', 4, 64)})
 	}
 	slices.SortFunc(ticks, func(a, b plot.Tick) int { return cmp.Compare(a.Value, b.Value) })
 	return ticks

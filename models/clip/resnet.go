@@ -213,7 +213,7 @@ func attentionPool(ctx *context.Context, x *Node, heads int) *Node {
 	k := Reshape(linear(ctx, x, "visual.attnpool.k_proj.weight", "visual.attnpool.k_proj.bias"), batch, length, heads, headDim)
 	v := Reshape(linear(ctx, x, "visual.attnpool.v_proj.weight", "visual.attnpool.v_proj.bias"), batch, length, heads, headDim)
 	scores := DotGeneral(q, []int{2}, []int{0, 1}, k, []int{3}, []int{0, 2}) // [B, H, L]
-	probs := Softmax(scores, -1)
+	probs := softmaxLast(scores)
 	out := DotGeneral(probs, []int{2}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [B, H, D]
 	return linear(ctx, Reshape(out, batch, width), "visual.attnpool.c_proj.weight", "visual.attnpool.c_proj.bias")
 }

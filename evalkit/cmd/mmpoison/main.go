@@ -35,12 +35,14 @@ func main() {
 const usage = `usage: mmpoison <command> [flags]
 
 commands:
-  demo   Attack II on the embedded Fashion-MNIST default: pre-train (cached), poison, fine-tune, evaluate, report
-  study  the paper's attack study (findings F1–F6): Attacks I, II, III, frozen towers and a rate sweep over
-         several seeds, with the findings table, seed tables and figures (resumable)
-  bench  speed of a training step and of embedding, per preset and batch size, on the current backend
-  embed  CLIP features and logits of images and captions with a safetensors checkpoint, written as .npy files
-  paper  the paper's setup end to end: a pre-trained CLIP fine-tuned on a poisoned COCO or Flickr-PASCAL folder
+  demo      Attack II on the embedded Fashion-MNIST default: pre-train (cached), poison, fine-tune, evaluate, report
+  study     the paper's attack study (findings F1–F6): Attacks I, II, III, frozen towers and a rate sweep
+            over several seeds, with the findings table, seed tables and figures (resumable)
+  defenses  the defense × attack matrix: the paper's filter and clean fine-tuning, the k-distance detector
+            and CleanCLIP, against Attacks I, II, III and the backdoor over several seeds (resumable)
+  bench     speed of a training step and of embedding, per preset and batch size, on the current backend
+  embed     CLIP features and logits of images and captions with a safetensors checkpoint, written as .npy files
+  paper     the paper's setup end to end: a pre-trained CLIP fine-tuned on a poisoned COCO or Flickr-PASCAL folder
 `
 
 func run(args []string) error {
@@ -53,6 +55,8 @@ func run(args []string) error {
 		return demo(args[1:])
 	case "study":
 		return study(args[1:])
+	case "defenses":
+		return defenses(args[1:])
 	case "bench":
 		return benchmark(args[1:])
 	case "embed":

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/report"
+	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/defense"
+)
+
+// defenses implements "mmpoison defenses": the defense × attack matrix over seeds.
+func defenses(args []string) error {
+	fs := flag.NewFlagSet("defenses", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "QuickSpec sizes (about a third of the demo's data) instead of the demo's")
+	seeds := fs.String("seeds", "42,43,44", "comma-separated seeds")
+	attacks := fs.String("attacks", "II,I,III,backdoor", "attacks to defend against: II, I, III (+ sandal → shirt, every source caption), backdoor (7×7 trigger → bag, φ = 5%, 5 epochs)")
+	which := fs.String("defenses", strings.Join(experiment.AllDefenses, ","), "defenses (none is the undefended model)")
+	quantile := fs.Float64("quantile", 0.95, "data-side defenses drop the pairs above this quantile of their scores")
+	heldOut := fs.Int("held-out", 1000, "clean held-out images for the post-training defenses")
+	epochs := fs.Int("repair-epochs", 2, "epochs of the post-training defenses")
+	out := fs.String("out", "mmpoison-defenses", "report folder (defenses.md, figures)")
+	dir := fs.String("runs", "", "folder keeping one file per finished cell, so an interrupted matrix resumes (default: <cache>/defenses)")
+	quiet := fs.Bool("quiet", false, "no training progress")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	base := experiment.DefaultSpec()
+	if *quick {
+		base = experiment.QuickSpec()
+	}
+	base.HeldOutSize = *heldOut
+	m := experiment.DefenseMatrix{Defenses: splitList(*which), RepairEpochs: *epochs,
+		Filter:    experiment.FilterSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: *quantile}},
+		KDistance: experiment.KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: *quantile}}}
+	var err error
+	if m.Attacks, err = experiment.MatrixAttacks(base, splitList(*attacks)...); err != nil {
+		return fmt.Errorf("-attacks: %w", err)
+	}
+	for _, s := range splitList(*seeds) {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("-seeds: %q is not an integer", s)
+		}
+		m.Seeds = append(m.Seeds, v)
+	}
+	m.Dir = *dir
+	if m.Dir == "" {
+		cache, err := experiment.CacheDir()
+		if err != nil {
+			return err
+		}
+		m.Dir = filepath.Join(cache, "defenses")
+	}
+	m.Progress = func(i, n int, c experiment.MatrixCell, cached bool) {
+		state := "running"
+		if cached {
+			state = "loaded"
+		}
+		fmt.Printf("cell %d/%d (%s): attack %s seed %d, defense %s\n", i+1, n, state, c.Spec.AttackKind(), c.Spec.Seed, c.Defense)
+	}
+	outs, err := m.Run(experiment.Options{Quiet: *quiet})
+	if err != nil {
+		return err
+	}
+	table, verdict := report.DefenseMatrixTable(outs), report.DefenseComparison(outs)
+	kernelext.ShowTable(table)
+	kernelext.ShowTable(verdict)
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("report folder: %w", err)
+	}
+	figs, err := report.DefenseMatrixFigures(outs)
+	if err != nil {
+		return err
+	}
+	md := "# mmpoison defenses\n\n" + table.Markdown() + "\n" + verdict.Markdown() + "\n"
+	for _, f := range figs {
+		if _, err := f.Save(*out); err != nil {
+			return err
+		}
+		md += fmt.Sprintf("![%s](%s.svg)\n\n", f.Name, kernelext.FileName(f.Name))
+	}
+	if err := kernelext.WriteFileAtomic(filepath.Join(*out, "defenses.md"), []byte(md)); err != nil {
+		return err
+	}
+	fmt.Printf("defenses report: %s\n", *out)
+	return nil
+}
