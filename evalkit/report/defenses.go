@@ -179,10 +179,11 @@ func EpochNames(n int) []string {
 
 // DefenseComparison checks the paper's finding F7 for every defense and attack of a matrix, with mmpoison's
 // bars: Hit@10 back within 0.1 of the clean baseline, at most 10% of the clean pairs removed (data-side
-// defenses), utility (Recall@10 on untargeted classes) within 0.05 of the clean model; all in every seed.
+// defenses), utility (TR@10 and IR@10 on untargeted classes) no more than 0.05 below the clean model's; all in
+// every seed.
 func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
 	t := kernelext.NewTable("Defenses beside the paper (F7)", "attack", "defense", "paper", "Hit@10: clean → poisoned → defended",
-		"clean pairs removed", "worst utility change", "holds")
+		"clean pairs removed", "largest utility drop", "holds")
 	paper := map[string]string{
 		experiment.DefenseFilter:        "Attack II Hit@10 0.936 → 0.016, utility unchanged",
 		experiment.DefenseCleanFinetune: "Hit@10 ≈ 0.9 → ≈ 0 after 1 epoch, utility ±0.02",
@@ -204,7 +205,7 @@ func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
 				}
 				for _, u := range []float64{o.Defended.UtilityOthers.TR(10) - o.Clean.UtilityOthers.TR(10),
 					o.Defended.UtilityOthers.IR(10) - o.Clean.UtilityOthers.IR(10)} {
-					worstUtil = math.Max(worstUtil, math.Abs(u))
+					worstUtil = math.Max(worstUtil, -u) // A drop; an extra clean epoch may also raise utility.
 				}
 				if o.Report != nil {
 					worstClean = math.Max(worstClean, deref(o.Report.CleanDroppedFraction))
@@ -226,5 +227,5 @@ func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
 				removed, fmt.Sprintf("%.3f", worstUtil), verdict)
 		}
 	}
-	return t.AddNote("Bars: Hit@10 within 0.1 of the clean model, ≤ 10%% of clean pairs removed, |Recall@10 change| ≤ 0.05, in every seed.")
+	return t.AddNote("Bars: Hit@10 within 0.1 of the clean model, ≤ 10%% of clean pairs removed, Recall@10 at most 0.05 below the clean model's, in every seed.")
 }
