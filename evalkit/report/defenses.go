@@ -3,6 +3,9 @@ package report
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/plots"
@@ -228,4 +231,27 @@ func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
 		}
 	}
 	return t.AddNote("Bars: Hit@10 within 0.1 of the clean model, ≤ 10%% of clean pairs removed, Recall@10 at most 0.05 below the clean model's, in every seed.")
+}
+
+// WriteDefenses writes a defense matrix's report folder: defenses.md (the matrix and the F7 table) and the
+// figures as SVG, PDF and PNG, each file atomically.
+func WriteDefenses(dir string, outs []*experiment.DefenseOutcome) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("report folder: %w", err)
+	}
+	figs, err := DefenseMatrixFigures(outs)
+	if err != nil {
+		return nil, err
+	}
+	var md strings.Builder
+	md.WriteString("# mmpoison defenses\n\n" + DefenseMatrixTable(outs).Markdown() + "\n" + DefenseComparison(outs).Markdown() + "\n")
+	files, err := saveFigures(dir, figs, &md)
+	if err != nil {
+		return files, err
+	}
+	p := filepath.Join(dir, "defenses.md")
+	if err := kernelext.WriteFileAtomic(p, []byte(md.String())); err != nil {
+		return files, err
+	}
+	return append(files, p), nil
 }

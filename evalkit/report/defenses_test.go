@@ -1,6 +1,8 @@
 package report
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,6 +47,18 @@ func TestDefenseMatrixTableAndFigures(t *testing.T) {
 		if err := f.Validate(); err != nil {
 			t.Error(err)
 		}
+	}
+	dir := t.TempDir()
+	files, err := WriteDefenses(dir, outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "defenses.md"))
+	if err != nil || !strings.Contains(string(md), "defense_matrix_hit10.svg") || !strings.Contains(string(md), "Defenses beside the paper") {
+		t.Errorf("defenses.md (%v):\n%s", err, md)
+	}
+	if len(files) != 2*3+1 {
+		t.Errorf("%d files written: %v", len(files), files)
 	}
 	if _, err := DefenseMatrixFigures(nil); err == nil {
 		t.Error("an empty matrix drew a figure")

@@ -176,6 +176,22 @@ func Show(r *experiment.Result) error {
 	return showFigures(Figures(r))
 }
 
+// saveFigures writes each figure into dir as SVG, PDF and PNG and, when md is not nil, links its SVG there.
+func saveFigures(dir string, figs []*kernelext.Figure, md *strings.Builder) ([]string, error) {
+	var written []string
+	for _, f := range figs {
+		paths, err := f.Save(dir)
+		if err != nil {
+			return written, err
+		}
+		written = append(written, paths...)
+		if md != nil {
+			fmt.Fprintf(md, "![%s](%s.svg)\n\n", f.Name, kernelext.FileName(f.Name))
+		}
+	}
+	return written, nil
+}
+
 // showFigures displays figures in order, or returns the error that kept them from being drawn.
 func showFigures(figs []*kernelext.Figure, err error) error {
 	if err != nil {
@@ -201,13 +217,9 @@ func Write(dir string, r *experiment.Result) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var written []string
-	for _, f := range figs {
-		paths, err := f.Save(dir)
-		if err != nil {
-			return written, err
-		}
-		written = append(written, paths...)
+	written, err := saveFigures(dir, figs, nil)
+	if err != nil {
+		return written, err
 	}
 	if r.FinetunePois != nil && r.FinetunePois.Manifest != nil {
 		manifestPath := filepath.Join(dir, "poison_manifest.json")

@@ -346,13 +346,10 @@ func WriteStudy(dir string, sr *experiment.StudyResult) ([]string, error) {
 			md.WriteString(SeedTable("Group "+name, sr.Groups[name]).Markdown() + "\n")
 		}
 	}
-	for _, f := range figs {
-		saved, err := f.Save(dir)
-		if err != nil {
-			return files, err
-		}
-		files = append(files, saved...)
-		fmt.Fprintf(&md, "![%s](%s.svg)\n\n", f.Name, kernelext.FileName(f.Name))
+	saved, err := saveFigures(dir, figs, &md)
+	files = append(files, saved...)
+	if err != nil {
+		return files, err
 	}
 	data, err := json.MarshalIndent(sr, "", "  ")
 	if err != nil {

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
@@ -46,20 +43,11 @@ func defenses(args []string) error {
 	if m.Attacks, err = experiment.MatrixAttacks(base, splitList(*attacks)...); err != nil {
 		return fmt.Errorf("-attacks: %w", err)
 	}
-	for _, s := range splitList(*seeds) {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return fmt.Errorf("-seeds: %q is not an integer", s)
-		}
-		m.Seeds = append(m.Seeds, v)
+	if m.Seeds, err = parseSeeds(*seeds); err != nil {
+		return err
 	}
-	m.Dir = *dir
-	if m.Dir == "" {
-		cache, err := experiment.CacheDir()
-		if err != nil {
-			return err
-		}
-		m.Dir = filepath.Join(cache, "defenses")
+	if m.Dir, err = cacheSubdir(*dir, "defenses"); err != nil {
+		return err
 	}
 	m.Progress = func(i, n int, c experiment.MatrixCell, cached bool) {
 		state := "running"
@@ -72,24 +60,9 @@ func defenses(args []string) error {
 	if err != nil {
 		return err
 	}
-	table, verdict := report.DefenseMatrixTable(outs), report.DefenseComparison(outs)
-	kernelext.ShowTable(table)
-	kernelext.ShowTable(verdict)
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("report folder: %w", err)
-	}
-	figs, err := report.DefenseMatrixFigures(outs)
-	if err != nil {
-		return err
-	}
-	md := "# mmpoison defenses\n\n" + table.Markdown() + "\n" + verdict.Markdown() + "\n"
-	for _, f := range figs {
-		if _, err := f.Save(*out); err != nil {
-			return err
-		}
-		md += fmt.Sprintf("![%s](%s.svg)\n\n", f.Name, kernelext.FileName(f.Name))
-	}
-	if err := kernelext.WriteFileAtomic(filepath.Join(*out, "defenses.md"), []byte(md)); err != nil {
+	kernelext.ShowTable(report.DefenseMatrixTable(outs))
+	kernelext.ShowTable(report.DefenseComparison(outs))
+	if _, err := report.WriteDefenses(*out, outs); err != nil {
 		return err
 	}
 	fmt.Printf("defenses report: %s\n", *out)

@@ -146,7 +146,7 @@ func study(args []string) error {
 	fs := flag.NewFlagSet("study", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "QuickSpec sizes (about a third of the demo's data) instead of the demo's")
 	seeds := fs.String("seeds", "42,43,44", "comma-separated seeds")
-	rates := fs.String("rates", "0.001,0.0025,0.005,0.01", "comma-separated poisoning rates of the F6 sweep (empty: none)")
+	rates := fs.String("rates", "0.0025,0.005,0.0075,0.01", "comma-separated poisoning rates of the F6 sweep (empty: none)")
 	second := fs.String("second-goal", "sandal:shirt", "Attack III's second goal A:B (empty: no Attack III)")
 	modality := fs.Bool("modality", true, "include the frozen-tower runs (F5)")
 	out := fs.String("out", "mmpoison-study", "report folder (study.md, study.json, figures)")
@@ -164,12 +164,9 @@ func study(args []string) error {
 	}
 	st.Modality = *modality
 	st.Seeds, st.Rates = nil, nil
-	for _, s := range splitList(*seeds) {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return fmt.Errorf("-seeds: %q is not an integer", s)
-		}
-		st.Seeds = append(st.Seeds, v)
+	var err error
+	if st.Seeds, err = parseSeeds(*seeds); err != nil {
+		return err
 	}
 	for _, s := range splitList(*rates) {
 		v, err := strconv.ParseFloat(s, 64)
@@ -186,12 +183,8 @@ func study(args []string) error {
 		}
 		st.SecondGoal = attack.Goal{Source: a, Target: b}
 	}
-	if *dir == "" {
-		cache, err := experiment.CacheDir()
-		if err != nil {
-			return err
-		}
-		*dir = filepath.Join(cache, "study")
+	if *dir, err = cacheSubdir(*dir, "study"); err != nil {
+		return err
 	}
 	sw := &experiment.Sweep{Dir: *dir, Options: experiment.Options{Quiet: *quiet},
 		Progress: func(i, n int, spec experiment.Spec, cached bool) {
@@ -263,6 +256,32 @@ func benchmark(args []string) error {
 		return kernelext.WriteFileAtomic(*jsonOut, data)
 	}
 	return nil
+}
+
+// parseSeeds parses the comma-separated -seeds flag.
+func parseSeeds(list string) ([]int64, error) {
+	var out []int64
+	for _, s := range splitList(list) {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("-seeds: %q is not an integer", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// cacheSubdir returns dir, or the named folder in the model cache when dir is empty (where resumable commands
+// keep their finished runs).
+func cacheSubdir(dir, name string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	cache, err := experiment.CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, name), nil
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
