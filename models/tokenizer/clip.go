@@ -38,18 +38,22 @@ const maxCacheEntries = 1 << 18
 // BPE is CLIP's byte-level byte-pair-encoding tokenizer, meant to give the ids of OpenAI's
 // clip.tokenize(text, truncate=True) (clip/simple_tokenizer.py). It is safe for concurrent use.
 //
-// Text goes through the steps of SimpleTokenizer.encode: HTML entities are unescaped twice (html.UnescapeString),
-// the text is stripped, runs of white space become one space, and it is lower-cased as Python's str.lower does.
-// It is then split with CLIP's pattern (contractions, runs of letters, single digits, runs of other characters);
-// each piece is UTF-8 encoded, its bytes mapped to CLIP's 256 byte symbols, "</w>" appended to the last one, and
-// merged by BPE in merge-rank order.
+// Text goes through the steps of SimpleTokenizer.encode: ftfy.fix_text (reimplemented in Go, see fixText: HTML
+// unescaping with ftfy's "auto" rule, mojibake repair, C1 controls, Latin ligatures, full- and half-width forms,
+// curly quotes, line breaks, terminal escapes, control characters, NFC, line by line until nothing changes),
+// then HTML entities are unescaped twice as Python's html.unescape does, the text is stripped, runs of white
+// space become one space, and it is lower-cased as Python's str.lower does. It is then split with CLIP's
+// pattern (contractions, runs of letters, single digits, runs of other characters); each piece is UTF-8
+// encoded, its bytes mapped to CLIP's 256 byte symbols, "</w>" appended to the last one, and merged by BPE in
+// merge-rank order. Plain ASCII text without '&', CR, ESC or other control characters skips the ftfy step,
+// which leaves such text unchanged.
 //
-// Differences from the Python tokenizer: ftfy.fix_text, which OpenAI runs first, has no Go counterpart and is not
-// applied, so text that ftfy would change may get other ids: mojibake, curly quotes (’ is not turned into '),
-// ligatures (ﬁ), full-width characters, a third level of HTML escaping, and text that is not in Unicode NFC
-// (decomposed accents). Callers that need those fixes should clean their text first. Letters, digits and case
-// mappings follow Go's Unicode tables (unicode.Version), which may be older than those of Python's `regex`
-// module; characters added since are treated as punctuation.
+// The ftfy step follows ftfy 6.3.1 with its default configuration and matched it on the test inputs and on
+// 100k random strings rich in mojibake. Known differences from the Python tokenizer: Unicode tables (letters,
+// digits, case mappings, NFC and NFKC for full-width forms) are those of Go and golang.org/x/text, which may be
+// older or newer than the Python's, so characters that differ between Unicode versions may get other ids; Go
+// strings cannot hold surrogate code points, so ftfy's fix_surrogates has nothing to do, and invalid UTF-8 is
+// read as one U+FFFD per bad byte; ftfy's explanations and non-default options are not reproduced.
 type BPE struct {
 	tokens  []string         // id -> token
 	ids     map[string]int32 // token -> id

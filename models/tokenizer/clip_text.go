@@ -9,13 +9,15 @@ import (
 )
 
 // This file holds the text side of the CLIP tokenizer: cleaning and pre-tokenisation, written to behave like
-// basic_clean, whitespace_clean, str.lower and the pattern of OpenAI's clip/simple_tokenizer.py (Python `regex`
-// module, IGNORECASE) on the same input, without ftfy (see the BPE documentation for what that leaves out).
+// basic_clean (ftfy.fix_text, see ftfy.go and mojibake.go, then html.unescape twice), whitespace_clean,
+// str.lower and the pattern of OpenAI's clip/simple_tokenizer.py (Python `regex` module, IGNORECASE) on the
+// same input (see the BPE documentation for what may still differ).
 
-// cleanText does what SimpleTokenizer.encode does before pre-tokenising, less ftfy.fix_text: HTML-unescape twice
-// (html.UnescapeString, corrected to match Python's html.unescape),
-// strip, collapse runs of white space into one space, strip again, lower-case.
+// cleanText does what SimpleTokenizer.encode does before pre-tokenising: ftfy.fix_text (fixText), HTML-unescape
+// twice (html.UnescapeString, corrected to match Python's html.unescape), strip, collapse runs of white space
+// into one space, strip again, lower-case.
 func cleanText(text string) string {
+	text = fixText(text)
 	if strings.IndexByte(text, '&') >= 0 {
 		text = pythonUnescape(pythonUnescape(text))
 	}
