@@ -35,13 +35,19 @@ const (
 // gives a spec that Validate refuses. Change fields (MaxTrainImages, Rate, Source, Target, FinetuneEpochs, …)
 // before running it.
 //
-// Not reproduced: the paper's training augmentation (RandomResizedCrop, scale 0.9–1.0); images are resized and
-// centre-cropped as at test time. The learning rate warms up linearly over min(50, steps/10) steps.
+// Data processing follows the official code: every caption, train and test, is pre-processed as its
+// pre_caption does (PreCaption: lower case, punctuation deleted, at most 77 words) before the attack and the
+// tokenizer see it; training images are augmented with RandomResizedCrop(S, scale 0.9–1.0, ratio 3/4–4/3,
+// bicubic), a new crop of the full-size file each time a batch draws the image, seeded by Seed (TrainCrop);
+// test images are resized and centre-cropped. Set PreCaption or TrainCrop to false to leave either out.
+//
+// Not reproduced: the crops' random numbers are not torch's (same distribution, other draws), and the
+// learning rate warms up linearly over min(50, steps/10) steps.
 func PaperSpec(dataset, root, weights, tokenizerFile string) Spec {
 	s := Spec{Dataset: dataset, DataRoot: root, Weights: weights, TokenizerFile: tokenizerFile,
 		Attack: "II", Mode: attack.Repair,
 		FinetuneEpochs: PaperEpochs, FinetuneLR: PaperLR, MinLRFraction: PaperMinLR / PaperLR,
-		BatchSize: PaperBatchSize, Seed: PaperSeed}
+		BatchSize: PaperBatchSize, Seed: PaperSeed, PreCaption: true, TrainCrop: true}
 	switch dataset {
 	case DatasetCOCO:
 		s.Source, s.Target, s.Rate, s.TestPerClass = "boat", "dog", PaperRateCOCO, loaders.COCOTestPerClass
@@ -64,7 +70,14 @@ func (s Spec) PaperSetup() string {
 	if s.MaxTrainImages > 0 {
 		limit = fmt.Sprintf("at most %d training images", s.MaxTrainImages)
 	}
+	var processing string
+	if s.PreCaption {
+		processing += ", captions pre-processed as the official code does"
+	}
+	if s.TrainCrop {
+		processing += ", training images randomly resized and cropped (scale 0.9–1.0)"
+	}
 	return fmt.Sprintf("pre-trained checkpoint %s fine-tuned on %s (%s, %d test images per class) for %d epoch(s), "+
-		"lr %.3g → %.3g (cosine), batch %d, seed %d", s.Weights, data, limit, s.TestPerClass, s.FinetuneEpochs,
-		s.FinetuneLR, s.FinetuneLR*s.minLRFraction(), s.BatchSize, s.Seed)
+		"lr %.3g → %.3g (cosine), batch %d, seed %d%s", s.Weights, data, limit, s.TestPerClass, s.FinetuneEpochs,
+		s.FinetuneLR, s.FinetuneLR*s.minLRFraction(), s.BatchSize, s.Seed, processing)
 }

@@ -40,7 +40,8 @@ type Data struct {
 	// file).
 	Skipped []string
 
-	init *context.Context // The checkpoint of Spec.Weights, until the pre-training stage takes it.
+	init       *context.Context     // The checkpoint of Spec.Weights, until the pre-training stage takes it.
+	trainFiles map[string]trainFile // With Spec.TrainCrop: the training images' files, by example ID.
 }
 
 // LoadData loads the model's config (a preset, or Spec.Weights' checkpoint), the data at the model's
@@ -157,7 +158,7 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 			return nil, nil, err
 		}
 	}
-	td, err := d.TrainingData(pairs)
+	td, err := d.trainFeed(pairs)
 	if err != nil {
 		return nil, nil, err
 	}

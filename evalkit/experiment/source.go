@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
+	"github.com/mmpoison/mmpoison/models/train"
 	"github.com/mmpoison/mmpoison/models/weights"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
@@ -55,6 +57,8 @@ func (s Spec) validateSource() error {
 		return fmt.Errorf("checkpoint %s needs TokenizerFile (bpe_simple_vocab_16e6.txt.gz, or vocab.json with merges.txt beside it)", s.Weights)
 	case s.MaxTrainImages < 0:
 		return fmt.Errorf("MaxTrainImages is %d; want 0 (all) or more", s.MaxTrainImages)
+	case s.Dataset == "" && (s.PreCaption || s.TrainCrop):
+		return fmt.Errorf("PreCaption and TrainCrop are the paper's processing of real datasets: set Dataset, or leave them off for Fashion-MNIST")
 	case s.MinLRFraction < 0 || s.MinLRFraction > 1:
 		return fmt.Errorf("MinLRFraction %v is outside [0, 1]", s.MinLRFraction)
 	}
@@ -113,8 +117,11 @@ func (s Spec) dataKey() any {
 		Tokenizer              fileID
 		Batch                  int
 		Seed                   int64
+		// Left out when off, so that keys from before these settings existed are unchanged.
+		PreCaption bool `json:",omitempty"`
+		TrainCrop  bool `json:",omitempty"`
 	}{Dataset: s.Dataset, MaxTrain: s.MaxTrainImages, TestPerClass: s.TestPerClass, Tokenizer: identify(s.TokenizerFile),
-		Batch: s.BatchSize, Seed: s.Seed}
+		Batch: s.BatchSize, Seed: s.Seed, PreCaption: s.PreCaption, TrainCrop: s.TrainCrop}
 	if s.Dataset == "" {
 		k.PoolSize = s.PoolSize
 	} else if k.Root = s.DataRoot; k.Root != "" {
@@ -210,7 +217,9 @@ func (d *Data) loadSplits() error {
 
 // loadRealSplits reads COCO or Flickr-PASCAL under DataRoot (layouts: DatasetCOCO, DatasetFlickrPASCAL), draws
 // the paper's test split, caps the train split (MaxTrainImages) and decodes the images at the model's
-// resolution (CLIP's test transform). Corrupt images are skipped and listed in d.Skipped.
+// resolution (CLIP's test transform). Corrupt images are skipped and listed in d.Skipped. With PreCaption the
+// captions are pre-processed as the official code does; with TrainCrop the training images' files are noted
+// for the crops (trainFeed).
 func (d *Data) loadRealSplits() error {
 	spec := d.Spec
 	var train, test *loaders.Index
@@ -266,11 +275,79 @@ func (d *Data) loadRealSplits() error {
 		for _, e := range rep.Skipped {
 			d.Skipped = append(d.Skipped, e.Error())
 		}
+		if spec.TrainCrop && part.ix == train { // The crops are drawn from the files, at full size.
+			paths := make(map[string]string, train.Len())
+			for _, e := range train.Entries() {
+				paths[e.ID] = e.Path
+			}
+			d.trainFiles = make(map[string]trainFile, len(ds.Examples))
+			for _, ex := range ds.Examples {
+				if len(ex.Image.Pix) > 0 {
+					d.trainFiles[ex.ID] = trainFile{paths[ex.ID], &ex.Image.Pix[0]}
+				}
+			}
+		}
+		if spec.PreCaption {
+			for _, ex := range ds.Examples { // Collect gave every example its own captions slice.
+				for j, c := range ex.Captions {
+					ex.Captions[j] = loaders.PreCaption(c, loaders.PaperMaxWords)
+				}
+			}
+		}
 		*part.dst = ds
 	}
 	s.Pool = &dataset.Dataset{Name: spec.Dataset + "/pool (unused: pre-trained checkpoint)", Classes: s.Train.Classes}
 	d.Splits = s
 	return nil
+}
+
+// trainFile is the file a training image was decoded from, and the first byte of its pixels as loaded: an
+// example whose pixels are elsewhere (e.g. an attack's modified copy under the same ID) is not that file's.
+type trainFile struct {
+	path  string
+	first *uint8
+}
+
+// file returns the file ex was decoded from, or "" when it has none or its pixels are not the loaded ones.
+func (d *Data) file(ex dataset.Example) string {
+	f, ok := d.trainFiles[ex.ID]
+	if !ok || len(ex.Image.Pix) == 0 || &ex.Image.Pix[0] != f.first {
+		return ""
+	}
+	return f.path
+}
+
+// trainFeed is what trainModel trains on: TrainingData, or with Spec.TrainCrop the pairs' tokens and a
+// train.Data.View that draws a new RandomResizedCrop(S, scale=(0.9, 1.0), ratio=(3/4, 4/3), bicubic) of an
+// image every time a batch draws it, from its file decoded at full size (torchvision's order: crop the
+// original, then resize the crop to S×S), or from its S×S copy when it has no file (an image an attack made).
+// Only the batch's images are decoded, so no preprocessed copy of the training set is held.
+func (d *Data) trainFeed(ps *dataset.PairSet) (*train.Data, error) {
+	if !d.Spec.TrainCrop {
+		return d.TrainingData(ps)
+	}
+	td := &train.Data{ImageOf: make([]int, len(ps.Pairs)), Tokens: make([][]int32, len(ps.Pairs))}
+	for i, p := range ps.Pairs {
+		td.ImageOf[i], td.Tokens[i] = p.Image, d.Tokenizer.Encode(p.Caption)
+	}
+	n := d.Model.ImageSize
+	td.View = func(i int, rng *rand.Rand) ([]float32, error) {
+		ex := ps.Images[i]
+		src := ex.Image
+		if path := d.file(ex); path != "" {
+			var err error
+			if src, err = imageprep.LoadFile(path); err != nil {
+				return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+			}
+		}
+		crop := imageprep.RandomResizedCropWith(src, n, imageprep.CLIPScale, imageprep.CLIPRatio, imageprep.Bicubic, rng)
+		img, err := clip.Preprocess(d.Model, crop)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+		}
+		return img, nil
+	}
+	return td, nil
 }
 
 // capTrain keeps the first max labelled entries of ix, then unlabelled ones up to max in all (max 0: all).

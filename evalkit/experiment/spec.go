@@ -92,8 +92,21 @@ type Spec struct {
 	// MaxTrainImages caps a real dataset's fine-tuning split (0: all): the first MaxTrainImages labelled
 	// images in the dataset's order, then unlabelled ones (Flickr30k's, for Flickr-PASCAL) up to the cap.
 	// Images are held in memory at the model's resolution S: S·S·3 bytes each, plus S·S·3 float32 (4 bytes)
-	// each while a model trains on them, about 750 KB per image at S = 224 (10,000 images ≈ 7.5 GB).
+	// each while a model trains on them, about 750 KB per image at S = 224 (10,000 images ≈ 7.5 GB); with
+	// TrainCrop the float32 copies are made per batch instead, about 150 KB per image (10,000 ≈ 1.5 GB).
 	MaxTrainImages int `json:"max_train_images,omitempty"`
+	// PreCaption pre-processes every caption of a real dataset, train and test, as the paper's official code
+	// does before tokenising (loaders.PreCaption with loaders.PaperMaxWords: lower case, punctuation deleted,
+	// '-' and '/' as spaces, white space collapsed, at most 77 words); the attacks then work on the processed
+	// captions. PaperSpec sets it.
+	PreCaption bool `json:"pre_caption,omitempty"`
+	// TrainCrop trains on the paper's augmentation, torchvision's RandomResizedCrop(S, scale=(0.9, 1.0),
+	// ratio=(3/4, 4/3), bicubic) at the model's resolution S: every time a batch draws a real dataset's
+	// training image, a new crop is drawn from the image as decoded from its file, at its full size, and
+	// resized to S×S (a poisoned image that exists only in memory, e.g. the backdoor's, is cropped from its
+	// S×S copy). The crops follow Seed. Evaluation and the defenses' embeddings keep the test transform.
+	// PaperSpec sets it.
+	TrainCrop bool `json:"train_crop,omitempty"`
 	// MinLRFraction is where the cosine learning-rate schedules end, as a fraction of their peak rate (0: 1/100).
 	// The paper: 0.1 (1e-5 → 1e-6).
 	MinLRFraction float64 `json:"min_lr_fraction,omitempty"`

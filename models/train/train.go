@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -86,6 +88,13 @@ type Data struct {
 	// ImageOf[i] indexes Images for pair i; Tokens[i] is its caption's token ids (ContextLength long).
 	ImageOf []int
 	Tokens  [][]int32
+	// View, when set, makes the preprocessed image a batch trains on each time the batch draws image i (an
+	// index as in ImageOf), in place of Images[i], which is then unused (it may be nil): a training
+	// augmentation such as the paper's random resized crop, or images read from disk per batch. Each call
+	// gets its own generator, seeded by Options.Seed, the global step and the position in the batch, so that
+	// the same seed (and a resumed run) gives the same views and every step new ones. The views of a batch
+	// are made in parallel: View must be safe for concurrent use. An error stops training.
+	View func(image int, rng *rand.Rand) ([]float32, error)
 }
 
 // NumPairs returns the number of pairs.
@@ -209,10 +218,16 @@ func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, e
 			if err := ctx.Err(); err != nil {
 				return history, fmt.Errorf("train: stopped at epoch %d step %d: %w", epoch+1, t.step+1, err)
 			}
-			for j := range b {
-				pair := order[s*b+j]
-				copy(imgBuf[j*size:], data.Images[data.ImageOf[pair]])
+			batch := order[s*b : (s+1)*b]
+			for j, pair := range batch {
 				copy(tokBuf[j*t.cfg.ContextLength:], data.Tokens[pair])
+			}
+			if data.View == nil {
+				for j, pair := range batch {
+					copy(imgBuf[j*size:], data.Images[data.ImageOf[pair]])
+				}
+			} else if err := t.views(data, batch, imgBuf); err != nil {
+				return history, fmt.Errorf("train: epoch %d step %d: %w", epoch+1, t.step+1, err)
 			}
 			lr := CosineLR(t.step, t.opts.WarmupSteps, total, t.opts.LearningRate, t.opts.MinLearningRate)
 			stepNum := float64(t.step + 1)
@@ -259,6 +274,47 @@ func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, e
 		}
 	}
 	return history, nil
+}
+
+// viewSeedStream separates the generators of Data.View from the data order and the self-supervised views.
+const viewSeedStream = 0x7472766965772031 // "trview 1"
+
+// views fills imgBuf with data.View's images for the pairs of one batch, on GOMAXPROCS goroutines; batch item
+// j's generator is seeded by (Seed, step·B + j), so the views do not depend on the scheduling.
+func (t *Trainer) views(data *Data, batch []int, imgBuf []float32) error {
+	size := len(imgBuf) / len(batch)
+	errs := make([]error, len(batch))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				rng := rand.New(rand.NewPCG(t.opts.Seed^viewSeedStream, uint64(t.step)*uint64(len(batch))+uint64(j)))
+				img, err := data.View(data.ImageOf[batch[j]], rng)
+				if err == nil && len(img) != size {
+					err = fmt.Errorf("view of image %d has %d values, the model needs %d", data.ImageOf[batch[j]], len(img), size)
+				}
+				if err != nil {
+					errs[j] = err
+					continue
+				}
+				copy(imgBuf[j*size:(j+1)*size], img)
+			}
+		}()
+	}
+	for j := range batch {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err // The first of the batch.
+		}
+	}
+	return nil
 }
 
 // Restart rewinds the run to its first epoch and step, keeping the current weights and optimizer moments

@@ -3,10 +3,14 @@ package train
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mmpoison/mmpoison/models/clip"
@@ -196,5 +200,70 @@ func TestCosineLR(t *testing.T) {
 		if got := CosineLR(c.step, c.warmup, c.total, 1, 0); math.Abs(got-c.want) > 1e-9 {
 			t.Errorf("CosineLR(%d, %d, %d) = %g, want %g", c.step, c.warmup, c.total, got, c.want)
 		}
+	}
+}
+
+// Data.View makes an image's view every time a batch draws it: each epoch sees new views, every view comes
+// from its own generator of (seed, step, batch position), and the same seed repeats losses and views exactly.
+func TestDataView(t *testing.T) {
+	base := RandomData(tinyConfig(), 32, 5)
+	run := func(seed uint64) ([]float64, map[[2]int]uint64) {
+		t.Helper()
+		var mu sync.Mutex
+		draws := map[[2]int]uint64{} // (image, call number for that image) → the generator's first number
+		calls := map[int]int{}
+		data := &Data{ImageOf: base.ImageOf, Tokens: base.Tokens, View: func(i int, rng *rand.Rand) ([]float32, error) {
+			r := rng.Uint64()
+			mu.Lock()
+			draws[[2]int{i, calls[i]}] = r
+			calls[i]++
+			mu.Unlock()
+			img := slices.Clone(base.Images[i])
+			for j := range img {
+				img[j] += float32(r%1000) / 1000 // a view that depends on its draw
+			}
+			return img, nil
+		}}
+		opts := smallOptions()
+		opts.Seed = seed
+		losses, _ := fitParams(t, 7, opts, data)
+		return losses, draws
+	}
+	l1, d1 := run(3)
+	if want := 2 * 32; len(d1) != want { // 2 epochs × 32 pairs (4 full batches of 8 each)
+		t.Fatalf("%d views, want %d", len(d1), want)
+	}
+	for i := range 32 {
+		if d1[[2]int{i, 0}] == d1[[2]int{i, 1}] {
+			t.Errorf("image %d: both epochs drew the same view", i)
+		}
+	}
+	l2, d2 := run(3)
+	if !slices.Equal(l1, l2) || !maps.Equal(d1, d2) {
+		t.Error("the same seed gave other losses or views")
+	}
+	l3, _ := run(4)
+	if slices.Equal(l1, l3) {
+		t.Error("another seed gave the same losses")
+	}
+	plain, _ := fitParams(t, 7, smallOptions(), base)
+	if slices.Equal(plain, l1) {
+		t.Error("training with views gave the losses of training without them")
+	}
+
+	bad := &Data{ImageOf: base.ImageOf, Tokens: base.Tokens, View: func(i int, _ *rand.Rand) ([]float32, error) {
+		return make([]float32, 3), nil
+	}}
+	cfg := tinyConfig()
+	ctx, err := clip.NewContext(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(benchBackend(t), cfg, ctx, smallOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Fit(bad); err == nil || !strings.Contains(err.Error(), "has 3 values") {
+		t.Errorf("a view of the wrong size: error %v", err)
 	}
 }

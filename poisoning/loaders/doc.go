@@ -52,6 +52,9 @@
 //     with image (jpg, jpeg, png), caption (txt, or caption/captions in json) and label (cls, or label in json).
 //     A member name with ".." or an absolute path is refused.
 //
+// PreCaption pre-processes captions as the paper's official code does before tokenising (lower case,
+// punctuation deleted, at most PaperMaxWords words); the loaders keep captions as the files have them.
+//
 // Splits and combinations work on an Index (COCO, Karpathy, PASCAL): the annotations without the pixels, so
 // a split is drawn before any image is decoded. SplitPerClass, Concat and Index.Filter build new indices.
 package loaders

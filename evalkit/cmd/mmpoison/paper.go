@@ -22,6 +22,11 @@ table, the utility table and the paper's numbers beside this run's, and a report
 results.json, poison_manifest.json, figures). Every stage is cached (the converted checkpoint by its path, size
 and modification time), so a re-run with the same settings loads instead of training.
 
+Data processing is the official code's: every caption (train and test) is lower-cased, stripped of
+punctuation and cut to 77 words before the attack and the tokenizer see it; every time a batch draws a
+training image it is a new RandomResizedCrop (scale 0.9–1.0, ratio 3/4–4/3, bicubic) of the file at full size,
+seeded by -seed; test images are resized and centre-cropped.
+
 Layouts under -root:
   coco           annotations/captions_train2014.json, instances_train2014.json (and val2014; or the 2017
                  files), images in train2014/ and val2014/
@@ -31,9 +36,9 @@ Layouts under -root:
 -weights is OpenAI/open_clip or HuggingFace safetensors (HuggingFace's config.json beside it); -tokenizer is
 OpenAI's bpe_simple_vocab_16e6.txt.gz or a HuggingFace vocab.json with merges.txt beside it.
 
-Memory: images are held at the model's resolution S, S·S·3 bytes each plus S·S·3 float32 while a model trains
-on them: about 750 KB per image at 224 (COCO's 119,000 training images ≈ 90 GB). -max-train caps the training
-images (labelled ones first, then unlabelled Flickr30k ones).
+Memory: images are held at the model's resolution S, S·S·3 bytes each (the training crops are decoded from the
+files per batch): about 150 KB per image at 224 (COCO's 119,000 training images ≈ 18 GB). -max-train caps the
+training images (labelled ones first, then unlabelled Flickr30k ones).
 
 -mini DIR writes a generated miniature of the dataset and a random tiny checkpoint into DIR and runs the
 pipeline on them with small settings (1 epoch, batch 8): what CI runs.
