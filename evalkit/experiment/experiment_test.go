@@ -120,6 +120,8 @@ func TestBadInputLeavesFilesAlone(t *testing.T) {
 		{"rate zero", func(s *Spec) { s.Rate = 0 }, "outside (0, 1)"},
 		{"rate one", func(s *Spec) { s.Rate = 1 }, "outside (0, 1)"},
 		{"rate negative", func(s *Spec) { s.Rate = -0.1 }, "-0.1"},
+		{"count negative", func(s *Spec) { s.PoisonCount = -3 }, "-3"},
+		{"count and every source caption", func(s *Spec) { s.PoisonCount, s.AllSourceCaptions = 7, true }, "count 7"},
 		{"missing data dir", func(s *Spec) { s.DataDir = filepath.Join(cache, "nope") }, "nope"},
 		{"corrupt IDX", func(s *Spec) { s.DataDir = corrupt }, corrupt},
 		{"unknown class", func(s *Spec) { s.Source = "umbrella" }, "umbrella"},
@@ -186,5 +188,41 @@ func TestAttackKindsRun(t *testing.T) {
 	bad.Freeze = []string{"audio"}
 	if _, err := Run(bad, Options{Quiet: true}); err == nil || !strings.Contains(err.Error(), "audio") {
 		t.Errorf("freezing an unknown tower: %v", err)
+	}
+}
+
+// TestPoisonCount: a spec can give the number of poisoned pairs instead of φ; Rate is then ignored, in the
+// poisoning and in the cache key.
+func TestPoisonCount(t *testing.T) {
+	requireData(t)
+	for _, mode := range []attack.Mode{attack.Inject, attack.Repair} {
+		t.Run(string(mode), func(t *testing.T) {
+			spec := QuickSpec()
+			spec.Mode, spec.Rate, spec.PoisonCount = mode, 0, 7
+			if err := spec.Validate(); err != nil {
+				t.Fatalf("count without a rate: %v", err)
+			}
+			d, err := LoadData(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, m, err := Poison(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.PoisonedPairs != 7 {
+				t.Fatalf("poisoned %d pairs, want 7", m.PoisonedPairs)
+			}
+			other := spec
+			other.Rate = 0.5
+			if hash(spec.finetuneKey(true)) != hash(other.finetuneKey(true)) {
+				t.Fatal("the ignored rate changes the cache key")
+			}
+			byRate := spec
+			byRate.PoisonCount, byRate.Rate = 0, float64(m.PoisonedPairs)/float64(m.TotalPairs)
+			if hash(spec.finetuneKey(true)) == hash(byRate.finetuneKey(true)) {
+				t.Fatal("a count and a rate share a cache key")
+			}
+		})
 	}
 }

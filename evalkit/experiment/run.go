@@ -284,8 +284,11 @@ func Pretrain(d *Data, opts Options) (*Stage, error) {
 	}, d.Model)
 }
 
-// NewAttack returns the spec's attack, poisoning φ = Rate of the pairs.
+// NewAttack returns the spec's attack, poisoning φ = Rate of the pairs, or PoisonCount pairs when it is set.
 func (s Spec) NewAttack() attack.Attack {
+	if s.PoisonCount > 0 {
+		return s.newAttack(0, s.PoisonCount)
+	}
 	return s.newAttack(s.Rate, 0)
 }
 

@@ -57,6 +57,10 @@ type Spec struct {
 	// AllSourceCaptions poisons every caption of every goal's source class instead of φ = Rate of the pairs
 	// (as the official code's poisoned_ratio = 1): Rate is then ignored and the manifest gives the resulting φ.
 	AllSourceCaptions bool `json:"all_source_captions,omitempty"`
+	// PoisonCount, when positive, poisons exactly this many pairs instead of φ = Rate of them (the paper states
+	// its attacks both ways: "125 pairs", "φ ≈ 0.08%"): Rate is then ignored (it may be 0) and the manifest gives
+	// the resulting φ.
+	PoisonCount int `json:"poison_count,omitempty"`
 	// TargetImageID is Attack I's x* (a class-B training image); empty: chosen from class B by the seed.
 	TargetImageID string `json:"target_image_id,omitempty"`
 	// ExtraGoals are Attack III's goals besides Source→Target.
@@ -132,7 +136,11 @@ func QuickSpec() Spec {
 // Validate checks the spec's values and names the first bad one.
 func (s Spec) Validate() error {
 	switch {
-	case math.IsNaN(s.Rate) || s.Rate <= 0 || s.Rate >= 1:
+	case s.PoisonCount < 0:
+		return fmt.Errorf("poison count %d is negative", s.PoisonCount)
+	case s.PoisonCount > 0 && s.AllSourceCaptions:
+		return fmt.Errorf("poison count %d and every source caption both set the number of poisoned pairs: choose one", s.PoisonCount)
+	case s.PoisonCount == 0 && (math.IsNaN(s.Rate) || s.Rate <= 0 || s.Rate >= 1):
 		return fmt.Errorf("poisoning rate φ = %v is outside (0, 1)", s.Rate)
 	case s.Dataset == "" && (s.PoolSize <= 0 || s.TrainSize <= 0) || s.TestPerClass <= 0 || s.SourceTrainImages < 0 || s.HeldOutSize < 0:
 		return fmt.Errorf("data sizes must be positive: pool %d, train %d, test per class %d", s.PoolSize, s.TrainSize, s.TestPerClass)
@@ -222,6 +230,7 @@ func (s Spec) finetuneKey(poisoned bool) any {
 		Goals             []attack.Goal
 		Freeze            []string
 		Trigger           *attack.Trigger `json:",omitempty"`
+		Count             int             `json:",omitempty"`
 		// Data: the real dataset, tokenizer and settings the pre-training key does not cover (nil for the
 		// Fashion-MNIST default, so its keys are unchanged).
 		Data          any     `json:",omitempty"`
@@ -235,6 +244,9 @@ func (s Spec) finetuneKey(poisoned bool) any {
 		k.Attack, k.TargetID = s.AttackKind(), s.TargetImageID
 		if s.AllSourceCaptions {
 			k.Rate = -1 // Every source caption: φ follows from the data.
+		}
+		if s.PoisonCount > 0 {
+			k.Rate, k.Count = 0, s.PoisonCount
 		}
 		if s.AttackKind() == AttackBackdoor {
 			k.Trigger = &s.Trigger

@@ -75,6 +75,7 @@ func demo(args []string) error {
 	fs.StringVar(&spec.Source, "source", spec.Source, "class A whose captions are poisoned")
 	fs.StringVar(&spec.Target, "target", spec.Target, "class B whose images class-A captions should retrieve")
 	fs.Float64Var(&spec.Rate, "rate", spec.Rate, "poisoning rate φ in (0, 1), in pairs of the whole training set")
+	fs.IntVar(&spec.PoisonCount, "count", 0, "poison exactly this many pairs instead of -rate (0: use -rate)")
 	mode := fs.String("mode", string(spec.Mode), "inject (add poisoned pairs) or repair (re-pair existing class-A captions)")
 	fs.StringVar(&spec.Attack, "attack", "II", "attack: I (single target image), II (single target label), III (several goals), backdoor (patch trigger → -target; inject mode)")
 	fs.IntVar(&spec.Trigger.Size, "trigger-size", 0, "backdoor: side of the square trigger patch in pixels (0: 4)")
