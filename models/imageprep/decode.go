@@ -7,9 +7,14 @@
 // fixed-point coefficients and rounding, horizontal pass first and then vertical. torchvision's transforms
 // call exactly that on PIL images, so a decoded image that matches PIL's gives the same pixels.
 //
-// Decoding differs from PIL in a few places, documented on ToDataset and Decoder: Go's JPEG decoder upsamples
-// subsampled chroma without libjpeg's "fancy upsampling", so colour JPEG pixels may differ from PIL's by a
-// few levels; EXIF orientation is ignored (as by PIL's Image.open and OpenAI's preprocessing).
+// Decoding differs from PIL in a few places, documented on ToDataset and Decoder: JPEG chroma upsampling
+// (4:2:0, 4:2:2) and colour conversion follow libjpeg-turbo's, but Go's inverse DCT is not libjpeg's, so JPEG
+// pixels may differ from PIL's by a level or two (testdata/pillowref measures it); EXIF orientation is
+// ignored (as by PIL's Image.open and OpenAI's preprocessing).
+//
+// CLIPFile reproduces OpenAI's preprocessing for every PNG and JPEG kind: it resizes in the mode PIL opens
+// the file in (premultiplied RGBA, palette with nearest neighbour, CMYK, 16-bit grayscale), which
+// CLIP(LoadFile(path), n) does only for RGB and grayscale files.
 //
 // The pixel normalisation (mean and standard deviation) is not done here: clip.Preprocess does it on the
 // dataset.Image this package produces.
@@ -117,7 +122,9 @@ func LoadFile(path string) (dataset.Image, error) {
 }
 
 // ToDataset converts any image to 8-bit RGB in HWC layout (3 channels): grayscale is repeated over the three
-// channels, CMYK and YCbCr use Go's standard colour conversions, paletted images their palette colours.
+// channels, CMYK uses PIL's conversion, YCbCr libjpeg's (with libjpeg's "fancy" interpolation of 4:2:0 and
+// 4:2:2 chroma for images whose bounds start at the origin, as decoded JPEGs do; other layouts and
+// sub-images repeat each chroma sample), paletted images their palette colours.
 // Alpha is dropped, not composited: each pixel keeps its un-premultiplied colour, as PIL's convert("RGB")
 // does (which OpenAI's CLIP preprocessing calls); pixels of fully transparent premultiplied images
 // (image.RGBA, image.RGBA64) have lost their colour and come out black.
@@ -163,12 +170,17 @@ func ToDataset(img image.Image) dataset.Image {
 				}
 			}
 		}
+	case *image.CMYK:
+		cmykToDataset(src, p)
 	case *image.YCbCr:
+		if ycbcrToRGB(src, p) {
+			break
+		}
 		for y := range h {
 			for x := range w {
 				yi := src.YOffset(b.Min.X+x, b.Min.Y+y)
 				ci := src.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bb := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				r, g, bb := jpegRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
 				i := (y*w + x) * 3
 				p[i], p[i+1], p[i+2] = r, g, bb
 			}

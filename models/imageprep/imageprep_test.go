@@ -202,13 +202,6 @@ func TestToDatasetFastPaths(t *testing.T) {
 		rgba.SetRGBA(x, 1, color.RGBA{uint8(x), 0, 255 - uint8(x), 255})
 		rgba.SetRGBA(x, 2, color.RGBA{uint8(x / 4), uint8(x / 5), uint8(x / 6), uint8(x/2 + 100)})
 	}
-	ycc := image.NewYCbCr(image.Rect(0, 0, 64, 64), image.YCbCrSubsampleRatio420)
-	for i := range ycc.Y {
-		ycc.Y[i] = uint8(i * 7)
-	}
-	for i := range ycc.Cb {
-		ycc.Cb[i], ycc.Cr[i] = uint8(i*13), uint8(255-i*3)
-	}
 	gray := image.NewGray(image.Rect(0, 0, 16, 16))
 	for i := range gray.Pix {
 		gray.Pix[i] = uint8(i)
@@ -217,12 +210,61 @@ func TestToDatasetFastPaths(t *testing.T) {
 	for i := range nrgba.Pix {
 		nrgba.Pix[i] = uint8(i * 31)
 	}
-	for _, img := range []image.Image{rgba, ycc, ycc.SubImage(image.Rect(3, 5, 40, 33)), gray, gray.SubImage(image.Rect(2, 3, 9, 9)), nrgba} {
+	for _, img := range []image.Image{rgba, gray, gray.SubImage(image.Rect(2, 3, 9, 9)), nrgba} {
 		fast := ToDataset(img)
 		slow := ToDataset(struct{ image.Image }{img}) // Hides the concrete type.
 		if !bytes.Equal(fast.Pix, slow.Pix) {
 			t.Fatalf("the %T fast path differs from the generic conversion", img)
 		}
+	}
+}
+
+func TestToDatasetYCbCr(t *testing.T) {
+	// libjpeg's colour conversion is within a level of Go's.
+	for y := 0; y < 256; y += 5 {
+		for cb := 0; cb < 256; cb += 3 {
+			for cr := 0; cr < 256; cr += 7 {
+				r, g, b := jpegRGB(uint8(y), uint8(cb), uint8(cr))
+				r2, g2, b2 := color.YCbCrToRGB(uint8(y), uint8(cb), uint8(cr))
+				for _, d := range []int{int(r) - int(r2), int(g) - int(g2), int(b) - int(b2)} {
+					if d < -1 || d > 1 {
+						t.Fatalf("YCbCr(%d, %d, %d): libjpeg %v, Go %v", y, cb, cr, []uint8{r, g, b}, []uint8{r2, g2, b2})
+					}
+				}
+			}
+		}
+	}
+	// Fancy upsampling of a constant chroma plane is the constant; of a ramp, in between its samples. A
+	// sub-image (chroma repeated) gives the same pixels when the chroma is constant.
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420} {
+		ycc := image.NewYCbCr(image.Rect(0, 0, 13, 9), ratio)
+		for i := range ycc.Y {
+			ycc.Y[i] = uint8(i * 7)
+		}
+		for i := range ycc.Cb {
+			ycc.Cb[i], ycc.Cr[i] = 90, 200
+		}
+		whole := ToDataset(ycc)
+		for y := range 9 {
+			for x := range 13 {
+				r, g, b := jpegRGB(ycc.Y[ycc.YOffset(x, y)], 90, 200)
+				if p := whole.Pix[3*(13*y+x):]; p[0] != r || p[1] != g || p[2] != b {
+					t.Fatalf("%v pixel (%d, %d): %v, want %v", ratio, x, y, p[:3], []uint8{r, g, b})
+				}
+			}
+		}
+		sub := ToDataset(ycc.SubImage(image.Rect(1, 1, 13, 9)))
+		for y := range 8 {
+			if !bytes.Equal(sub.Pix[3*12*y:3*12*(y+1)], whole.Pix[3*(13*(y+1)+1):3*(13*(y+2))]) {
+				t.Fatalf("%v sub-image row %d differs", ratio, y)
+			}
+		}
+	}
+	row := []uint8{0, 40, 80, 120}
+	out := make([]uint8, 8)
+	fancyH2V1(row, out)
+	if want := []uint8{0, 10, 30, 50, 70, 90, 110, 120}; !bytes.Equal(out, want) {
+		t.Fatalf("h2v1 upsampling of %v: %v, want %v", row, out, want)
 	}
 }
 
@@ -237,9 +279,9 @@ func TestToDatasetCMYK(t *testing.T) {
 	if !bytes.Equal(img.Pix[:15], want) {
 		t.Fatalf("CMYK primaries: %v, want %v", img.Pix[:15], want)
 	}
-	r, g, b := color.CMYKToRGB(40, 80, 120, 30)
-	if p := img.Pix[15:18]; p[0] != r || p[1] != g || p[2] != b {
-		t.Fatalf("CMYK pixel: %v, want %v", p, []uint8{r, g, b})
+	// PIL's cmyk2rgb: (255 − k) − MULDIV255(c, 255 − k) per channel (testdata/pillowref checks it on a JPEG).
+	if p, want := img.Pix[15:18], []uint8{190, 154, 119}; !bytes.Equal(p, want) {
+		t.Fatalf("CMYK pixel: %v, want %v (PIL)", p, want)
 	}
 	// A sub-image keeps its own origin.
 	sub := ToDataset(cmyk.SubImage(image.Rect(1, 1, 3, 2)))

@@ -63,15 +63,16 @@ const precisionBits = 32 - 8 - 2
 // coeffs holds, for every output position, the first input index and the fixed-point weights of the inputs
 // from there on (PIL's precompute_coeffs followed by normalize_coeffs_8bpc).
 type coeffs struct {
-	start   []int
-	weights [][]int32
+	start    []int
+	weights  [][]int32
+	fweights [][]float64 // the normalised weights before rounding, used for 32-bit ("I") images
 }
 
 func precompute(inSize, outSize int, f Filter) coeffs {
 	scale := float64(inSize) / float64(outSize)
 	filterScale := max(scale, 1)
 	support := f.support() * filterScale
-	c := coeffs{start: make([]int, outSize), weights: make([][]int32, outSize)}
+	c := coeffs{start: make([]int, outSize), weights: make([][]int32, outSize), fweights: make([][]float64, outSize)}
 	k := make([]float64, int(math.Ceil(support))*2+1)
 	for xx := range outSize {
 		center := (float64(xx) + 0.5) * scale
@@ -85,11 +86,13 @@ func precompute(inSize, outSize int, f Filter) coeffs {
 			ww += w
 		}
 		ws := make([]int32, max(xmax, 0))
+		fs := make([]float64, len(ws))
 		for x := range ws {
 			v := k[x]
 			if ww != 0 {
 				v /= ww
 			}
+			fs[x] = v
 			if v < 0 {
 				ws[x] = int32(-0.5 + v*(1<<precisionBits))
 			} else {
@@ -98,6 +101,7 @@ func precompute(inSize, outSize int, f Filter) coeffs {
 		}
 		c.start[xx] = xmin
 		c.weights[xx] = ws
+		c.fweights[xx] = fs
 	}
 	return c
 }
@@ -221,6 +225,10 @@ func CenterCrop(img dataset.Image, n int) dataset.Image {
 // CenterCrop(n)]): the shorter side is resized to n with PIL's bicubic filter, then the centre n×n square is
 // kept. An image already n×n is returned unchanged (it is not resampled). The result keeps the channels of
 // img; normalising its pixels is clip.Preprocess's job.
+//
+// PIL resizes an image in the mode it was opened in, before converting it to RGB: for RGB and grayscale
+// files CLIP(LoadFile(path), n) gives PIL's pixels, but for RGBA, palette, CMYK and 16-bit grayscale files
+// use CLIPFile, which follows PIL's mode.
 func CLIP(img dataset.Image, n int) dataset.Image {
 	if n <= 0 {
 		panic(fmt.Sprintf("imageprep.CLIP: invalid size %d", n))

@@ -147,11 +147,11 @@ func runEmbed(job embedJob) error {
 
 	pixels := make([][]float32, len(job.Images))
 	for i, path := range job.Images {
-		img, err := imageprep.LoadFile(path)
+		img, err := imageprep.CLIPFile(path, cfg.ImageSize)
 		if err != nil {
 			return err
 		}
-		x, err := clip.Preprocess(cfg, imageprep.CLIP(img, cfg.ImageSize))
+		x, err := clip.Preprocess(cfg, img)
 		if err != nil {
 			return fmt.Errorf("embed: %s: %w", path, err)
 		}

@@ -134,11 +134,11 @@ func TestEmbed(t *testing.T) {
 	}
 	var pixels [][]float32
 	for _, path := range []string{imgA, imgB} {
-		img, err := imageprep.LoadFile(path)
+		img, err := imageprep.CLIPFile(path, cfg.ImageSize)
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, err := clip.Preprocess(cfg, imageprep.CLIP(img, cfg.ImageSize))
+		x, err := clip.Preprocess(cfg, img)
 		if err != nil {
 			t.Fatal(err)
 		}

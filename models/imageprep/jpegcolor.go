@@ -1,0 +1,156 @@
+package imageprep
+
+import "image"
+
+// JPEG colour, as libjpeg-turbo (which PIL uses) produces it.
+//
+// Go's image/jpeg returns the Y, Cb and Cr planes at their stored resolution; image.YCbCr.At then repeats each
+// chroma sample over the pixels it covers. libjpeg instead interpolates subsampled chroma ("fancy
+// upsampling", on by default and left on by PIL), and converts to RGB with its own rounding. ycbcrToRGB
+// re-implements both for the usual 4:2:0 and 4:2:2 layouts, so that only the inverse DCT (Go's differs from
+// libjpeg's ISLOW by about a level) separates a decoded JPEG from PIL's.
+
+// libjpeg's jdcolor.c fixed-point constants (SCALEBITS = 16).
+const (
+	jpegCrR  = 91881  // FIX(1.40200)
+	jpegCbB  = 116130 // FIX(1.77200)
+	jpegCrG  = 46802  // FIX(0.71414)
+	jpegCbG  = 22554  // FIX(0.34414)
+	jpegHalf = 1 << 15
+)
+
+// jpegRGB converts one pixel as libjpeg's ycc_rgb_convert does.
+func jpegRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
+	yy := int32(y)
+	cb1, cr1 := int32(cb)-128, int32(cr)-128
+	r := yy + (jpegCrR*cr1+jpegHalf)>>16
+	g := yy + (-jpegCbG*cb1-jpegCrG*cr1+jpegHalf)>>16
+	b := yy + (jpegCbB*cb1+jpegHalf)>>16
+	return clamp8(r), clamp8(g), clamp8(b)
+}
+
+func clamp8(v int32) uint8 {
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// ycbcrToRGB converts a decoded JPEG's planes (src.Rect must start at the origin, as image/jpeg returns
+// it) to RGB into p, upsampling 4:2:0 and 4:2:2 chroma with libjpeg's triangle filter. It reports false,
+// leaving p alone, for layouts it does not handle, which the caller converts pixel by pixel.
+func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
+	b := src.Rect
+	if b.Min != (image.Point{}) {
+		return false
+	}
+	w, h := b.Dx(), b.Dy()
+	cw := (w + 1) / 2 // libjpeg's downsampled_width for a 2× horizontal factor
+	var cbRow, crRow []uint8
+	switch src.SubsampleRatio {
+	case image.YCbCrSubsampleRatio444:
+		for y := range h {
+			for x := range w {
+				i := y*src.YStride + x
+				j := (y*w + x) * 3
+				p[j], p[j+1], p[j+2] = jpegRGB(src.Y[i], src.Cb[y*src.CStride+x], src.Cr[y*src.CStride+x])
+			}
+		}
+		return true
+	case image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420:
+		if cw <= 2 {
+			return false // libjpeg replicates (no fancy upsampling) when the chroma is 1 or 2 samples wide.
+		}
+		cbRow, crRow = make([]uint8, 2*cw), make([]uint8, 2*cw)
+	default:
+		return false
+	}
+	ch := (h + 1) / 2
+	colSum := make([][2]int, cw) // Per chroma column, 3·nearer row + further row (4:2:0), for Cb and Cr.
+	for y := range h {
+		if src.SubsampleRatio == image.YCbCrSubsampleRatio422 {
+			o := y * src.CStride
+			fancyH2V1(src.Cb[o:o+cw], cbRow)
+			fancyH2V1(src.Cr[o:o+cw], crRow)
+		} else {
+			near := y / 2
+			far := near - 1 // the row above for the upper output row, below for the lower one
+			if y%2 == 1 {
+				far = near + 1
+			}
+			far = min(max(far, 0), ch-1) // libjpeg repeats the first and last rows
+			n, f := near*src.CStride, far*src.CStride
+			for x := range cw {
+				colSum[x] = [2]int{3*int(src.Cb[n+x]) + int(src.Cb[f+x]), 3*int(src.Cr[n+x]) + int(src.Cr[f+x])}
+			}
+			fancyH2V2(colSum, 0, cbRow)
+			fancyH2V2(colSum, 1, crRow)
+		}
+		yo := y * src.YStride
+		for x := range w {
+			j := (y*w + x) * 3
+			p[j], p[j+1], p[j+2] = jpegRGB(src.Y[yo+x], cbRow[x], crRow[x])
+		}
+	}
+	return true
+}
+
+// fancyH2V1 is libjpeg's h2v1_fancy_upsample: out[2i] = (3·in[i] + in[i-1] + 1) >> 2 and out[2i+1] =
+// (3·in[i] + in[i+1] + 2) >> 2, the end samples copied. len(in) must be at least 3.
+func fancyH2V1(in, out []uint8) {
+	n := len(in)
+	out[0] = in[0]
+	out[1] = uint8((3*int(in[0]) + int(in[1]) + 2) >> 2)
+	for i := 1; i < n-1; i++ {
+		v := 3 * int(in[i])
+		out[2*i] = uint8((v + int(in[i-1]) + 1) >> 2)
+		out[2*i+1] = uint8((v + int(in[i+1]) + 2) >> 2)
+	}
+	out[2*n-2] = uint8((3*int(in[n-1]) + int(in[n-2]) + 1) >> 2)
+	out[2*n-1] = in[n-1]
+}
+
+// fancyH2V2 is the horizontal half of libjpeg's h2v2_fancy_upsample, on the column sums of the two rows.
+func fancyH2V2(sums [][2]int, c int, out []uint8) {
+	n := len(sums)
+	this, next := sums[0][c], sums[1][c]
+	out[0] = uint8((this*4 + 8) >> 4)
+	out[1] = uint8((this*3 + next + 7) >> 4)
+	last := this
+	for i := 1; i < n-1; i++ {
+		this, next = sums[i][c], sums[i+1][c]
+		out[2*i] = uint8((this*3 + last + 8) >> 4)
+		out[2*i+1] = uint8((this*3 + next + 7) >> 4)
+		last = this
+	}
+	this = sums[n-1][c]
+	out[2*n-2] = uint8((this*3 + last + 8) >> 4)
+	out[2*n-1] = uint8((this*4 + 7) >> 4)
+}
+
+// pilCMYKToRGB is PIL's cmyk2rgb: each channel is (255 − k) − (255 − k)·c/255 with PIL's rounded division.
+func pilCMYKToRGB(c, m, y, k uint8) (uint8, uint8, uint8) {
+	nk := 255 - int(k)
+	f := func(v uint8) uint8 {
+		t := int(v)*nk + 128
+		return uint8(nk - ((t>>8)+t)>>8)
+	}
+	return f(c), f(m), f(y)
+}
+
+// cmykToDataset converts an image.CMYK to RGB with PIL's formula.
+func cmykToDataset(src *image.CMYK, p []uint8) {
+	b := src.Rect
+	w := b.Dx()
+	for y := range b.Dy() {
+		o := src.PixOffset(b.Min.X, b.Min.Y+y)
+		row := src.Pix[o : o+4*w]
+		for x := range w {
+			i := (y*w + x) * 3
+			p[i], p[i+1], p[i+2] = pilCMYKToRGB(row[4*x], row[4*x+1], row[4*x+2], row[4*x+3])
+		}
+	}
+}
