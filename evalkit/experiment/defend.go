@@ -11,14 +11,30 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/defense"
 )
 
-// FilterSpec configures the paper's pre-training filter: an independent clean model (the spec's pre-training
-// recipe with another seed) embeds every pair of the poisoned training set, and pairs whose cosine distance
+// FilterSpec configures the paper's pre-training filter: an independent clean model (by default the spec's
+// pre-training recipe with another seed; or another preset, or a loaded checkpoint, as the paper's ViT-B/16
+// checker of a ViT-B/32 victim) embeds every pair of the poisoned training set, and pairs whose cosine distance
 // exceeds γ are dropped before fine-tuning.
 type FilterSpec struct {
 	// Threshold picks γ (fixed, quantile, or from a labelled sample).
 	Threshold defense.Threshold `json:"threshold"`
-	// CheckerSeed seeds the independent clean model (0: the spec's seed + 1).
+	// CheckerSeed seeds the independent clean model when it is pre-trained here (0: the spec's seed + 1);
+	// unused with CheckerWeights.
 	CheckerSeed int64 `json:"checker_seed"`
+	// CheckerPreset, when set, pre-trains the checker with this model preset (see clip.Presets, e.g. "small"
+	// for a "tiny" victim) instead of the spec's, with the rest of the spec's recipe, on the same clean pool
+	// (cached like any pre-training). Not with a spec that loads Weights (it has no pool to pre-train on).
+	CheckerPreset string `json:"checker_preset,omitempty"`
+	// CheckerWeights, when set, is the checker instead of a model pre-trained here: an mmpoison checkpoint
+	// (written by clip.Save, e.g. a cached pre-training stage, used as is) or OpenAI / open_clip / HuggingFace
+	// CLIP safetensors (converted once and cached, as Spec.Weights). Its own config decides the images' size,
+	// channels and normalisation (Fashion-MNIST's 28×28 grayscale images are resized and repeated over RGB for
+	// a 224 px RGB checker) and its context length.
+	CheckerWeights string `json:"checker_weights,omitempty"`
+	// CheckerTokenizer is the CLIP BPE vocabulary of CheckerWeights (bpe_simple_vocab_16e6.txt.gz, or a
+	// HuggingFace vocab.json with merges.txt beside it); empty: the spec's tokenizer (the Fashion-MNIST
+	// word-level one, for a checkpoint trained here on its captions). Its vocabulary size must be the checker's.
+	CheckerTokenizer string `json:"checker_tokenizer,omitempty"`
 	// LabelledPairs is the size of the labelled sample for the "labelled" threshold, drawn by the seed from the
 	// poisoned training set (its flags play the defender's hand labels).
 	LabelledPairs int `json:"labelled_pairs,omitempty"`
@@ -29,30 +45,38 @@ type FilterOutcome struct {
 	Gamma  float64               `json:"gamma"`
 	Report *defense.FilterReport `json:"report"`
 	// Distances and Poisoned describe every pair of the poisoned training set, for the histogram.
-	Distances []float64  `json:"-"`
-	Poisoned  []bool     `json:"-"`
-	Checker   *Stage     `json:"checker"`
-	Model     *Stage     `json:"model"`
-	Eval      *ModelEval `json:"eval"`
+	Distances []float64 `json:"-"`
+	Poisoned  []bool    `json:"-"`
+	Checker   *Stage    `json:"checker"`
+	// CheckerModel describes the checker, e.g. "small pre-trained on the clean pool, seed 43".
+	CheckerModel string     `json:"checker_model,omitempty"`
+	Model        *Stage     `json:"model"`
+	Eval         *ModelEval `json:"eval"`
 }
 
 // Filter runs the pre-training filter defense against the spec's attack and evaluates the resulting model.
 func Filter(d *Data, fs FilterSpec, opts Options) (*FilterOutcome, error) {
-	checkerSpec := checkerSpecFor(d, fs.CheckerSeed)
-	checkerData := *d
-	checkerData.Spec = checkerSpec
+	ck := fs.checker()
+	if err := ck.validate(d.Spec); err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
 	out := &FilterOutcome{}
 	var err error
-	if out.Checker, err = Pretrain(&checkerData, opts); err != nil {
+	if out.Checker, err = ck.stage(d, opts); err != nil {
 		return nil, fmt.Errorf("filter: independent clean model: %w", err)
 	}
 	poisoned, _, err := Poison(d)
 	if err != nil {
 		return nil, err
 	}
-	if out.Distances, err = pairDistances(d, out.Checker.Path, poisoned, opts); err != nil {
+	img, txt, cfg, err := ck.embedPairs(d, out.Checker.Path, poisoned, opts)
+	if err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	if out.Distances, err = defense.PairDistances(img, txt); err != nil {
 		return nil, err
 	}
+	out.CheckerModel = ck.describe(d, cfg)
 	for _, p := range poisoned.Pairs {
 		out.Poisoned = append(out.Poisoned, p.Poisoned)
 	}
@@ -65,11 +89,7 @@ func Filter(d *Data, fs FilterSpec, opts Options) (*FilterOutcome, error) {
 	}
 	filtered, report := defense.Filter(poisoned, out.Distances, out.Gamma)
 	out.Report = report
-	key := struct {
-		Finetune any
-		Filter   FilterSpec
-		Checker  int64
-	}{d.Spec.finetuneKey(true), fs, checkerSpec.Seed}
+	key := filterKey(d, fs)
 	pretrained, err := Pretrain(d, opts)
 	if err != nil {
 		return nil, err
@@ -91,9 +111,22 @@ func Filter(d *Data, fs FilterSpec, opts Options) (*FilterOutcome, error) {
 	return out, nil
 }
 
-// pairDistances embeds every pair of ps with the model at path and returns 1 − cos(image, caption) per pair.
+// filterKey is what the filtered model depends on: the attacked fine-tuning, the filter's settings, the
+// checker's seed and, with CheckerWeights, its files (left out otherwise, so that the keys of checkers
+// pre-trained here are as before the checker could be chosen).
+func filterKey(d *Data, fs FilterSpec) any {
+	return struct {
+		Finetune     any
+		Filter       FilterSpec
+		Checker      int64
+		CheckerFiles any `json:",omitempty"`
+	}{d.Spec.finetuneKey(true), fs, checkerSpecFor(d, fs.CheckerSeed).Seed, fs.checker().filesKey()}
+}
+
+// pairDistances embeds every pair of ps with the model at path (its own config, the spec's tokenizer) and
+// returns 1 − cos(image, caption) per pair.
 func pairDistances(d *Data, path string, ps *dataset.PairSet, opts Options) ([]float64, error) {
-	img, txt, err := pairEmbeddings(d, path, ps, opts)
+	img, txt, _, err := checkerChoice{}.embedPairs(d, path, ps, opts)
 	if err != nil {
 		return nil, err
 	}

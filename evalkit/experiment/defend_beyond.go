@@ -13,16 +13,23 @@ import (
 )
 
 // KDistanceSpec configures the embedding-space detector: the independent clean checker of the paper's filter
-// (the spec's pre-training recipe with another seed: the same cached model Filter uses) embeds every pair of
-// the poisoned training set, defense.KDistanceScores scores them, and pairs scoring above γ are dropped before
-// fine-tuning.
+// (chosen as FilterSpec's, by default the spec's pre-training recipe with another seed: the same cached model
+// Filter uses) embeds every pair of the poisoned training set, defense.KDistanceScores scores them, and pairs
+// scoring above γ are dropped before fine-tuning.
 type KDistanceSpec struct {
 	// Score picks the score (Kind, default neighbour-contrast) and its number of neighbours K.
 	Score defense.KDistanceOptions `json:"score"`
 	// Threshold picks γ on the scores (fixed, quantile, or from a labelled sample).
 	Threshold defense.Threshold `json:"threshold"`
-	// CheckerSeed seeds the independent clean model (0: the spec's seed + 1).
+	// CheckerSeed seeds the independent clean model when it is pre-trained here (0: the spec's seed + 1);
+	// unused with CheckerWeights.
 	CheckerSeed int64 `json:"checker_seed"`
+	// CheckerPreset, CheckerWeights and CheckerTokenizer choose the checker as FilterSpec's do: another model
+	// preset pre-trained on the same clean pool, or a loaded checkpoint (mmpoison, OpenAI / open_clip or
+	// HuggingFace safetensors) with its tokenizer. Empty: the spec's own preset.
+	CheckerPreset    string `json:"checker_preset,omitempty"`
+	CheckerWeights   string `json:"checker_weights,omitempty"`
+	CheckerTokenizer string `json:"checker_tokenizer,omitempty"`
 	// LabelledPairs is the size of the labelled sample for the "labelled" threshold (0: 200), drawn as
 	// FilterSpec's.
 	LabelledPairs int `json:"labelled_pairs,omitempty"`
@@ -40,6 +47,8 @@ type Detection struct {
 	// Filtered is the training set without the dropped pairs.
 	Filtered *dataset.PairSet `json:"-"`
 	Checker  *Stage           `json:"checker"`
+	// CheckerModel describes the checker, e.g. "small pre-trained on the clean pool, seed 43".
+	CheckerModel string `json:"checker_model,omitempty"`
 	// Seconds is the detection's own cost: embedding every pair with the checker and scoring (the checker's
 	// training is in Checker.Seconds, shared with Filter).
 	Seconds float64 `json:"seconds"`
@@ -52,23 +61,15 @@ type KDistanceOutcome struct {
 	Eval  *ModelEval `json:"eval"`
 }
 
-// checkerSpec returns the spec of the independent clean model, as Filter chooses it.
-func checkerSpecFor(d *Data, seed int64) Spec {
-	s := d.Spec
-	s.Seed = seed
-	if s.Seed == 0 {
-		s.Seed = d.Spec.Seed + 1
-	}
-	return s
-}
-
 // Detect runs the embedding-space detector on the spec's poisoned training set, without fine-tuning.
 func Detect(d *Data, ks KDistanceSpec, opts Options) (*Detection, error) {
-	checkerData := *d
-	checkerData.Spec = checkerSpecFor(d, ks.CheckerSeed)
+	ck := ks.checker()
+	if err := ck.validate(d.Spec); err != nil {
+		return nil, fmt.Errorf("k-distance detector: %w", err)
+	}
 	out := &Detection{}
 	var err error
-	if out.Checker, err = Pretrain(&checkerData, opts); err != nil {
+	if out.Checker, err = ck.stage(d, opts); err != nil {
 		return nil, fmt.Errorf("k-distance detector: independent clean model: %w", err)
 	}
 	poisoned, manifest, err := Poison(d)
@@ -76,10 +77,11 @@ func Detect(d *Data, ks KDistanceSpec, opts Options) (*Detection, error) {
 		return nil, err
 	}
 	start := time.Now()
-	imgEmb, txtEmb, err := pairEmbeddings(d, out.Checker.Path, poisoned, opts)
+	imgEmb, txtEmb, cfg, err := ck.embedPairs(d, out.Checker.Path, poisoned, opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("k-distance detector: %w", err)
 	}
+	out.CheckerModel = ck.describe(d, cfg)
 	so := ks.Score
 	so.ImageOf = make([]int, len(poisoned.Pairs))
 	for i, p := range poisoned.Pairs {
@@ -134,12 +136,7 @@ func KDistanceFilter(d *Data, ks KDistanceSpec, opts Options) (*KDistanceOutcome
 	if err != nil {
 		return nil, err
 	}
-	key := struct {
-		Finetune any
-		Detector KDistanceSpec
-		Checker  int64
-		Dropped  []int
-	}{d.Spec.finetuneKey(true), ks, checkerSpecFor(d, ks.CheckerSeed).Seed, det.Report.DroppedIndices}
+	key := kdistanceKey(d, ks, det.Report.DroppedIndices)
 	title := fmt.Sprintf("fine-tuning (k-distance filtered, γ=%.3f, %d pairs dropped)", det.Gamma, det.Report.Dropped)
 	out.Model, err = cached("finetune-kdistance", key, func() (*context.Context, []train.EpochStats, error) {
 		init, _, err := clip.Load(pretrained.Path)
@@ -157,29 +154,17 @@ func KDistanceFilter(d *Data, ks KDistanceSpec, opts Options) (*KDistanceOutcome
 	return out, nil
 }
 
-// pairEmbeddings embeds every pair of ps with the model at path: row i holds pair i's image embedding and
-// caption embedding (the inputs of defense.PairDistances and defense.KDistanceScores).
-func pairEmbeddings(d *Data, path string, ps *dataset.PairSet, opts Options) (imgRows, txtRows [][]float32, err error) {
-	emb, _, err := loadEmbedder(path, &opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	td, err := d.TrainingData(ps)
-	if err != nil {
-		return nil, nil, err
-	}
-	imgEmb, err := emb.Images(td.Images)
-	if err != nil {
-		return nil, nil, err
-	}
-	if txtRows, err = emb.Texts(td.Tokens); err != nil {
-		return nil, nil, err
-	}
-	imgRows = make([][]float32, len(ps.Pairs))
-	for i, p := range ps.Pairs {
-		imgRows[i] = imgEmb[p.Image]
-	}
-	return imgRows, txtRows, nil
+// kdistanceKey is what the model fine-tuned on the detector's kept pairs depends on: the attacked fine-tuning,
+// the detector's settings, the checker's seed, the dropped pairs and, with CheckerWeights, the checker's files
+// (left out otherwise, so that the keys of checkers pre-trained here are as before the checker could be chosen).
+func kdistanceKey(d *Data, ks KDistanceSpec, dropped []int) any {
+	return struct {
+		Finetune     any
+		Detector     KDistanceSpec
+		Checker      int64
+		Dropped      []int
+		CheckerFiles any `json:",omitempty"`
+	}{d.Spec.finetuneKey(true), ks, checkerSpecFor(d, ks.CheckerSeed).Seed, dropped, ks.checker().filesKey()}
 }
 
 // CleanCLIPSpec configures CleanCLIP fine-tuning. The zero value is CleanCLIP's recipe: λ₁ = λ₂ = 1, EDA with

@@ -41,7 +41,8 @@ type DefenseMatrix struct {
 	Seeds []int64 `json:"seeds"`
 	// Defenses to run (default AllDefenses).
 	Defenses []string `json:"defenses"`
-	// Filter and KDistance configure the data-side defenses; CleanCLIP the CleanCLIP objective.
+	// Filter and KDistance configure the data-side defenses, their checker included (CheckerSeed,
+	// CheckerPreset, CheckerWeights, CheckerTokenizer); CleanCLIP the CleanCLIP objective.
 	Filter    FilterSpec    `json:"filter"`
 	KDistance KDistanceSpec `json:"kdistance"`
 	CleanCLIP CleanCLIPSpec `json:"cleanclip"`
@@ -79,6 +80,8 @@ type DefenseOutcome struct {
 	// CheckerSeconds is the independent clean model's pre-training (shared by both data-side defenses).
 	Seconds        float64 `json:"seconds"`
 	CheckerSeconds float64 `json:"checker_seconds,omitempty"`
+	// Checker describes a data-side defense's independent clean model (FilterOutcome.CheckerModel).
+	Checker string `json:"checker,omitempty"`
 }
 
 // Cells returns the matrix's cells in run order: attack by attack, seed by seed, defense by defense.
@@ -114,9 +117,9 @@ func (m DefenseMatrix) cellPath(c MatrixCell) string {
 	var settings any
 	switch c.Defense {
 	case DefenseFilter:
-		settings = m.Filter
+		settings = withCheckerFiles(m.Filter, m.Filter.checker())
 	case DefenseKDistance:
-		settings = m.KDistance
+		settings = withCheckerFiles(m.KDistance, m.KDistance.checker())
 	case DefenseCleanCLIP:
 		settings = struct {
 			CleanCLIP CleanCLIPSpec
@@ -147,6 +150,16 @@ func (m DefenseMatrix) Run(opts Options) ([]*DefenseOutcome, error) {
 		}
 		if err := c.Spec.Validate(); err != nil {
 			return nil, fmt.Errorf("defense matrix: %w", err)
+		}
+		var err error
+		switch c.Defense {
+		case DefenseFilter:
+			err = m.Filter.checker().validate(c.Spec)
+		case DefenseKDistance:
+			err = m.KDistance.checker().validate(c.Spec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("defense matrix, defense %s: %w", c.Defense, err)
 		}
 	}
 	var out []*DefenseOutcome
@@ -240,14 +253,14 @@ func (m DefenseMatrix) runCell(c MatrixCell, opts Options) (*DefenseOutcome, err
 		if err != nil {
 			return nil, err
 		}
-		o.Defended, o.Report, o.CheckerSeconds = f.Eval, f.Report, f.Checker.Seconds
+		o.Defended, o.Report, o.CheckerSeconds, o.Checker = f.Eval, f.Report, f.Checker.Seconds, f.CheckerModel
 		o.Seconds = f.Model.Seconds
 	case DefenseKDistance:
 		k, err := KDistanceFilter(d, m.KDistance, opts)
 		if err != nil {
 			return nil, err
 		}
-		o.Defended, o.Report, o.CheckerSeconds = k.Eval, k.Report, k.Checker.Seconds
+		o.Defended, o.Report, o.CheckerSeconds, o.Checker = k.Eval, k.Report, k.Checker.Seconds, k.CheckerModel
 		o.Seconds = k.Seconds + k.Model.Seconds
 	case DefenseCleanFinetune, DefenseCleanCLIP:
 		var evals []*ModelEval

@@ -96,8 +96,25 @@ func DefenseMatrixTable(os []*experiment.DefenseOutcome) *kernelext.Table {
 				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return o.Seconds }), "%.0f"))
 		}
 	}
-	return t.AddNote("Post-training defenses (clean-finetune, cleanclip) remove no data; their cost is the extra epochs on held-out clean pairs. " +
-		"Data-side defenses (filter, kdistance) also need an independent clean checker model; their cost is detection plus fine-tuning on the kept pairs.")
+	return t.AddNote("Post-training defenses (clean-finetune, cleanclip) remove no data; their cost is the extra epochs on held-out clean pairs. "+
+		"Data-side defenses (filter, kdistance) also need an independent clean checker model%s; their cost is detection plus fine-tuning on the kept pairs.",
+		checkersNote(os))
+}
+
+// checkersNote names the checkers of the data-side defenses among outcomes, e.g. " (here: small pre-trained on
+// the clean pool, seed 43)"; "" when no outcome names one (cells from before the checker was recorded).
+func checkersNote(os []*experiment.DefenseOutcome) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, o := range os {
+		if o.Checker != "" && !seen[o.Checker] {
+			seen[o.Checker], names = true, append(names, o.Checker)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (here: " + strings.Join(names, "; ") + ")"
 }
 
 // DefenseMatrixFigures draws the matrix: Hit@10 and utility (IR@10 on untargeted classes) per attack for the

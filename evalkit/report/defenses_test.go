@@ -25,13 +25,15 @@ func TestDefenseMatrixTableAndFigures(t *testing.T) {
 			if d == experiment.DefenseFilter {
 				rec, prec, cl := 0.8, 0.5, 0.02
 				o.Report = &defense.FilterReport{Total: 1000, Dropped: 40, FractionRemoved: 0.04, Recall: &rec, Precision: &prec, CleanDroppedFraction: &cl}
+				o.Checker = "small pre-trained on the clean pool, seed 43"
 			}
 			outs = append(outs, o)
 		}
 	}
 	text := DefenseMatrixTable(outs).Text()
 	for _, want := range []string{"clean model (baseline)", "poisoned, no defense", "filter", "cleanclip", "kdistance",
-		"0.800 ± 0.000", "0.040 ± 0.000", "0.250 ± 0.000", "1.000 ± 0.000"} {
+		"0.800 ± 0.000", "0.040 ± 0.000", "0.250 ± 0.000", "1.000 ± 0.000",
+		"independent clean checker model (here: small pre-trained on the clean pool, seed 43);"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("matrix table lacks %q:\n%s", want, text)
 		}

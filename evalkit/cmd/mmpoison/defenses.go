@@ -24,6 +24,10 @@ func defenses(args []string) error {
 	epochs := fs.Int("repair-epochs", 2, "epochs of the post-training defenses")
 	out := fs.String("out", "mmpoison-defenses", "report folder (defenses.md, figures)")
 	dir := fs.String("runs", "", "folder keeping one file per finished cell, so an interrupted matrix resumes (default: <cache>/defenses)")
+	checkerSeed := fs.Int64("checker-seed", 0, "seed of the data-side defenses' independent clean checker when it is pre-trained here (0: each attack's seed + 1)")
+	checkerPreset := fs.String("checker-preset", "", "pre-train the checker with this model preset (e.g. small) instead of the victim's, on the same clean pool")
+	checkerWeights := fs.String("checker-weights", "", "use this checkpoint as the checker: an mmpoison checkpoint, or OpenAI/open_clip/HuggingFace CLIP safetensors")
+	checkerTokenizer := fs.String("checker-tokenizer", "", "the CLIP BPE vocabulary of -checker-weights (bpe_simple_vocab_16e6.txt.gz or vocab.json); default: the victim's tokenizer")
 	quiet := fs.Bool("quiet", false, "no training progress")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -36,9 +40,12 @@ func defenses(args []string) error {
 		base = experiment.QuickSpec()
 	}
 	base.HeldOutSize = *heldOut
+	th := defense.Threshold{Kind: defense.KindQuantile, Value: *quantile}
 	m := experiment.DefenseMatrix{Defenses: splitList(*which), RepairEpochs: *epochs,
-		Filter:    experiment.FilterSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: *quantile}},
-		KDistance: experiment.KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: *quantile}}}
+		Filter: experiment.FilterSpec{Threshold: th, CheckerSeed: *checkerSeed, CheckerPreset: *checkerPreset,
+			CheckerWeights: *checkerWeights, CheckerTokenizer: *checkerTokenizer},
+		KDistance: experiment.KDistanceSpec{Threshold: th, CheckerSeed: *checkerSeed, CheckerPreset: *checkerPreset,
+			CheckerWeights: *checkerWeights, CheckerTokenizer: *checkerTokenizer}}
 	var err error
 	if m.Attacks, err = experiment.MatrixAttacks(base, splitList(*attacks)...); err != nil {
 		return fmt.Errorf("-attacks: %w", err)

@@ -1,0 +1,395 @@
+package experiment
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/imageprep"
+	"github.com/mmpoison/mmpoison/models/safetensors"
+	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/defense"
+)
+
+// checkerTestSpec is QuickSpec shrunk for the checker tests, so that a "small" checker pre-trains in well under
+// a minute on 2 cores: a fifth of the pool in batches of 32, half the fine-tuning split (about 2,500 training
+// pairs, 25 of them poisoned), one fine-tuning epoch.
+func checkerTestSpec() Spec {
+	s := QuickSpec()
+	s.PoolSize, s.TrainSize, s.FinetuneEpochs, s.BatchSize = 600, 550, 1, 32
+	return s
+}
+
+// Leaving the checker fields empty keeps the filtered models' cache keys and the matrix cells' file names as
+// they were before the checker could be chosen (the values below were computed by that code); setting any of
+// them changes the keys.
+func TestCheckerKeysUnchanged(t *testing.T) {
+	d := &Data{Spec: QuickSpec()}
+	fs := FilterSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}}
+	ks := KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindLabelled, MaxCleanDrop: 0.05}}
+	m := DefenseMatrix{Filter: fs, KDistance: ks, Dir: "/x"}
+	cellF := filepath.Base(m.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseFilter}))
+	cellK := filepath.Base(m.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseKDistance}))
+	got := [4]string{hash(filterKey(d, fs)), hash(kdistanceKey(d, ks, []int{3, 5})), cellF, cellK}
+	want := [4]string{"16c7835475f2f6f0", "e7b8416182bc4a15", "cell-filter-10a716564cb1e849.json", "cell-kdistance-134ae918cf1cee67.json"}
+	if got != want {
+		t.Errorf("keys %v, want %v", got, want)
+	}
+
+	file := filepath.Join(t.TempDir(), "checker.safetensors")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*checkerChoice)
+	}{
+		{"seed", func(c *checkerChoice) { c.Seed = 7 }},
+		{"preset", func(c *checkerChoice) { c.Preset = "small" }},
+		{"weights", func(c *checkerChoice) { c.Weights = file }},
+		{"weights and tokenizer", func(c *checkerChoice) { c.Weights, c.Tokenizer = file, file }},
+	} {
+		var c checkerChoice
+		tc.set(&c)
+		f, k := fs, ks
+		f.CheckerSeed, f.CheckerPreset, f.CheckerWeights, f.CheckerTokenizer = c.Seed, c.Preset, c.Weights, c.Tokenizer
+		k.CheckerSeed, k.CheckerPreset, k.CheckerWeights, k.CheckerTokenizer = c.Seed, c.Preset, c.Weights, c.Tokenizer
+		m2 := DefenseMatrix{Filter: f, KDistance: k, Dir: "/x"}
+		if hash(filterKey(d, f)) == want[0] || hash(kdistanceKey(d, k, []int{3, 5})) == want[1] ||
+			filepath.Base(m2.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseFilter})) == want[2] ||
+			filepath.Base(m2.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseKDistance})) == want[3] {
+			t.Errorf("%s: a checker setting shares a cache key with the default checker", tc.name)
+		}
+	}
+	// A replaced checkpoint file at the same path is another checker.
+	before := hash(filterKey(d, FilterSpec{CheckerWeights: file}))
+	if err := os.WriteFile(file, []byte("longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if hash(filterKey(d, FilterSpec{CheckerWeights: file})) == before {
+		t.Error("a replaced checker checkpoint keeps its cache key")
+	}
+}
+
+// TestCheckerErrors: bad checker settings are refused, naming the value, before anything trains.
+func TestCheckerErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ckpt.safetensors")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.safetensors")
+	weighted := QuickSpec()
+	weighted.Weights, weighted.TokenizerFile = file, file
+	cases := []struct {
+		name string
+		c    checkerChoice
+		spec Spec
+		want []string
+	}{
+		{"unknown preset", checkerChoice{Preset: "huge"}, QuickSpec(), []string{`unknown model preset "huge"`, `"small"`}},
+		{"missing checkpoint", checkerChoice{Weights: missing}, QuickSpec(), []string{missing, "does not exist"}},
+		{"checkpoint is a folder", checkerChoice{Weights: dir}, QuickSpec(), []string{dir, "is a folder"}},
+		{"missing tokenizer", checkerChoice{Weights: file, Tokenizer: missing}, QuickSpec(), []string{"CheckerTokenizer", missing, "does not exist"}},
+		{"tokenizer without checkpoint", checkerChoice{Tokenizer: file}, QuickSpec(), []string{"CheckerTokenizer " + file, "needs CheckerWeights"}},
+		{"preset and checkpoint", checkerChoice{Preset: "small", Weights: file}, QuickSpec(), []string{`"small"`, file, "not both"}},
+		{"preset without a pool", checkerChoice{Preset: "small"}, weighted, []string{`"small"`, "no pre-training pool", "CheckerWeights"}},
+	}
+	for _, tc := range cases {
+		err := tc.c.validate(tc.spec)
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v, want one containing %q", tc.name, err, w)
+			}
+		}
+	}
+	if err := (checkerChoice{Preset: "small", Seed: 3}).validate(QuickSpec()); err != nil {
+		t.Errorf("a known preset: %v", err)
+	}
+
+	// The runners refuse them before training: Filter, Detect, KDistanceFilter and the matrix.
+	m := DefenseMatrix{Attacks: []Spec{QuickSpec()}, Defenses: []string{DefenseKDistance}, Dir: t.TempDir(),
+		KDistance: KDistanceSpec{CheckerPreset: "huge"}}
+	if _, err := m.Run(Options{}); err == nil || !strings.Contains(err.Error(), `"huge"`) {
+		t.Errorf("matrix with an unknown checker preset: %v", err)
+	}
+	requireData(t)
+	d, err := LoadData(checkerTestSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := Options{Quiet: true}
+	if _, err := Filter(d, FilterSpec{CheckerPreset: "huge"}, quiet); err == nil || !strings.Contains(err.Error(), `unknown model preset "huge"`) {
+		t.Errorf("filter with an unknown preset: %v", err)
+	}
+	if _, err := Filter(d, FilterSpec{CheckerWeights: missing}, quiet); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("filter with a missing checkpoint: %v", err)
+	}
+	if _, err := Detect(d, KDistanceSpec{CheckerWeights: missing}, quiet); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("detector with a missing checkpoint: %v", err)
+	}
+	if _, err := KDistanceFilter(d, KDistanceSpec{CheckerPreset: "huge"}, quiet); err == nil || !strings.Contains(err.Error(), `"huge"`) {
+		t.Errorf("k-distance filter with an unknown preset: %v", err)
+	}
+	// A CLIP-vocabulary checkpoint without its tokenizer: the Fashion-MNIST words do not fit it.
+	clipCkpt := filepath.Join(dir, "mini-clip.safetensors")
+	if err := WriteRandomCheckpoint(clipCkpt, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Detect(d, KDistanceSpec{CheckerWeights: clipCkpt, Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}}, quiet)
+	if err == nil || !strings.Contains(err.Error(), "49408") || !strings.Contains(err.Error(), "set CheckerTokenizer") {
+		t.Errorf("checkpoint with another vocabulary and no tokenizer: %v", err)
+	}
+}
+
+// TestDetectCheckerCheckpoint: a checkpoint saved by a pre-training stage, given as CheckerWeights, is the
+// checker it was: the detector's scores are those of the seed-based checker that produced it.
+func TestDetectCheckerCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pre-trains a checker")
+	}
+	requireData(t)
+	d, err := LoadData(checkerTestSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := Options{Quiet: true}
+	th := defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}
+	seeded, err := Detect(d, KDistanceSpec{Threshold: th}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Detect(d, KDistanceSpec{Threshold: th, CheckerWeights: seeded.Checker.Path}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seeded checker %q (%s), loaded %q; recall %v", seeded.CheckerModel, seeded.Checker.Path, loaded.CheckerModel,
+		deref(loaded.Report.Recall))
+	if loaded.Checker.Path != seeded.Checker.Path {
+		t.Errorf("the mmpoison checkpoint was not used in place: %s, want %s", loaded.Checker.Path, seeded.Checker.Path)
+	}
+	if !slices.Equal(loaded.Scores, seeded.Scores) || loaded.Gamma != seeded.Gamma || loaded.Report.Dropped != seeded.Report.Dropped {
+		t.Errorf("the loaded checkpoint scores differently from the checker that wrote it (γ %v vs %v)", loaded.Gamma, seeded.Gamma)
+	}
+	if want := "tiny pre-trained on the clean pool, seed 43"; seeded.CheckerModel != want {
+		t.Errorf("seeded checker described as %q, want %q", seeded.CheckerModel, want)
+	}
+	if !strings.HasPrefix(loaded.CheckerModel, "checkpoint pretrain-") || !strings.HasSuffix(loaded.CheckerModel, "(tiny)") {
+		t.Errorf("loaded checker described as %q", loaded.CheckerModel)
+	}
+	// The filter's distances through the same path agree as well.
+	poisoned, _, err := Poison(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := pairDistances(d, seeded.Checker.Path, poisoned, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := FilterSpec{CheckerWeights: seeded.Checker.Path}.checker()
+	img, txt, _, err := ck.embedPairs(d, seeded.Checker.Path, poisoned, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := defense.PairDistances(img, txt)
+	if err != nil || !slices.Equal(a, b) {
+		t.Errorf("distances of the loaded checker differ (%v)", err)
+	}
+	// They are the distances of the victim's own preprocessing and tokenizer (Data.TrainingData), as before the
+	// checker brought its own.
+	td, err := d.TrainingData(poisoned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, _, err := loadEmbedder(seeded.Checker.Path, &quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allImg, err := emb.Images(td.Images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldTxt, err := emb.Texts(td.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldImg := make([][]float32, len(poisoned.Pairs))
+	for i, p := range poisoned.Pairs {
+		oldImg[i] = allImg[p.Image]
+	}
+	if old, err := defense.PairDistances(oldImg, oldTxt); err != nil || !slices.Equal(old, a) {
+		t.Errorf("the default checker's distances changed (%v)", err)
+	}
+}
+
+// TestCheckerForeignCheckpoint: an RGB checker at another resolution and with the CLIP BPE vocabulary embeds
+// Fashion-MNIST's 28×28 grayscale pairs (resized, repeated over RGB, its own normalisation, its tokenizer), the
+// same whether its file carries mmpoison's config (used in place) or only OpenAI's tensor names and the head
+// counts (converted by models/weights and cached).
+func TestCheckerForeignCheckpoint(t *testing.T) {
+	requireData(t)
+	vocab := testVocab(t)
+	d, err := LoadData(checkerTestSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := Options{Quiet: true}
+	dir := t.TempDir()
+	withConfig := filepath.Join(dir, "mini-clip.safetensors")
+	if err := WriteRandomCheckpoint(withConfig, 3); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.ReadFile(withConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := MiniCLIPConfig()
+	f.Metadata = map[string]string{weights.MetadataVisionHeads: strconv.Itoa(cfg.VisionHeads),
+		weights.MetadataTextHeads: strconv.Itoa(cfg.TextHeads)}
+	openAI := filepath.Join(dir, "openai-names.safetensors")
+	if err := safetensors.WriteFile(openAI, f); err != nil {
+		t.Fatal(err)
+	}
+	poisoned, _, err := Poison(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dists [][]float64
+	for _, tc := range []struct {
+		name, path string
+		inPlace    bool
+	}{{"mmpoison config", withConfig, true}, {"OpenAI names only", openAI, false}} {
+		ck := checkerChoice{Weights: tc.path, Tokenizer: vocab}
+		if err := ck.validate(d.Spec); err != nil {
+			t.Fatal(err)
+		}
+		st, err := ck.stage(d, quiet)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if abs, _ := filepath.Abs(tc.path); (st.Path == abs) != tc.inPlace {
+			t.Errorf("%s: checker stage %s (in place: want %v)", tc.name, st.Path, tc.inPlace)
+		}
+		img, txt, got, err := ck.embedPairs(d, st.Path, poisoned, quiet)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got.ImageSize != 32 || got.ImageChannels != 3 || len(img[0]) != cfg.EmbedDim || len(txt[0]) != cfg.EmbedDim {
+			t.Errorf("%s: embedded with %+v into %d dimensions", tc.name, got, len(img[0]))
+		}
+		dist, err := defense.PairDistances(img, txt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dists = append(dists, dist)
+		// The first pair by hand: CLIP's resize to 32 px, the grayscale repeated over RGB, OpenAI's normalisation.
+		emb, _, err := loadEmbedder(st.Path, &quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := poisoned.Pairs[0]
+		pix, err := clip.Preprocess(got, imageprep.CLIP(poisoned.Images[p.Image].Image, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := LoadTokenizerFile(vocab, got.ContextLength)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantImg, err := emb.Images([][]float32{pix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTxt, err := emb.Texts([][]int32{tok.Encode(p.Caption)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !close32(img[0], wantImg[0]) || !close32(txt[0], wantTxt[0]) {
+			t.Errorf("%s: the first pair's embeddings differ from those of its images and caption prepared by hand", tc.name)
+		}
+	}
+	for i := range dists[0] {
+		if math.Abs(dists[0][i]-dists[1][i]) > 1e-5 {
+			t.Fatalf("pair %d: distance %v in place, %v converted", i, dists[0][i], dists[1][i])
+		}
+	}
+	// The conversion is cached, and Detect runs on it.
+	det, err := Detect(d, KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.95},
+		CheckerWeights: openAI, CheckerTokenizer: vocab}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !det.Checker.Cached || !strings.Contains(det.CheckerModel, "openai-names.safetensors") {
+		t.Errorf("detector's checker %+v, described as %q", det.Checker, det.CheckerModel)
+	}
+}
+
+func close32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-5 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFilterCheckerPreset: a Filter whose checker has another preset ("small" for the "tiny" victim) pre-trains
+// and uses a model of that preset on the same clean pool, whose distances differ from the default checker's,
+// and it still catches the poison: dropping the 5% most distant pairs removes far more than 5% of the poison.
+func TestFilterCheckerPreset(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pre-trains two checkers and fine-tunes a model")
+	}
+	requireData(t)
+	d, err := LoadData(checkerTestSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := Options{Quiet: true}
+	th := defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}
+	f, err := Filter(d, FilterSpec{Threshold: th, CheckerPreset: "small"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cfg, err := clip.Load(f.Checker.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, _ := clip.Preset("small")
+	if cfg.Name != "small" || cfg.EmbedDim != small.EmbedDim || cfg.VisionLayers != small.VisionLayers || cfg.PatchSize != small.PatchSize {
+		t.Errorf("the checker is %+v, not the small preset", cfg)
+	}
+	if want := "small pre-trained on the clean pool, seed 43"; f.CheckerModel != want {
+		t.Errorf("checker described as %q, want %q", f.CheckerModel, want)
+	}
+	poisoned, _, err := Poison(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := checkerChoice{}.stage(d, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist, err := pairDistances(d, def.Path, poisoned, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(dist, f.Distances) {
+		t.Error("the small checker's distances are the default checker's")
+	}
+	r := f.Report
+	hit, _ := f.Eval.Attack.HitAt(10)
+	t.Logf("small checker (%.0fs): γ=%.3f dropped %d/%d, poison %d, recall %v precision %v; filtered model Hit@10 %.3f (%.0fs)",
+		f.Checker.Seconds, f.Gamma, r.Dropped, r.Total, r.Poisoned, deref(r.Recall), deref(r.Precision), hit, f.Model.Seconds)
+	if rc := r.Recall; rc == nil || *rc < 0.5 {
+		t.Errorf("the small checker caught too little poison: recall %v (chance: 0.05)", deref(rc))
+	}
+}
