@@ -60,6 +60,9 @@ func checkerSpecFor(d *Data, seed int64) Spec {
 	if s.Seed == 0 {
 		s.Seed = d.Spec.Seed + 1
 	}
+	if s.poolSeed == 0 {
+		s.poolSeed = d.Spec.Seed // The checker trains on the victim's pool, drawn by the victim's seed.
+	}
 	return s
 }
 

@@ -393,3 +393,23 @@ func TestFilterCheckerPreset(t *testing.T) {
 		t.Errorf("the small checker caught too little poison: recall %v (chance: 0.05)", deref(rc))
 	}
 }
+
+// TestCheckerPretrainKeyOwnsItsPool: the default checker (seed s+1 on the pool of seed s) never shares a cache
+// key with the victim of seed s+1, whose pool is another draw; the victims' own keys do not change.
+func TestCheckerPretrainKeyOwnsItsPool(t *testing.T) {
+	victim := QuickSpec()
+	next := victim
+	next.Seed = victim.Seed + 1
+	checker := checkerSpecFor(&Data{Spec: victim}, 0)
+	if checker.Seed != next.Seed {
+		t.Fatalf("checker seed %d, want %d", checker.Seed, next.Seed)
+	}
+	if hash(checker.pretrainKey()) == hash(next.pretrainKey()) {
+		t.Fatal("the checker of seed 42 shares its pre-training key with the victim of seed 43")
+	}
+	self := victim
+	self.poolSeed = victim.Seed
+	if hash(self.pretrainKey()) != hash(victim.pretrainKey()) {
+		t.Fatal("a pool seed equal to the seed changes the key")
+	}
+}

@@ -114,6 +114,10 @@ type Spec struct {
 	// MinLRFraction is where the cosine learning-rate schedules end, as a fraction of their peak rate (0: 1/100).
 	// The paper: 0.1 (1e-5 → 1e-6).
 	MinLRFraction float64 `json:"min_lr_fraction,omitempty"`
+
+	// poolSeed, when not 0, is the seed that drew the data this spec's model trains on, where it differs from
+	// Seed: a defense's independent checker is pre-trained with another seed on the victim's own clean pool.
+	poolSeed int64
 }
 
 // DefaultSpec is the demo: a tiny CLIP pre-trained on 10,000 clean Fashion-MNIST images, then fine-tuned on
@@ -204,6 +208,10 @@ func (s Spec) pretrainKey() any {
 	if s.Weights != "" {
 		return s.weightsKey()
 	}
+	poolSeed := s.poolSeed
+	if poolSeed == s.Seed {
+		poolSeed = 0
+	}
 	return struct {
 		Preset                 string
 		PoolSize, TestPerClass int
@@ -212,7 +220,10 @@ func (s Spec) pretrainKey() any {
 		Seed                   int64
 		Version                int
 		MinLRFraction          float64 `json:",omitempty"`
-	}{s.Preset, s.PoolSize, s.TestPerClass, s.PretrainEpochs, s.BatchSize, s.PretrainLR, s.Seed, cacheVersion, s.MinLRFraction}
+		// PoolSeed: the pool's seed when it is not Seed (a checker), so that a checker pre-trained with seed
+		// s+1 on the pool of seed s never shares a key with the victim model of seed s+1.
+		PoolSeed int64 `json:",omitempty"`
+	}{s.Preset, s.PoolSize, s.TestPerClass, s.PretrainEpochs, s.BatchSize, s.PretrainLR, s.Seed, cacheVersion, s.MinLRFraction, poolSeed}
 }
 
 // finetuneKey is what a fine-tuned model depends on; poisoned says whether the attack is applied.
