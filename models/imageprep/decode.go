@@ -7,10 +7,14 @@
 // fixed-point coefficients and rounding, horizontal pass first and then vertical. torchvision's transforms
 // call exactly that on PIL images, so a decoded image that matches PIL's gives the same pixels.
 //
-// Decoding differs from PIL in a few places, documented on ToDataset and Decoder: JPEG chroma upsampling
-// (4:2:0, 4:2:2) and colour conversion follow libjpeg-turbo's, but Go's inverse DCT is not libjpeg's, so JPEG
-// pixels may differ from PIL's by a level or two (testdata/pillowref measures it); EXIF orientation is
-// ignored (as by PIL's Image.open and OpenAI's preprocessing).
+// JPEGs are decoded bit-exactly as PIL decodes them (libjpeg-turbo with its defaults): internal/jpeg is Go's
+// image/jpeg with libjpeg's ISLOW inverse DCT and range limiting, and ToDataset upsamples chroma (4:2:0,
+// 4:2:2, 4:4:0) and converts colour as libjpeg does; testdata/pillowref checks baseline, progressive,
+// grayscale and CMYK files. Known exceptions, all rare: RGB-coded JPEGs (Adobe transform 0) with subsampled
+// components (chroma repeated, not interpolated), truncated progressive files (libjpeg smooths blocks whose
+// coefficients are incomplete) and arithmetic-coded files (unsupported, an error). Decoding otherwise differs
+// from PIL in a few places, documented on ToDataset and Decoder; EXIF orientation is ignored (as by PIL's
+// Image.open and OpenAI's preprocessing).
 //
 // CLIPFile reproduces OpenAI's preprocessing for every PNG and JPEG kind: it resizes in the mode PIL opens
 // the file in (premultiplied RGBA, palette with nearest neighbour, CMYK, 16-bit grayscale), which
@@ -26,11 +30,12 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/jpeg" // Register the JPEG decoder.
+	_ "image/jpeg" // Register Go's JPEG decoder for image.Decode users; this package decodes JPEGs with internal/jpeg.
 	_ "image/png"  // Register the PNG decoder.
 	"io"
 	"os"
 
+	"github.com/mmpoison/mmpoison/models/imageprep/internal/jpeg"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
@@ -81,10 +86,28 @@ func (d Decoder) Decode(r io.Reader, name string) (image.Image, error) {
 }
 
 // DecodeBytes decodes an encoded JPEG or PNG image; name identifies it in errors. The header is read first
-// (image.DecodeConfig) and an image declaring more than the pixel limit is refused with ErrTooManyPixels
-// before any pixel data is decoded.
+// (image.DecodeConfig, or internal/jpeg's DecodeConfig for JPEGs) and an image declaring more than the pixel
+// limit is refused with ErrTooManyPixels before any pixel data is decoded.
+//
+// JPEGs (data starting with the SOI marker FF D8) are decoded by internal/jpeg, whose samples are
+// libjpeg-turbo's; like image/jpeg it returns *image.Gray, *image.YCbCr (chroma at its stored resolution),
+// *image.CMYK, or *image.RGBA for RGB-coded files.
 func (d Decoder) DecodeBytes(data []byte, name string) (image.Image, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	// JPEGs go to internal/jpeg, whose samples are libjpeg-turbo's (and so PIL's); everything else to the
+	// decoders registered with the image package.
+	isJPEG := bytes.HasPrefix(data, []byte("\xff\xd8"))
+	decodeConfig, decode := image.DecodeConfig, func(r io.Reader) (image.Image, error) {
+		img, _, err := image.Decode(r)
+		return img, err
+	}
+	if isJPEG {
+		decodeConfig = func(r io.Reader) (image.Config, string, error) {
+			cfg, err := jpeg.DecodeConfig(r)
+			return cfg, "jpeg", err
+		}
+		decode = jpeg.Decode
+	}
+	cfg, format, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, decodeError(name, err)
 	}
@@ -95,7 +118,7 @@ func (d Decoder) DecodeBytes(data []byte, name string) (image.Image, error) {
 		return nil, fmt.Errorf("imageprep: %s: %s image is %d×%d = %d pixels, above the limit of %d: %w",
 			name, format, cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), limit, ErrTooManyPixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	img, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, decodeError(name, err)
 	}
@@ -122,9 +145,9 @@ func LoadFile(path string) (dataset.Image, error) {
 }
 
 // ToDataset converts any image to 8-bit RGB in HWC layout (3 channels): grayscale is repeated over the three
-// channels, CMYK uses PIL's conversion, YCbCr libjpeg's (with libjpeg's "fancy" interpolation of 4:2:0 and
-// 4:2:2 chroma for images whose bounds start at the origin, as decoded JPEGs do; other layouts and
-// sub-images repeat each chroma sample), paletted images their palette colours.
+// channels, CMYK uses PIL's conversion, YCbCr libjpeg's (with libjpeg's "fancy" interpolation of 4:2:0,
+// 4:2:2 and 4:4:0 chroma for images whose bounds start at the origin, as decoded JPEGs do; other layouts, as
+// in libjpeg, and sub-images repeat each chroma sample), paletted images their palette colours.
 // Alpha is dropped, not composited: each pixel keeps its un-premultiplied colour, as PIL's convert("RGB")
 // does (which OpenAI's CLIP preprocessing calls); pixels of fully transparent premultiplied images
 // (image.RGBA, image.RGBA64) have lost their colour and come out black.

@@ -4,11 +4,11 @@ import "image"
 
 // JPEG colour, as libjpeg-turbo (which PIL uses) produces it.
 //
-// Go's image/jpeg returns the Y, Cb and Cr planes at their stored resolution; image.YCbCr.At then repeats each
-// chroma sample over the pixels it covers. libjpeg instead interpolates subsampled chroma ("fancy
-// upsampling", on by default and left on by PIL), and converts to RGB with its own rounding. ycbcrToRGB
-// re-implements both for the usual 4:2:0 and 4:2:2 layouts, so that only the inverse DCT (Go's differs from
-// libjpeg's ISLOW by about a level) separates a decoded JPEG from PIL's.
+// internal/jpeg (like Go's image/jpeg) returns the Y, Cb and Cr planes at their stored resolution, with
+// libjpeg's samples; image.YCbCr.At then repeats each chroma sample over the pixels it covers. libjpeg instead
+// interpolates subsampled chroma ("fancy upsampling", on by default and left on by PIL), and converts to RGB
+// with its own rounding. ycbcrToRGB re-implements both for the 4:2:0, 4:2:2 and 4:4:0 layouts (libjpeg
+// replicates the others too), so a decoded JPEG's RGB pixels are PIL's.
 
 // libjpeg's jdcolor.c fixed-point constants (SCALEBITS = 16).
 const (
@@ -40,7 +40,7 @@ func clamp8(v int32) uint8 {
 }
 
 // ycbcrToRGB converts a decoded JPEG's planes (src.Rect must start at the origin, as image/jpeg returns
-// it) to RGB into p, upsampling 4:2:0 and 4:2:2 chroma with libjpeg's triangle filter. It reports false,
+// it) to RGB into p, upsampling 4:2:0, 4:2:2 and 4:4:0 chroma with libjpeg's triangle filter. It reports false,
 // leaving p alone, for layouts it does not handle, which the caller converts pixel by pixel.
 func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
 	b := src.Rect
@@ -65,8 +65,11 @@ func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
 			return false // libjpeg replicates (no fancy upsampling) when the chroma is 1 or 2 samples wide.
 		}
 		cbRow, crRow = make([]uint8, 2*cw), make([]uint8, 2*cw)
+	case image.YCbCrSubsampleRatio440:
+		fancyH1V2(src, w, h, p)
+		return true
 	default:
-		return false
+		return false // 4:1:1 and 4:1:0: libjpeg replicates too (int_upsample), as the caller does.
 	}
 	ch := (h + 1) / 2
 	colSum := make([][2]int, cw) // Per chroma column, 3·nearer row + further row (4:2:0), for Cb and Cr.
@@ -96,6 +99,27 @@ func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
 		}
 	}
 	return true
+}
+
+// fancyH1V2 converts a 4:4:0 image (chroma subsampled vertically only) into p with libjpeg's
+// h1v2_fancy_upsample: output row 2i is (3·row i + row i−1 + 1) >> 2, row 2i+1 is (3·row i + row i+1 + 2) >> 2,
+// the first and last chroma rows repeated beyond the edges.
+func fancyH1V2(src *image.YCbCr, w, h int, p []uint8) {
+	ch := (h + 1) / 2 // libjpeg's downsampled_height
+	for y := range h {
+		near, far, bias := y/2, y/2-1, 1
+		if y%2 == 1 {
+			far, bias = near+1, 2
+		}
+		far = min(max(far, 0), ch-1)
+		n, f, yo := near*src.CStride, far*src.CStride, y*src.YStride
+		for x := range w {
+			cb := uint8((3*int(src.Cb[n+x]) + int(src.Cb[f+x]) + bias) >> 2)
+			cr := uint8((3*int(src.Cr[n+x]) + int(src.Cr[f+x]) + bias) >> 2)
+			j := (y*w + x) * 3
+			p[j], p[j+1], p[j+2] = jpegRGB(src.Y[yo+x], cb, cr)
+		}
+	}
 }
 
 // fancyH2V1 is libjpeg's h2v1_fancy_upsample: out[2i] = (3·in[i] + in[i-1] + 1) >> 2 and out[2i+1] =
