@@ -355,9 +355,10 @@ type BarSeries struct {
 // Bars draws a grouped bar chart: one group per category (for instance
 // "TR@1", "TR@5", ..., "IR@10"), one bar per series in each group (for
 // instance "clean" and "poisoned"), with error bars when Err is given. The
-// y axis starts at 0 and leaves headroom for the legend.
+// y axis starts at 0 and ends just above the tallest bar (WithYRange fixes
+// it); the legend stands to the right of the plot area, so it never covers a bar.
 //
-// Default labels: no x label, y "Recall@K"; legend top right.
+// Default labels: no x label, y "Recall@K".
 func Bars(title string, categories []string, series []BarSeries, opts ...Option) (*kernelext.Figure, error) {
 	if len(categories) == 0 || len(series) == 0 {
 		return nil, errors.New("plots.Bars: no categories or no series")
@@ -396,8 +397,9 @@ func Bars(title string, categories []string, series []BarSeries, opts ...Option)
 	p.X.Min, p.X.Max = -0.5, float64(len(categories))-0.5
 	p.Y.Min = 0
 	if yTop > 0 {
-		p.Y.Max = yTop * (1 + 0.12*float64(len(series)+1))
+		p.Y.Max = yTop * 1.05
 	}
+	cfg.legendOutside = true
 	return cfg.render(p)
 }
 

@@ -112,6 +112,8 @@ type config struct {
 	logRanks       bool
 	legendTop      *bool
 	legendLeft     *bool
+	// legendOutside draws the legend to the right of the plot area instead of inside it.
+	legendOutside bool
 }
 
 // WithName sets the figure name (the file base name when saved) instead of
@@ -245,6 +247,11 @@ func (c *config) apply(p *plot.Plot) {
 // positive) and returns it as a figure named name with SVG, PDF and PNG
 // content.
 func Render(name string, p *plot.Plot, width, height vg.Length) (fig *kernelext.Figure, err error) {
+	return render(name, p.Draw, width, height)
+}
+
+// render is Render for any drawing function (a plot with decorations outside it, for instance).
+func render(name string, drawFig func(draw.Canvas), width, height vg.Length) (fig *kernelext.Figure, err error) {
 	if width <= 0 || height <= 0 {
 		width, height = DefaultStyle.Width, DefaultStyle.Height
 	}
@@ -258,7 +265,7 @@ func Render(name string, p *plot.Plot, width, height vg.Length) (fig *kernelext.
 	fig = &kernelext.Figure{Name: name}
 
 	svgC := vgsvg.New(width, height)
-	p.Draw(draw.New(svgC))
+	drawFig(draw.New(svgC))
 	var svgBuf bytes.Buffer
 	if _, err := svgC.WriteTo(&svgBuf); err != nil {
 		return nil, fmt.Errorf("plots: SVG of %q: %w", name, err)
@@ -266,7 +273,7 @@ func Render(name string, p *plot.Plot, width, height vg.Length) (fig *kernelext.
 	fig.SVG = fontFallbacks(svgBuf.Bytes())
 
 	pdfC := vgpdf.New(width, height)
-	p.Draw(draw.New(pdfC))
+	drawFig(draw.New(pdfC))
 	var pdfBuf bytes.Buffer
 	if _, err := pdfC.WriteTo(&pdfBuf); err != nil {
 		return nil, fmt.Errorf("plots: PDF of %q: %w", name, err)
@@ -278,7 +285,7 @@ func Render(name string, p *plot.Plot, width, height vg.Length) (fig *kernelext.
 		dpi = 150
 	}
 	imgC := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(dpi))
-	p.Draw(draw.New(imgC))
+	drawFig(draw.New(imgC))
 	var pngBuf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: imgC}).WriteTo(&pngBuf); err != nil {
 		return nil, fmt.Errorf("plots: PNG of %q: %w", name, err)
@@ -302,7 +309,30 @@ func fontFallbacks(svg []byte) []byte {
 // render finishes a figure built with cfg.
 func (c *config) render(p *plot.Plot) (*kernelext.Figure, error) {
 	c.apply(p)
+	if c.legendOutside {
+		return render(c.name, legendRight(p), c.width, c.height)
+	}
 	return Render(c.name, p, c.width, c.height)
+}
+
+// legendRight draws p with its legend in a strip to the right of the plot area, top-aligned with it, so that
+// the legend never covers data and the y axis needs no headroom for it.
+func legendRight(p *plot.Plot) func(draw.Canvas) {
+	return func(c draw.Canvas) {
+		legend := p.Legend
+		legend.Top, legend.Left, legend.XOffs, legend.YOffs = true, true, 0, 0
+		r := legend.Rectangle(c)
+		strip := r.Max.X - r.Min.X + vg.Points(12)
+		p.Legend = plot.NewLegend()
+		defer func() { p.Legend = legend }()
+		p.Draw(draw.Crop(c, 0, -strip, 0, 0))
+		title := vg.Length(0)
+		if p.Title.Text != "" {
+			title = p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding
+		}
+		width := c.Max.X - c.Min.X
+		legend.Draw(draw.Crop(c, width-strip+vg.Points(8), 0, 0, -title-vg.Points(8)))
+	}
 }
 
 // lineStyle returns the line style of series i.
