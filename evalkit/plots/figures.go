@@ -356,7 +356,8 @@ type BarSeries struct {
 // "TR@1", "TR@5", ..., "IR@10"), one bar per series in each group (for
 // instance "clean" and "poisoned"), with error bars when Err is given. The
 // y axis starts at 0 and ends just above the tallest bar (WithYRange fixes
-// it); the legend stands to the right of the plot area, so it never covers a bar.
+// it); the legend stands to the right of the plot area, so it never covers a
+// bar, and the default width is a quarter wider to make room for it.
 //
 // Default labels: no x label, y "Recall@K".
 func Bars(title string, categories []string, series []BarSeries, opts ...Option) (*kernelext.Figure, error) {
@@ -370,6 +371,9 @@ func Bars(title string, categories []string, series []BarSeries, opts ...Option)
 		}
 	}
 	cfg := newConfig(title, "", "Recall@K", true, false, opts)
+	if cfg.width == DefaultStyle.Width {
+		cfg.width = DefaultStyle.Width * 5 / 4 // The legend's strip beside the plot area.
+	}
 	p := newPlot(title, cfg.xLabel, cfg.yLabel, false)
 	const groupWidth = 0.8
 	barW := groupWidth / float64(len(series))
