@@ -1,11 +1,8 @@
 package experiment
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -191,7 +188,7 @@ var errNotCached = errors.New("not cached")
 // weights.Load (OpenAI, open_clip or HuggingFace names, the latter with config.json beside it), cached as the
 // pre-training stage of a spec with these Weights is.
 func checkpointStage(path string) (*Stage, error) {
-	if meta, err := safetensorsMetadata(path); err == nil && meta[clip.MetadataConfig] != "" {
+	if meta, err := safetensors.ReadMetadata(path); err == nil && meta[clip.MetadataConfig] != "" {
 		abs, err := filepath.Abs(path)
 		if err != nil {
 			abs = path
@@ -210,34 +207,6 @@ func checkpointStage(path string) (*Stage, error) {
 		return nil, fmt.Errorf("checker checkpoint: %w", err)
 	}
 	return cached("pretrained", key, func() (*context.Context, []train.EpochStats, error) { return ctx, nil, nil }, cfg)
-}
-
-// safetensorsMetadata reads the __metadata__ of a safetensors file from its header only.
-func safetensorsMetadata(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var n [8]byte
-	if _, err := io.ReadFull(f, n[:]); err != nil {
-		return nil, err
-	}
-	size := binary.LittleEndian.Uint64(n[:])
-	if size > safetensors.MaxHeaderSize {
-		return nil, fmt.Errorf("%s: header length %d: not a safetensors file", path, size)
-	}
-	header := make([]byte, size)
-	if _, err := io.ReadFull(f, header); err != nil {
-		return nil, err
-	}
-	var h struct {
-		Metadata map[string]string `json:"__metadata__"`
-	}
-	if err := json.Unmarshal(header, &h); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return h.Metadata, nil
 }
 
 // tokenizerFor returns the tokenizer the checker with config cfg reads: Tokenizer's BPE vocabulary, or the

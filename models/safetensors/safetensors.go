@@ -160,6 +160,40 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
+// ReadMetadata returns the string metadata (__metadata__) of the safetensors file at path, reading only its
+// header: a cheap way to tell an mmpoison checkpoint (whose config is in the metadata) from other files.
+func ReadMetadata(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading safetensors: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading safetensors: %w", err)
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(f, n[:]); err != nil {
+		return nil, fmt.Errorf("safetensors %s: file too short for a header: %w", path, err)
+	}
+	hlen := binary.LittleEndian.Uint64(n[:])
+	if hlen > MaxHeaderSize || hlen > uint64(st.Size()-8) {
+		return nil, fmt.Errorf("safetensors %s: header length %d exceeds the file size %d or the limit %d", path, hlen,
+			st.Size(), MaxHeaderSize)
+	}
+	header := make([]byte, hlen)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	var h struct {
+		Metadata map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, fmt.Errorf("safetensors %s: malformed header: %w", path, err)
+	}
+	return h.Metadata, nil
+}
+
 // Parse decodes a safetensors file held in memory, checking every bound.
 func Parse(data []byte) (*File, error) {
 	if len(data) < 8 {

@@ -72,3 +72,56 @@ func ExampleWriteFile() {
 	fmt.Println(f.Get("logit_scale").F32)
 	// Output: [2.6593]
 }
+
+// TestReadMetadata: the metadata comes from the header alone, and bad files give errors naming them.
+func TestReadMetadata(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	f := &File{Metadata: map[string]string{"mmpoison.config": "{}", "format": "pt"},
+		Tensors: []*Tensor{{Name: "w", DType: "F32", Shape: []int{2}, F32: []float32{1, 2}}}}
+	if err := WriteFile(good, f); err != nil {
+		t.Fatal(err)
+	}
+	none := filepath.Join(dir, "none.safetensors")
+	if err := WriteFile(none, &File{Tensors: f.Tensors}); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge.safetensors")
+	var h [8]byte
+	binary.LittleEndian.PutUint64(h[:], 1<<40)
+	if err := os.WriteFile(huge, append(h[:], "{}"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.safetensors")
+	if err := os.WriteFile(short, []byte{1, 2}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path    string
+		want    map[string]string
+		wantErr string
+	}{
+		{good, f.Metadata, ""},
+		{none, nil, ""},
+		{huge, nil, "header length"},
+		{short, nil, "too short"},
+		{filepath.Join(dir, "missing.safetensors"), nil, "missing.safetensors"},
+	}
+	for _, c := range cases {
+		t.Run(filepath.Base(c.path), func(t *testing.T) {
+			got, err := ReadMetadata(c.path)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("metadata %v, want %v", got, c.want)
+			}
+		})
+	}
+}
