@@ -11,7 +11,7 @@ import (
 func TestRangeLimitTable(t *testing.T) {
 	for v, want := range map[int32]uint8{
 		-128: 0, -1: 127, 0: 128, 127: 255, 128: 255, 511: 255, 512: 0, -129: 0, -512: 0,
-		-513: 255, // wraps around, as libjpeg's table does for values only corrupt data produce
+		-513:     255, // wraps around, as libjpeg's table does for values only corrupt data produce
 		1024 + 5: 133,
 	} {
 		if got := rangeLimitTable[v&1023]; got != want {
