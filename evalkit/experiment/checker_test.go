@@ -25,12 +25,26 @@ func checkerTestSpec() Spec {
 	return s
 }
 
+// loadCheckerData loads checkerTestSpec's data, skipping the test when Fashion-MNIST is not installed.
+func loadCheckerData(t *testing.T) *Data {
+	t.Helper()
+	requireData(t)
+	d, err := LoadData(checkerTestSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// quantile95 drops the 5% highest-scoring pairs.
+var quantile95 = defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}
+
 // Leaving the checker fields empty keeps the filtered models' cache keys and the matrix cells' file names as
 // they were before the checker could be chosen (the values below were computed by that code); setting any of
 // them changes the keys.
 func TestCheckerKeysUnchanged(t *testing.T) {
 	d := &Data{Spec: QuickSpec()}
-	fs := FilterSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}}
+	fs := FilterSpec{Threshold: quantile95}
 	ks := KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindLabelled, MaxCleanDrop: 0.05}}
 	m := DefenseMatrix{Filter: fs, KDistance: ks, Dir: "/x"}
 	cellF := filepath.Base(m.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseFilter}))
@@ -118,11 +132,7 @@ func TestCheckerErrors(t *testing.T) {
 	if _, err := m.Run(Options{}); err == nil || !strings.Contains(err.Error(), `"huge"`) {
 		t.Errorf("matrix with an unknown checker preset: %v", err)
 	}
-	requireData(t)
-	d, err := LoadData(checkerTestSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadCheckerData(t)
 	quiet := Options{Quiet: true}
 	if _, err := Filter(d, FilterSpec{CheckerPreset: "huge"}, quiet); err == nil || !strings.Contains(err.Error(), `unknown model preset "huge"`) {
 		t.Errorf("filter with an unknown preset: %v", err)
@@ -141,7 +151,7 @@ func TestCheckerErrors(t *testing.T) {
 	if err := WriteRandomCheckpoint(clipCkpt, 1); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Detect(d, KDistanceSpec{CheckerWeights: clipCkpt, Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}}, quiet)
+	_, err := Detect(d, KDistanceSpec{CheckerWeights: clipCkpt, Threshold: quantile95}, quiet)
 	if err == nil || !strings.Contains(err.Error(), "49408") || !strings.Contains(err.Error(), "set CheckerTokenizer") {
 		t.Errorf("checkpoint with another vocabulary and no tokenizer: %v", err)
 	}
@@ -153,18 +163,13 @@ func TestDetectCheckerCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pre-trains a checker")
 	}
-	requireData(t)
-	d, err := LoadData(checkerTestSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadCheckerData(t)
 	quiet := Options{Quiet: true}
-	th := defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}
-	seeded, err := Detect(d, KDistanceSpec{Threshold: th}, quiet)
+	seeded, err := Detect(d, KDistanceSpec{Threshold: quantile95}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := Detect(d, KDistanceSpec{Threshold: th, CheckerWeights: seeded.Checker.Path}, quiet)
+	loaded, err := Detect(d, KDistanceSpec{Threshold: quantile95, CheckerWeights: seeded.Checker.Path}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,12 +237,8 @@ func TestDetectCheckerCheckpoint(t *testing.T) {
 // same whether its file carries mmpoison's config (used in place) or only OpenAI's tensor names and the head
 // counts (converted by models/weights and cached).
 func TestCheckerForeignCheckpoint(t *testing.T) {
-	requireData(t)
+	d := loadCheckerData(t)
 	vocab := testVocab(t)
-	d, err := LoadData(checkerTestSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
 	quiet := Options{Quiet: true}
 	dir := t.TempDir()
 	withConfig := filepath.Join(dir, "mini-clip.safetensors")
@@ -319,7 +320,7 @@ func TestCheckerForeignCheckpoint(t *testing.T) {
 		}
 	}
 	// The conversion is cached, and Detect runs on it.
-	det, err := Detect(d, KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.95},
+	det, err := Detect(d, KDistanceSpec{Threshold: quantile95,
 		CheckerWeights: openAI, CheckerTokenizer: vocab}, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -348,14 +349,9 @@ func TestFilterCheckerPreset(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pre-trains two checkers and fine-tunes a model")
 	}
-	requireData(t)
-	d, err := LoadData(checkerTestSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadCheckerData(t)
 	quiet := Options{Quiet: true}
-	th := defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}
-	f, err := Filter(d, FilterSpec{Threshold: th, CheckerPreset: "small"}, quiet)
+	f, err := Filter(d, FilterSpec{Threshold: quantile95, CheckerPreset: "small"}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

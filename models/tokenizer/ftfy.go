@@ -115,12 +115,7 @@ func fixSegment(s string, unescape bool) string {
 // HTML5 named reference (with its semicolon), the upper-case form of an all-lower-case one that Python's
 // html.unescape would not decode, or a numeric reference that html.unescape decodes up to its semicolon.
 func ftfyUnescapeHTML(s string) string {
-	var b strings.Builder
-	last := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] != '&' {
-			continue
-		}
+	return replaceMatches(s, '&', func(s string, i int) (int, string, bool) {
 		j := i + 1
 		if j < len(s) && s[j] == '#' {
 			j++
@@ -130,17 +125,33 @@ func ftfyUnescapeHTML(s string) string {
 			k++
 		}
 		if k == j || k-j > 24 || k >= len(s) || s[k] != ';' {
+			return 0, "", false
+		}
+		rep, ok := entityValue(s[i : k+1])
+		return k + 1, rep, ok
+	})
+}
+
+// replaceMatches scans s for the byte first; at each such index i, match reports whether a match starts there,
+// where it ends (exclusive) and what replaces it. Matches do not overlap; s itself is returned when nothing
+// matched.
+func replaceMatches(s string, first byte, match func(s string, i int) (end int, rep string, ok bool)) string {
+	if strings.IndexByte(s, first) < 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != first {
 			continue
 		}
-		ref := s[i : k+1]
-		rep, ok := entityValue(ref)
+		end, rep, ok := match(s, i)
 		if !ok {
 			continue
 		}
 		b.WriteString(s[last:i])
 		b.WriteString(rep)
-		last = k + 1
-		i = k
+		last, i = end, end-1
 	}
 	if last == 0 {
 		return s
@@ -394,14 +405,9 @@ func quoteFix(r rune) rune {
 // removeTerminalEscapes is remove_terminal_escapes: it deletes ESC '[' (digits or ';')* letter, where a digit
 // is any Unicode decimal digit (Python's \d) and the letter is ASCII.
 func removeTerminalEscapes(s string) string {
-	if strings.IndexByte(s, 0x1b) < 0 {
-		return s
-	}
-	var b strings.Builder
-	last := 0
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] != 0x1b || s[i+1] != '[' {
-			continue
+	return replaceMatches(s, 0x1b, func(s string, i int) (int, string, bool) {
+		if i+1 >= len(s) || s[i+1] != '[' {
+			return 0, "", false
 		}
 		j := i + 2
 		for j < len(s) {
@@ -412,16 +418,10 @@ func removeTerminalEscapes(s string) string {
 			j += n
 		}
 		if j < len(s) && ('a' <= s[j] && s[j] <= 'z' || 'A' <= s[j] && s[j] <= 'Z') {
-			b.WriteString(s[last:i])
-			last = j + 1
-			i = j
+			return j + 1, "", true
 		}
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+		return 0, "", false
+	})
 }
 
 // removeControlChars is remove_control_chars: it deletes U+0000..U+0008, U+000B, U+000E..U+001F, U+007F,
