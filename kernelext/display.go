@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 
 	"github.com/janpfeifer/gonb/gonbui"
 )

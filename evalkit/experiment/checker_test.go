@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/mmpoison/mmpoison/models/clip"
-	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/models/weights"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // checkerTestSpec is QuickSpec shrunk for the checker tests, so that a "small" checker pre-trains in well under

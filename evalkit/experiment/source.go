@@ -14,12 +14,12 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/mmpoison/mmpoison/models/clip"
-	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/train"
 	"github.com/mmpoison/mmpoison/models/weights"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
 

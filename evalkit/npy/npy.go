@@ -6,7 +6,7 @@
 //	{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 //
 // padded with spaces and ended by a newline so that the data starts at a multiple of 64 bytes. Writes are
-// atomic (kernelext/atomicfile): a reader never sees a half-written file. The reader understands what the
+// atomic (poisoning/atomicfile): a reader never sees a half-written file. The reader understands what the
 // writer produces, plus format versions 2.0 and 3.0 and '<f4' files from NumPy; it is meant for tests and
 // tools, not as a general .npy reader.
 package npy
@@ -23,7 +23,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // Magic is the first six bytes of every .npy file.

@@ -15,7 +15,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // MaxHeaderSize bounds the JSON header (100 MiB, as the reference implementation).

@@ -13,8 +13,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/mmpoison/mmpoison/models/clip"
-	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // SelfSupervised switches training to CleanCLIP's objective (Bansal et al., "CleanCLIP: Mitigating Data
@@ -139,7 +139,7 @@ func (t *Trainer) selfSupervisedStep(images, tokens *tensors.Tensor, imgBuf []fl
 }
 
 // ImageAugment makes augmented views of preprocessed images for the in-modality loss: a random resized crop
-// (models/imageprep's, on the 8-bit pixels recovered from the normalised values), a horizontal flip and
+// (poisoning/imageprep's, on the 8-bit pixels recovered from the normalised values), a horizontal flip and
 // Gaussian noise in normalised units. DefaultImageAugment holds the values used for CleanCLIP.
 type ImageAugment struct {
 	// Scale is the crop's range of area fractions and Ratio its range of aspect ratios (width/height).

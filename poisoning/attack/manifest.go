@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mmpoison/mmpoison/kernelext/atomicfile"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )

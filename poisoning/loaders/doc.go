@@ -12,7 +12,7 @@
 // image is resized as CLIP's test transform does (shorter side to n, bicubic, then the centre n×n square), so a
 // collected set of N images takes exactly N·n·n·3 bytes of pixels. Options.MaxImages caps the count.
 //
-// Decoding is models/imageprep's: JPEG and PNG, grayscale and CMYK converted to RGB, a decompression-bomb
+// Decoding is poisoning/imageprep's: JPEG and PNG, grayscale and CMYK converted to RGB, a decompression-bomb
 // guard (Options.MaxPixels).
 //
 // # Errors

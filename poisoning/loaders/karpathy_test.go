@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/models/imageprep"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // karpathyImage is one image of a generated Karpathy file.

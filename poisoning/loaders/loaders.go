@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // Options control how a Source's images are decoded and how many are kept. The zero value keeps every image at

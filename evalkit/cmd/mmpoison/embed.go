@@ -15,9 +15,9 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/npy"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
-	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // embedUsage is printed by "mmpoison embed -h".

@@ -18,10 +18,10 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/npy"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
-	"github.com/mmpoison/mmpoison/models/imageprep"
 	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // tinyMerges is a vocabulary in OpenAI's format (as in models/tokenizer's ExampleBPE): 512 byte tokens, five

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/models/imageprep/internal/jpeg"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep/internal/jpeg"
 )
 
 // benchJPEG encodes a 1024×768 synthetic photo-like image (smooth gradients plus texture) with Go's encoder

@@ -8,7 +8,7 @@ import (
 	"image/png"
 	"math/rand/v2"
 
-	"github.com/mmpoison/mmpoison/models/imageprep"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // A 64×48 PNG goes through CLIP's preprocessing for a 32-pixel model: decoded (with the pixel-limit guard),

@@ -35,8 +35,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/mmpoison/mmpoison/models/imageprep/internal/jpeg"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/imageprep/internal/jpeg"
 )
 
 // DefaultMaxPixels is the default decompression-bomb limit: PIL's Image.MAX_IMAGE_PIXELS

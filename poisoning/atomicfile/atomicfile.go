@@ -1,7 +1,8 @@
-// Package atomicfile writes files so that readers never see a half-written one: the content goes to a
-// temporary file in the same directory, which is synced and then renamed over the destination. On any error the
-// temporary file is removed and the destination keeps its previous content. Checkpoints, manifests, results and
-// figures are all written this way.
+// Package atomicfile is mmpoison's one atomic file writer. It sits at the bottom of the import graph so that
+// every layer (manifests, checkpoints, caches, results, reports) writes through it. Readers never see a
+// half-written file: the content goes to a temporary file in the same directory, which is synced and then
+// renamed over the destination. On any error the temporary file is removed and the destination keeps its
+// previous content.
 package atomicfile
 
 import (
