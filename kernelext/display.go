@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
-
 	"github.com/janpfeifer/gonb/gonbui"
 )
 
@@ -34,7 +32,11 @@ var (
 	cfgMu     sync.Mutex
 	cfgOut    io.Writer // nil: os.Stdout, looked up at each use
 	cfgOutDir string
+	cfgWrite  WriteFunc
 )
+
+// WriteFunc creates or replaces the file path with data: how files reach the output directory ([SetOutputDir]).
+type WriteFunc func(path string, data []byte) error
 
 // IsNotebook reports whether the program runs inside a GoNB notebook kernel
 // (a passthrough to gonbui.IsNotebook).
@@ -61,21 +63,50 @@ func Output() io.Writer {
 	return cfgOut
 }
 
-// SetOutputDir sets the directory where [ShowFigure] and [ShowImageGrid]
-// save their files ("" disables saving, the default) and returns the
-// previous value. The directory is created when the first file is saved.
-func SetOutputDir(dir string) (previous string) {
+// SetOutputDir makes [ShowFigure] and [ShowImageGrid] save their files in dir, written with write (mmpoison's
+// callers pass poisoning/atomicfile.WriteFile, so that a reader never sees a half-written file); dir is
+// created when the first file is saved. SetOutputDir("", nil) turns saving off, the default: this package
+// writes no file of its own accord. It returns a function that restores the previous setting, and panics when
+// dir is set without a write function.
+func SetOutputDir(dir string, write WriteFunc) (restore func()) {
+	if dir != "" && write == nil {
+		panic("kernelext.SetOutputDir: an output directory needs a write function")
+	}
 	cfgMu.Lock()
 	defer cfgMu.Unlock()
-	previous, cfgOutDir = cfgOutDir, dir
-	return previous
+	prevDir, prevWrite := cfgOutDir, cfgWrite
+	cfgOutDir, cfgWrite = dir, write
+	return func() {
+		cfgMu.Lock()
+		defer cfgMu.Unlock()
+		cfgOutDir, cfgWrite = prevDir, prevWrite
+	}
 }
 
-// OutputDir returns the directory set with [SetOutputDir].
-func OutputDir() string {
+// saveFiles writes the files that files returns into the output directory, with its write function, and
+// returns their paths; saved is false, and files is not called, when no output directory is set.
+func saveFiles(files func() ([]File, error)) (paths []string, saved bool, err error) {
 	cfgMu.Lock()
-	defer cfgMu.Unlock()
-	return cfgOutDir
+	dir, write := cfgOutDir, cfgWrite
+	cfgMu.Unlock()
+	if dir == "" {
+		return nil, false, nil
+	}
+	fs, err := files()
+	if err != nil {
+		return nil, true, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, true, err
+	}
+	for _, f := range fs {
+		p := filepath.Join(dir, f.Name)
+		if err := write(p, f.Data); err != nil {
+			return paths, true, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, true, nil
 }
 
 // ShowMarkdown displays Markdown: rendered in a notebook, written as is
@@ -99,17 +130,6 @@ func ShowHTML(html, fallbackText string) {
 	if fallbackText != "" {
 		writeString(Output(), ensureNewline(fallbackText))
 	}
-}
-
-// WriteFileAtomic writes data to path atomically: it writes a temporary file
-// in the same directory, syncs it and renames it over path, so readers see
-// either the old or the new content, never a partial file. Missing parent
-// directories are created. The file gets permissions 0644.
-func WriteFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, data)
 }
 
 // FileName turns a display name into a safe file base name: letters, digits,

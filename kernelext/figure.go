@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"image/png"
 	"io"
-	"path/filepath"
 	"strings"
 )
 
@@ -80,32 +78,29 @@ func (f *Figure) Validate() error {
 	return nil
 }
 
-// Save writes every format the figure has to dir, as <FileName(Name)>.svg,
-// .png and .pdf (in that order), atomically, creating dir if needed. It
-// returns the paths written.
-func (f *Figure) Save(dir string) ([]string, error) {
-	if dir == "" {
-		return nil, errors.New("kernelext: Figure.Save: empty directory")
-	}
-	base := filepath.Join(dir, FileName(f.Name))
-	var paths []string
+// File is one file that holds a figure or an image grid: its base name and its content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Files returns the files that hold the figure, one per format it has, in the order SVG, PNG, PDF, named
+// <FileName(Name)>.svg, .png and .pdf. It returns an error when the figure has no content.
+func (f *Figure) Files() ([]File, error) {
+	base := FileName(f.Name)
+	var files []File
 	for _, out := range []struct {
 		ext  string
 		data []byte
 	}{{".svg", f.SVG}, {".png", f.PNG}, {".pdf", f.PDF}} {
-		if len(out.data) == 0 {
-			continue
+		if len(out.data) > 0 {
+			files = append(files, File{Name: base + out.ext, Data: out.data})
 		}
-		p := base + out.ext
-		if err := WriteFileAtomic(p, out.data); err != nil {
-			return paths, err
-		}
-		paths = append(paths, p)
 	}
-	if len(paths) == 0 {
-		return nil, errors.New("kernelext: Figure.Save: figure " + f.Name + " has no content")
+	if len(files) == 0 {
+		return nil, fmt.Errorf("kernelext: figure %q has no content", f.Name)
 	}
-	return paths, nil
+	return files, nil
 }
 
 // HTML returns an HTML fragment showing the figure: the inline SVG when
@@ -137,7 +132,7 @@ func stripXMLProlog(s string) string {
 
 // ShowFigure displays f. In a notebook it shows the figure inline (the SVG,
 // or the PNG when there is no SVG). When an output directory is set
-// ([SetOutputDir]) the figure is also saved there ([Figure.Save]); outside a
+// ([SetOutputDir]) the figure's [Figure.Files] are also saved there; outside a
 // notebook a single line is then written to [Output]:
 //
 //	figure <name>: <path>[, <path>...]
@@ -149,22 +144,17 @@ func ShowFigure(f *Figure) error {
 	if notebook {
 		nb.displayHTML(f.HTML())
 	}
-	dir := OutputDir()
-	if dir == "" {
-		if !notebook {
-			lineWriter(Output(), "figure %s: not saved (no output directory)", f.Name)
-		}
-		return nil
-	}
-	paths, err := f.Save(dir)
-	if err != nil {
-		if !notebook {
-			lineWriter(Output(), "figure %s: error: %v", f.Name, err)
-		}
+	paths, saved, err := saveFiles(f.Files)
+	if notebook {
 		return err
 	}
-	if !notebook {
+	switch {
+	case err != nil:
+		lineWriter(Output(), "figure %s: error: %v", f.Name, err)
+	case !saved:
+		lineWriter(Output(), "figure %s: not saved (no output directory)", f.Name)
+	default:
 		lineWriter(Output(), "figure %s: %s", f.Name, strings.Join(paths, ", "))
 	}
-	return nil
+	return err
 }

@@ -34,6 +34,14 @@ func TestFigureValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want %q", c.name, err, c.want)
 		}
 	}
+	files, err := (&Figure{Name: "Hit@K: A→B", SVG: svg, PDF: pdf}).Files()
+	if err != nil || len(files) != 2 || files[0].Name != "Hit_K_A_B.svg" || files[1].Name != "Hit_K_A_B.pdf" ||
+		!bytes.Equal(files[1].Data, pdf) {
+		t.Errorf("Files() = %v, %v; want Hit_K_A_B.svg and Hit_K_A_B.pdf", files, err)
+	}
+	if _, err := (&Figure{Name: "empty"}).Files(); err == nil {
+		t.Error("Files() of an empty figure: want an error")
+	}
 	root, text, err := (&Figure{SVG: svg}).SVGText()
 	if err != nil || root != "svg" || text != "Hit@K" {
 		t.Errorf("SVGText = %q, %q, %v", root, text, err)

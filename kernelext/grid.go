@@ -10,7 +10,6 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/image/font"
@@ -239,22 +238,18 @@ func ShowImageGrid(g *ImageGrid) error {
 		}
 		nb.displayHTML(h)
 	}
-	dir := OutputDir()
-	if dir == "" {
-		if !notebook {
-			if err := g.check(); err != nil {
-				return err
-			}
-			lineWriter(Output(), "image grid %s: not saved (no output directory)", name)
+	paths, saved, err := saveFiles(func() ([]File, error) {
+		data, err := g.PNG()
+		return []File{{Name: FileName(name) + ".png", Data: data}}, err
+	})
+	if !saved && !notebook {
+		if err := g.check(); err != nil {
+			return err
 		}
-		return nil
+		lineWriter(Output(), "image grid %s: not saved (no output directory)", name)
 	}
-	data, err := g.PNG()
-	if err == nil {
-		path := filepath.Join(dir, FileName(name)+".png")
-		if err = WriteFileAtomic(path, data); err == nil && !notebook {
-			lineWriter(Output(), "image grid %s: %s", name, path)
-		}
+	if err == nil && saved && !notebook {
+		lineWriter(Output(), "image grid %s: %s", name, paths[0])
 	}
 	return err
 }

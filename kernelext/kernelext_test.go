@@ -2,6 +2,7 @@ package kernelext
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -17,12 +18,23 @@ func withOutput(t *testing.T) *bytes.Buffer {
 	t.Helper()
 	var buf bytes.Buffer
 	prev := SetOutput(&buf)
-	prevDir := SetOutputDir("")
+	restoreDir := SetOutputDir("", nil)
 	t.Cleanup(func() {
 		SetOutput(prev)
-		SetOutputDir(prevDir)
+		restoreDir()
 	})
 	return &buf
+}
+
+// withOutputDir sets dir as the output directory, with a write function that records the paths it writes.
+func withOutputDir(t *testing.T, dir string) *[]string {
+	t.Helper()
+	var written []string
+	t.Cleanup(SetOutputDir(dir, func(path string, data []byte) error {
+		written = append(written, path)
+		return os.WriteFile(path, data, 0o644)
+	}))
+	return &written
 }
 
 // fakeNotebook makes the package believe it runs in a notebook and records
@@ -167,39 +179,6 @@ func TestShowTable(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sub", "deeper", "f.txt")
-	if err := WriteFileAtomic(path, []byte("one")); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(path, []byte("two")); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil || string(data) != "two" {
-		t.Fatalf("read %q, %v", data, err)
-	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Errorf("leftover files: %v", entries)
-	}
-	// Writing over a directory fails and leaves no temporary file behind.
-	target := filepath.Join(dir, "adir")
-	if err := os.MkdirAll(filepath.Join(target, "x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(target, []byte("x")); err == nil {
-		t.Error("expected an error when renaming over a non-empty directory")
-	}
-	entries, _ = os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.Contains(e.Name(), ".tmp-") {
-			t.Errorf("temporary file left: %s", e.Name())
-		}
-	}
-}
-
 func TestFileName(t *testing.T) {
 	tests := map[string]string{
 		"Hit@K clean vs poisoned": "Hit_K_clean_vs_poisoned",
@@ -225,8 +204,8 @@ func TestShowFigure(t *testing.T) {
 	if got, want := buf.String(), "figure rank hist: not saved (no output directory)\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	dir := t.TempDir()
-	SetOutputDir(dir)
+	dir := filepath.Join(t.TempDir(), "out") // created by the first save
+	written := withOutputDir(t, dir)
 	buf.Reset()
 	if err := ShowFigure(fig); err != nil {
 		t.Fatal(err)
@@ -235,18 +214,22 @@ func TestShowFigure(t *testing.T) {
 	if got, want := buf.String(), "figure rank hist: "+svgPath+", "+pdfPath+"\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	if got := strings.Join(*written, ", "); got != svgPath+", "+pdfPath {
+		t.Errorf("the write function wrote %s", got)
+	}
 	if data, err := os.ReadFile(svgPath); err != nil || !bytes.Equal(data, fig.SVG) {
 		t.Errorf("svg file %q, %v", data, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rank_hist.png")); !os.IsNotExist(err) {
 		t.Errorf("png written although the figure has none: %v", err)
 	}
-	if _, err := (&Figure{Name: "empty"}).Save(dir); err == nil {
-		t.Error("expected an error saving an empty figure")
+	buf.Reset()
+	if err := ShowFigure(&Figure{Name: "empty"}); err == nil || buf.String() != "figure empty: error: kernelext: figure \"empty\" has no content\n" {
+		t.Errorf("saving an empty figure: %v, wrote %q", err, buf.String())
 	}
 
 	f := withFakeNotebook(t)
-	SetOutputDir("")
+	t.Cleanup(SetOutputDir("", nil))
 	buf.Reset()
 	if err := ShowFigure(fig); err != nil {
 		t.Fatal(err)
@@ -254,6 +237,25 @@ func TestShowFigure(t *testing.T) {
 	if buf.Len() != 0 || len(f.html) != 1 || strings.Contains(f.html[0], "<?xml") || !strings.Contains(f.html[0], "<svg") {
 		t.Errorf("notebook display: out %q, html %q", buf.String(), f.html)
 	}
+}
+
+func TestSetOutputDir(t *testing.T) {
+	withOutput(t)
+	boom := errors.New("disk full")
+	restore := SetOutputDir(t.TempDir(), func(string, []byte) error { return boom })
+	if err := ShowFigure(&Figure{Name: "f", SVG: []byte("<svg/>")}); !errors.Is(err, boom) {
+		t.Errorf("ShowFigure returned %v, want the write function's error", err)
+	}
+	restore()
+	if err := ShowFigure(&Figure{Name: "f", SVG: []byte("<svg/>")}); err != nil {
+		t.Errorf("after restore, ShowFigure returned %v, want nil (nothing saved)", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("SetOutputDir accepted a directory without a write function")
+		}
+	}()
+	SetOutputDir("out", nil)
 }
 
 func solid(w, h int, c color.Color) image.Image {
@@ -369,14 +371,14 @@ func TestImageGridHTMLAndShow(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 	dir := t.TempDir()
-	SetOutputDir(dir)
+	written := withOutputDir(t, dir)
 	buf.Reset()
 	if err := ShowImageGrid(g); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "poison_pairs.png")
-	if got := buf.String(); got != "image grid poison pairs: "+path+"\n" {
-		t.Errorf("got %q", got)
+	if got := buf.String(); got != "image grid poison pairs: "+path+"\n" || len(*written) != 1 || (*written)[0] != path {
+		t.Errorf("got %q, the write function wrote %q", got, *written)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
 )
@@ -186,7 +186,7 @@ func (m DefenseMatrix) Run(opts Options) ([]*DefenseOutcome, error) {
 			if err != nil {
 				return out, err
 			}
-			if err := kernelext.WriteFileAtomic(path, data); err != nil {
+			if err := atomicfile.WriteFile(path, data); err != nil {
 				return out, err
 			}
 		}

@@ -15,10 +15,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
 
@@ -132,7 +132,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return kernelext.WriteFileAtomic(path, data)
+	return atomicfile.WriteFile(path, data)
 }
 
 // writeMiniImage draws a picture of st into path.
@@ -141,7 +141,7 @@ func writeMiniImage(path string, rng *rand.Rand, st miniStyle) error {
 	if err != nil {
 		return fmt.Errorf("drawing %s: %w", path, err)
 	}
-	return kernelext.WriteFileAtomic(path, data)
+	return atomicfile.WriteFile(path, data)
 }
 
 // WriteMiniCOCO writes a miniature COCO 2014 into dir in the real layout (DatasetCOCO): annotations/captions_
@@ -303,7 +303,7 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 				return err
 			}
 			text := strings.Join(miniCaptions(rng, st.colourName, class), "\n") + "\n"
-			if err := kernelext.WriteFileAtomic(filepath.Join(sentDir, stem+".txt"), []byte(text)); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(sentDir, stem+".txt"), []byte(text)); err != nil {
 				return err
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
@@ -121,5 +121,5 @@ func (r *Result) WriteJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	return kernelext.WriteFileAtomic(path, data)
+	return atomicfile.WriteFile(path, data)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/train"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -264,7 +265,7 @@ func cached(name string, key any, produce func() (*context.Context, []train.Epoc
 		return nil, err
 	}
 	data, _ := json.MarshalIndent(st, "", "  ")
-	if err := kernelext.WriteFileAtomic(base+".json", data); err != nil {
+	if err := atomicfile.WriteFile(base+".json", data); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/mmpoison/mmpoison/poisoning/vecmath"
 )
 
 // HitValue is Hit@K at one cut-off K.
@@ -94,7 +96,7 @@ func EvaluateAttack(queries, gallery [][]float32, targets []int, ks []int) (*Att
 	if len(gallery) == 0 {
 		return nil, errors.New("metrics.EvaluateAttack: empty gallery")
 	}
-	if _, err := commonDim(queries, gallery); err != nil {
+	if _, err := vecmath.CommonDim(queries, gallery); err != nil {
 		return nil, fmt.Errorf("metrics.EvaluateAttack: %w", err)
 	}
 	scores := CosineSimilarity(queries, gallery)

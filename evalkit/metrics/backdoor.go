@@ -8,6 +8,8 @@ package metrics
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mmpoison/mmpoison/poisoning/vecmath"
 )
 
 // ZeroShotClassify returns the zero-shot class of every image: the index of the class embedding (one text
@@ -28,7 +30,7 @@ func checkZeroShot(imageEmb, classEmb [][]float32) error {
 	if len(classEmb) == 0 {
 		return errors.New("no class embeddings")
 	}
-	_, err := commonDim(imageEmb, classEmb)
+	_, err := vecmath.CommonDim(imageEmb, classEmb)
 	return err
 }
 
@@ -113,7 +115,7 @@ func BackdoorZeroShot(triggered, clean, classEmb [][]float32, target int) (*Back
 	if target < 0 || target >= len(classEmb) {
 		return nil, fmt.Errorf("metrics.BackdoorZeroShot: target class %d out of range [0, %d)", target, len(classEmb))
 	}
-	if _, err := commonDim(triggered, clean, classEmb); err != nil {
+	if _, err := vecmath.CommonDim(triggered, clean, classEmb); err != nil {
 		return nil, fmt.Errorf("metrics.BackdoorZeroShot: %w", err)
 	}
 	rate := func(images [][]float32) *ZeroShotRate {
@@ -160,7 +162,7 @@ func BackdoorRetrieval(triggered, clean, captions [][]float32, targetCaptions []
 	if len(triggered) == 0 {
 		return nil, errors.New("metrics.BackdoorRetrieval: no triggered images")
 	}
-	if _, err := commonDim(triggered, clean, captions); err != nil {
+	if _, err := vecmath.CommonDim(triggered, clean, captions); err != nil {
 		return nil, fmt.Errorf("metrics.BackdoorRetrieval: %w", err)
 	}
 	tr, err := EvaluateAttack(triggered, captions, targetCaptions, ks)

@@ -148,25 +148,6 @@ func TestCosineSimilarityParallelMatchesSerial(t *testing.T) {
 	}
 }
 
-func TestRowwiseCosine(t *testing.T) {
-	got, err := RowwiseCosine([][]float32{{1, 0}, {1, 1}, {0, 0}}, [][]float32{{2, 0}, {-1, -1}, {1, 0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []float64{1, -1, 0}
-	for i := range want {
-		if !near(got[i], want[i], 1e-12) {
-			t.Errorf("row %d: got %v, want %v", i, got[i], want[i])
-		}
-	}
-	if _, err := RowwiseCosine([][]float32{{1}}, [][]float32{{1}, {2}}); err == nil {
-		t.Error("expected an error for different row counts")
-	}
-	if _, err := RowwiseCosine([][]float32{{1}}, [][]float32{{1, 2}}); err == nil {
-		t.Error("expected an error for different dimensions")
-	}
-}
-
 func TestMinRank(t *testing.T) {
 	nan := float32(math.NaN())
 	tests := []struct {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/mmpoison/mmpoison/poisoning/vecmath"
 )
 
 // RecallResult holds the utility metrics of an image-text model: Recall@K
@@ -90,7 +92,7 @@ func Recall(imageEmb, textEmb [][]float32, captionOwner []int, ks []int) (*Recal
 	if len(captionOwner) != len(textEmb) {
 		return nil, fmt.Errorf("metrics.Recall: %d caption owners for %d captions", len(captionOwner), len(textEmb))
 	}
-	if _, err := commonDim(imageEmb, textEmb); err != nil {
+	if _, err := vecmath.CommonDim(imageEmb, textEmb); err != nil {
 		return nil, fmt.Errorf("metrics.Recall: %w", err)
 	}
 	captionsOf := make([][]int, len(imageEmb))

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/mmpoison/mmpoison/poisoning/vecmath"
 )
 
 // EmbeddingShift summarises per-sample cosine distances 1 − cos(clean_i, poisoned_i) between two models'
@@ -38,23 +40,20 @@ type EmbeddingShift struct {
 
 // EmbeddingDistance returns the shift between clean[i] and poisoned[i], the embeddings of the same input i by a
 // clean and a poisoned model (one tower: all images, or all captions). Embeddings need not be normalised; a zero
-// vector has cosine 0, hence distance 1, with anything ([RowwiseCosine]). Errors: no rows, different row counts,
-// rows of different lengths, or a NaN distance (named by its row).
+// vector has cosine 0, hence distance 1, with anything ([vecmath.CosineDistances]). Errors: no rows, different
+// row counts, rows of different lengths, or a NaN distance (named by its row).
 func EmbeddingDistance(clean, poisoned [][]float32) (*EmbeddingShift, error) {
 	if len(clean) == 0 {
 		return nil, errors.New("metrics.EmbeddingDistance: no embeddings")
 	}
-	cos, err := RowwiseCosine(clean, poisoned)
+	d, err := vecmath.CosineDistances(clean, poisoned)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.EmbeddingDistance: %w", err)
 	}
-	d := make([]float64, len(cos))
-	for i, c := range cos {
-		if math.IsNaN(c) {
+	for i, v := range d {
+		if math.IsNaN(v) {
 			return nil, fmt.Errorf("metrics.EmbeddingDistance: row %d has a NaN cosine (NaN in an embedding)", i)
 		}
-		// Rounding can put cos a hair outside [−1, 1].
-		d[i] = 1 - max(-1, min(1, c))
 	}
 	s := SummarizeDistances(d)
 	return &s, nil

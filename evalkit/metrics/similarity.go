@@ -1,10 +1,11 @@
 package metrics
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/mmpoison/mmpoison/poisoning/vecmath"
 )
 
 // parallelThreshold is the number of multiply-adds (queries × gallery × dim)
@@ -31,7 +32,7 @@ const maxWorkers = 8
 // goroutines: each entry is always computed by the same sequence of
 // operations. The returned rows share one backing array.
 func CosineSimilarity(queries, gallery [][]float32) [][]float32 {
-	dim, err := commonDim(queries, gallery)
+	dim, err := vecmath.CommonDim(queries, gallery)
 	if err != nil {
 		panic("metrics.CosineSimilarity: " + err.Error())
 	}
@@ -67,53 +68,6 @@ func CosineSimilarity(queries, gallery [][]float32) [][]float32 {
 	}
 	wg.Wait()
 	return out
-}
-
-// RowwiseCosine returns cos(a[i], b[i]) for every i: for instance the cosine
-// similarity between the clean and the poisoned embedding of the same test
-// sample (the paper reports 1 − cos as "cosine distance"). Zero vectors give
-// 0. It returns an error when the inputs have different numbers of rows or
-// rows of different lengths.
-func RowwiseCosine(a, b [][]float32) ([]float64, error) {
-	if len(a) != len(b) {
-		return nil, fmt.Errorf("metrics.RowwiseCosine: %d rows vs %d rows", len(a), len(b))
-	}
-	if _, err := commonDim(a, b); err != nil {
-		return nil, fmt.Errorf("metrics.RowwiseCosine: %w", err)
-	}
-	out := make([]float64, len(a))
-	for i := range a {
-		var dot, na, nb float64
-		for k, x := range a[i] {
-			y := float64(b[i][k])
-			dot += float64(x) * y
-			na += float64(x) * float64(x)
-			nb += y * y
-		}
-		if na == 0 || nb == 0 {
-			continue
-		}
-		out[i] = dot / math.Sqrt(na*nb)
-	}
-	return out, nil
-}
-
-// commonDim checks that all rows of all matrices have the same length and
-// returns it (0 when there are no rows at all).
-func commonDim(ms ...[][]float32) (int, error) {
-	dim := -1
-	for mi, m := range ms {
-		for i, row := range m {
-			if dim < 0 {
-				dim = len(row)
-				continue
-			}
-			if len(row) != dim {
-				return 0, fmt.Errorf("row %d of input %d has dimension %d, want %d", i, mi, len(row), dim)
-			}
-		}
-	}
-	return max(dim, 0), nil
 }
 
 // normalizeRows returns a flat, row-major copy of m with every row scaled to

@@ -6,9 +6,9 @@
 //
 // Every function returns a [kernelext.Figure] holding the same figure as
 // vector SVG and PDF and as a PNG bitmap, ready for [kernelext.ShowFigure]
-// (inline in a GoNB notebook, saved to the output directory otherwise) or
-// [kernelext.Figure.Save]. Figure names are derived from the titles and can
-// be overridden with [WithName].
+// (inline in a GoNB notebook, saved to the output directory set with
+// kernelext.SetOutputDir) or [Save] (files written atomically). Figure names
+// are derived from the titles and can be overridden with [WithName].
 //
 // NaN and infinite values are skipped (a point, a bar or an error bar is
 // left out) rather than failing the whole figure.

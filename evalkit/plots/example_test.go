@@ -18,7 +18,7 @@ func ExampleHitAtKCurve() {
 		panic(err)
 	}
 	// In a notebook this shows the SVG inline; elsewhere it saves the files
-	// when kernelext.SetOutputDir was called, and prints one line.
+	// when an output directory was set (kernelext.SetOutputDir(dir, atomicfile.WriteFile)), and prints one line.
 	_ = kernelext.ShowFigure(fig)
 	fmt.Println(fig.Name, len(fig.SVG) > 0, len(fig.PDF) > 0, len(fig.PNG) > 0)
 	// Output:

@@ -47,7 +47,7 @@ func checkFigure(t *testing.T, fig *kernelext.Figure, wantW, wantH int, wantText
 		t.Errorf("PNG is %dx%d, want %dx%d", cfg.Width, cfg.Height, wantW, wantH)
 	}
 	if os.Getenv("PLOTS_TEST_OUT") != "" { // for looking at the figures
-		if _, err := fig.Save(os.Getenv("PLOTS_TEST_OUT")); err != nil {
+		if _, err := Save(os.Getenv("PLOTS_TEST_OUT"), fig); err != nil {
 			t.Error(err)
 		}
 	}
@@ -166,8 +166,8 @@ func TestSaveAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	paths, err := fig.Save(dir)
+	dir := filepath.Join(t.TempDir(), "figures") // created by Save
+	paths, err := Save(dir, fig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +178,21 @@ func TestSaveAll(t *testing.T) {
 	for i, p := range paths {
 		if filepath.Base(p) != want[i] {
 			t.Errorf("path %q, want %q", p, want[i])
+		}
+		if data, err := os.ReadFile(p); err != nil || len(data) == 0 {
+			t.Errorf("%s: %d bytes, %v", p, len(data), err)
+		}
+	}
+	for _, tc := range []struct {
+		name, dir string
+		fig       *kernelext.Figure
+		want      string
+	}{
+		{"empty figure", dir, &kernelext.Figure{Name: "empty"}, `figure "empty" has no content`},
+		{"no directory", "", fig, "empty directory"},
+	} {
+		if _, err := Save(tc.dir, tc.fig); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Save error %v, want %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/plots"
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // attackLabel names an attacked spec, e.g. "II trouser→bag" or "backdoor →bag".
@@ -267,7 +268,7 @@ func WriteDefenses(dir string, outs []*experiment.DefenseOutcome) ([]string, err
 		return files, err
 	}
 	p := filepath.Join(dir, "defenses.md")
-	if err := kernelext.WriteFileAtomic(p, []byte(md.String())); err != nil {
+	if err := atomicfile.WriteFile(p, []byte(md.String())); err != nil {
 		return files, err
 	}
 	return append(files, p), nil

@@ -13,6 +13,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 	"github.com/mmpoison/mmpoison/evalkit/plots"
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // AttackTable compares the attack metrics of the clean baseline, random queries on the poisoned model and the
@@ -180,7 +181,7 @@ func Show(r *experiment.Result) error {
 func saveFigures(dir string, figs []*kernelext.Figure, md *strings.Builder) ([]string, error) {
 	var written []string
 	for _, f := range figs {
-		paths, err := f.Save(dir)
+		paths, err := plots.Save(dir, f)
 		if err != nil {
 			return written, err
 		}
@@ -235,7 +236,7 @@ func Write(dir string, r *experiment.Result) ([]string, error) {
 	written = append(written, jsonPath)
 	md := Markdown(r, figs)
 	mdPath := filepath.Join(dir, "report.md")
-	if err := kernelext.WriteFileAtomic(mdPath, []byte(md)); err != nil {
+	if err := atomicfile.WriteFile(mdPath, []byte(md)); err != nil {
 		return written, err
 	}
 	return append(written, mdPath), nil

@@ -12,6 +12,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 	"github.com/mmpoison/mmpoison/evalkit/plots"
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // FindingsTable lists the paper's findings beside what a study measured and whether its bar holds.
@@ -360,7 +361,7 @@ func WriteStudy(dir string, sr *experiment.StudyResult) ([]string, error) {
 		data []byte
 	}{{"study.json", data}, {"study.md", []byte(md.String())}} {
 		p := filepath.Join(dir, f.name)
-		if err := kernelext.WriteFileAtomic(p, f.data); err != nil {
+		if err := atomicfile.WriteFile(p, f.data); err != nil {
 			return files, err
 		}
 		files = append(files, p)

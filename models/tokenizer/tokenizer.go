@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
-	"unicode"
+
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
 // Tokenizer encodes text into ContextLength token ids.
@@ -32,7 +32,7 @@ const (
 )
 
 // WordLevel maps each lower-cased word of its vocabulary to an id. Words are split on anything that is not a
-// letter or digit.
+// letter or digit ([dataset.Words]).
 type WordLevel struct {
 	words   []string
 	ids     map[string]int32
@@ -44,7 +44,7 @@ type WordLevel struct {
 func NewWordLevel(corpus []string, contextLength int) (*WordLevel, error) {
 	set := map[string]bool{}
 	for _, text := range corpus {
-		for _, w := range Words(text) {
+		for _, w := range dataset.Words(text) {
 			set[w] = true
 		}
 	}
@@ -71,13 +71,6 @@ func WordLevelFromVocabulary(words []string, contextLength int) (*WordLevel, err
 	return t, nil
 }
 
-// Words splits text into lower-case words of letters and digits.
-func Words(text string) []string {
-	return strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
-}
-
 // StartID is the start-of-text id.
 func (t *WordLevel) StartID() int32 { return int32(len(t.words) + 2) }
 
@@ -98,7 +91,7 @@ func (t *WordLevel) Encode(text string) []int32 {
 	out := make([]int32, t.context)
 	out[0] = t.StartID()
 	n := 1
-	for _, w := range Words(text) {
+	for _, w := range dataset.Words(text) {
 		if n == t.context-1 {
 			break
 		}

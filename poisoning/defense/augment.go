@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mmpoison/mmpoison/models/tokenizer"
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
 // EDA is "easy data augmentation" (Wei & Zou, EMNLP 2019), the caption augmentation CleanCLIP (Bansal et al.,
@@ -128,11 +128,11 @@ func (e EDA) Words(words []string, rng *rand.Rand) []string {
 	return edaApply(words, func(w string) []string { return syn[w] }, e, rng)
 }
 
-// Caption returns an augmented caption: the caption is split into lower-case words as tokenizer.Words does
-// (punctuation dropped, as EDA does), augmented with Words and joined with single spaces. Tokenise the result
-// with the model's tokenizer.
+// Caption returns an augmented caption: the caption is split into lower-case words with [dataset.Words], as the
+// word-level tokenizer splits it (punctuation dropped, as EDA does), augmented with Words and joined with single
+// spaces. Tokenise the result with the model's tokenizer.
 func (e EDA) Caption(caption string, rng *rand.Rand) string {
-	return strings.Join(e.Words(tokenizer.Words(caption), rng), " ")
+	return strings.Join(e.Words(dataset.Words(caption), rng), " ")
 }
 
 // edaApply picks one enabled operation and applies it to a copy of seq; synonyms returns the synonyms of a unit
@@ -217,9 +217,13 @@ func edaApply[T comparable](seq []T, synonyms func(T) []T, e EDA, rng *rand.Rand
 	return out
 }
 
-// WordTokenizer is a word-level tokenizer (one token id per word), such as tokenizer.WordLevel.
+// WordTokenizer is a word-level tokenizer (one token id per word), such as models/tokenizer's WordLevel: the
+// methods of it that [NewTokenEDA] uses.
 type WordTokenizer interface {
-	tokenizer.Tokenizer
+	// Encode returns exactly ContextLength ids: start, one id per word (truncated), end, padding.
+	Encode(text string) []int32
+	// ContextLength is the length of every encoded sequence.
+	ContextLength() int
 	// Vocabulary returns the words the tokenizer knows.
 	Vocabulary() []string
 }

@@ -1,9 +1,7 @@
 package defense
 
 import (
-	"bytes"
 	"encoding/json"
-	"image/png"
 	"math"
 	"reflect"
 	"slices"
@@ -351,80 +349,5 @@ func TestReportFromManifestErrors(t *testing.T) {
 	r, err := ReportFromManifest(m, nil, 5)
 	if err != nil || r.Dropped != 0 || r.Recall == nil || *r.Recall != 0 || r.Precision != nil || r.Poisoned != 2 {
 		t.Errorf("no drops: %+v, %v", r, err)
-	}
-}
-
-func TestDistanceHistogram(t *testing.T) {
-	ps, dist := knownSet()
-	poisoned := make([]bool, len(ps.Pairs))
-	for i, p := range ps.Pairs {
-		poisoned[i] = p.Poisoned
-	}
-	dist = append(dist, math.NaN())
-	poisoned = append(poisoned, false)
-	fig, err := DistanceHistogram(dist, poisoned, 0.8, "Filter distances")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fig.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	_, text, _ := fig.SVGText()
-	for _, w := range []string{"Filter distances", "γ = 0.800", "clean (n=7", "poisoned (n=3", "1 non-finite", "fraction of pairs"} {
-		if !strings.Contains(text, w) {
-			t.Errorf("SVG text lacks %q", w)
-		}
-	}
-	if cfg, _ := png.DecodeConfig(bytes.NewReader(fig.PNG)); cfg.Width < 100 || cfg.Height < 100 || len(fig.PDF) == 0 {
-		t.Errorf("PNG is %dx%d, PDF %d bytes", cfg.Width, cfg.Height, len(fig.PDF))
-	}
-	if fig.Name != "Filter distances" {
-		t.Errorf("figure name %q", fig.Name)
-	}
-
-	for _, tc := range []struct {
-		name     string
-		dist     []float64
-		poisoned []bool
-		gamma    float64
-		wantErr  bool
-	}{
-		{"flags length mismatch", []float64{0.5, 0.6}, []bool{true}, 0.8, true},
-		{"no finite distance", []float64{math.NaN(), math.Inf(1)}, nil, 0.8, true},
-		{"empty", nil, nil, 0.8, true},
-		{"all clean, one value, no γ", []float64{0.7}, nil, math.NaN(), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fig, err := DistanceHistogram(tc.dist, tc.poisoned, tc.gamma, "")
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if err == nil {
-				if err := fig.Validate(); err != nil {
-					t.Fatal(err)
-				}
-				if _, text, _ := fig.SVGText(); strings.Contains(text, "γ") || fig.Name != "distance-histogram" {
-					t.Errorf("name %q, text %q", fig.Name, text)
-				}
-			}
-		})
-	}
-}
-
-func TestFilterTable(t *testing.T) {
-	ps, dist := knownSet()
-	_, r := Filter(ps, dist, 0.8)
-	txt := FilterTable(r).Text()
-	for _, w := range []string{"γ = 0.800", "precision", "0.750", "recall", "1.000", "clean dropped fraction", "0.143", "Poisoned flags"} {
-		if !strings.Contains(txt, w) {
-			t.Errorf("table lacks %q:\n%s", w, txt)
-		}
-	}
-	_, r = Filter(ps, dist, 5)
-	if txt := FilterTable(r).Text(); !strings.Contains(txt, "n/a") {
-		t.Errorf("undefined precision not shown as n/a:\n%s", txt)
-	}
-	if FilterTable(nil) == nil {
-		t.Error("nil table")
 	}
 }

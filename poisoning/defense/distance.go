@@ -2,9 +2,8 @@ package defense
 
 import (
 	"fmt"
-	"math"
 
-	"github.com/mmpoison/mmpoison/evalkit/metrics"
+	"github.com/mmpoison/mmpoison/poisoning/vecmath"
 )
 
 // PairDistances returns the cosine distance 1 − cos(imageEmb[i], textEmb[i]) of every pair i, where imageEmb[i]
@@ -19,16 +18,9 @@ func PairDistances(imageEmb, textEmb [][]float32) ([]float64, error) {
 	if len(imageEmb) != len(textEmb) {
 		return nil, fmt.Errorf("defense.PairDistances: %d image embeddings vs %d text embeddings", len(imageEmb), len(textEmb))
 	}
-	cos, err := metrics.RowwiseCosine(imageEmb, textEmb)
+	dist, err := vecmath.CosineDistances(imageEmb, textEmb)
 	if err != nil {
 		return nil, fmt.Errorf("defense.PairDistances: %w", err)
 	}
-	for i, c := range cos {
-		if math.IsNaN(c) || math.IsInf(c, 0) {
-			cos[i] = math.NaN()
-			continue
-		}
-		cos[i] = min(max(1-c, 0), 2)
-	}
-	return cos, nil
+	return dist, nil
 }

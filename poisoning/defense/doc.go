@@ -12,9 +12,7 @@
 //     small [LabelledSample] of pairs known to be clean or poisoned;
 //   - [Filter] drops the pairs above γ and returns a [FilterReport]: what was removed and, from the pairs'
 //     Poisoned flags, how much of the poison it caught (precision, recall, clean pairs lost);
-//     [ReportFromManifest] computes the same report from an attack's poison manifest alone;
-//   - [DistanceHistogram] and [FilterTable] show the clean and poisoned distance distributions with γ, and the
-//     report, in the evalkit/plots and kernelext styles.
+//     [ReportFromManifest] computes the same report from an attack's poison manifest alone.
 //
 // Beyond the paper, two more defenses start here, one on each side of training:
 //
@@ -24,6 +22,10 @@
 //     go through [ChooseGamma], [Filter] and [ReportFromManifest] like the filter's distances;
 //   - [EDA] and [TokenEDA] make the caption views of CleanCLIP's in-modality self-supervised loss (training
 //     side, a repair after the attack; the loss itself is models/train's SelfSupervised).
+//
+// Figures and tables of these results live with the others: evalkit/plots' DistanceHistogram draws the clean
+// and poisoned distributions of the distances or scores with γ, and evalkit/report's FilterTable shows a
+// FilterReport.
 //
 // Conventions: a pair is dropped when its distance is greater than γ (a pair exactly at γ is kept). A NaN
 // distance (an embedding with NaN or infinite components) cannot vouch for its pair, so [Filter] drops it and

@@ -34,23 +34,9 @@ func Example() {
 	filtered, report := defense.Filter(ps, dist, gamma)
 	fmt.Printf("distances %.3f\n", dist)
 	fmt.Println("kept", len(filtered.Pairs), "of", len(ps.Pairs), "- dropped", report.DroppedIndices)
-	fmt.Print(defense.FilterTable(report).Text())
+	fmt.Printf("precision %.2f, recall %.2f\n", *report.Precision, *report.Recall)
 	// Output:
 	// distances [0.004 0.005 0.039 0.900]
 	// kept 3 of 4 - dropped [3]
-	// Pre-training filter (γ = 0.800)
-	// metric                  value
-	// ----------------------  -----
-	// pairs                       4
-	// kept                        3
-	// dropped                     1
-	// fraction removed        0.250
-	// poisoned pairs              1
-	// poison dropped (TP)         1
-	// poison kept (FN)            0
-	// clean dropped (FP)          0
-	// clean dropped fraction  0.000
-	// precision               1.000
-	// recall                  1.000
-	// Poisoned/clean status from the pairs' Poisoned flags.
+	// precision 1.00, recall 1.00
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -23,7 +22,7 @@ const (
 // is scored as a detection task: a dropped poisoned pair is a true positive, a dropped clean pair a false
 // positive.
 //
-// Ratios whose denominator is zero are nil (null in JSON, "n/a" in [FilterTable]), never NaN: Precision when
+// Ratios whose denominator is zero are nil (null in JSON, "n/a" in tables), never NaN: Precision when
 // nothing was dropped, Recall when there is no poison, CleanDroppedFraction when there is no clean pair.
 // Gamma is nil in reports from [ReportFromManifest], which does not know the threshold.
 type FilterReport struct {
@@ -176,46 +175,4 @@ func ratio(num, den int) *float64 {
 	}
 	v := float64(num) / float64(den)
 	return &v
-}
-
-// orNaN returns *p, or NaN for nil (which kernelext tables show as "n/a").
-func orNaN(p *float64) float64 {
-	if p == nil {
-		return math.NaN()
-	}
-	return *p
-}
-
-// FilterTable returns the report as a two-column (metric, value) table titled with γ, for
-// [kernelext.ShowTable]. Undefined ratios show as "n/a".
-func FilterTable(r *FilterReport) *kernelext.Table {
-	title := "Pre-training filter"
-	if r != nil && r.Gamma != nil {
-		title = fmt.Sprintf("Pre-training filter (γ = %.3f)", *r.Gamma)
-	}
-	t := kernelext.NewTable(title, "metric", "value")
-	if r == nil {
-		return t.AddNote("no report")
-	}
-	t.AddRow("pairs", r.Total).
-		AddRow("kept", r.Kept).
-		AddRow("dropped", r.Dropped).
-		AddRow("fraction removed", r.FractionRemoved).
-		AddRow("poisoned pairs", r.Poisoned).
-		AddRow("poison dropped (TP)", r.TruePositives).
-		AddRow("poison kept (FN)", r.PoisonedKept).
-		AddRow("clean dropped (FP)", r.FalsePositives).
-		AddRow("clean dropped fraction", orNaN(r.CleanDroppedFraction)).
-		AddRow("precision", orNaN(r.Precision)).
-		AddRow("recall", orNaN(r.Recall))
-	if r.Unscored > 0 {
-		t.AddRow("unscored (NaN distance, dropped)", r.Unscored)
-	}
-	switch r.Labels {
-	case LabelsFromFlags:
-		t.AddNote("Poisoned/clean status from the pairs' Poisoned flags.")
-	case LabelsFromManifest:
-		t.AddNote("Poisoned/clean status from the poison manifest.")
-	}
-	return t
 }

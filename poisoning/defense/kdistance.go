@@ -143,7 +143,7 @@ func KDistanceScores(imageEmb, textEmb [][]float32, o KDistanceOptions) ([]float
 }
 
 // normalizeRows returns the rows scaled to unit length (float64), a zero row as zeros (cosine 0 with
-// everything, as metrics.RowwiseCosine) and a row with a non-finite component as nil. Rows must have equal
+// everything, as vecmath.RowwiseCosine) and a row with a non-finite component as nil. Rows must have equal
 // lengths.
 func normalizeRows(rows [][]float32) ([][]float64, error) {
 	out := make([][]float64, len(rows))

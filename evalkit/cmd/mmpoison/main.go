@@ -22,6 +22,7 @@ import (
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
@@ -254,7 +255,10 @@ func benchmark(args []string) error {
 	kernelext.ShowTable(bench.Table(ms))
 	if *jsonOut != "" {
 		data, _ := json.MarshalIndent(ms, "", "  ")
-		return kernelext.WriteFileAtomic(*jsonOut, data)
+		if err := os.MkdirAll(filepath.Dir(*jsonOut), 0o755); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(*jsonOut, data)
 	}
 	return nil
 }
