@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/mmpoison/mmpoison/models/backend"
-	"github.com/mmpoison/mmpoison/models/backend/fastdot"
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/internal/fastdot"
 	"github.com/mmpoison/mmpoison/models/train"
 )
 
@@ -31,9 +31,11 @@ func goBackend(t testing.TB) backends.Backend {
 	return b
 }
 
-// requireInstalled fails where the kernel should be in use: amd64 with AVX2 and FMA, not disabled.
+// requireInstalled fails where models/backend should have installed the kernel: amd64 with AVX2 and FMA, not
+// disabled.
 func requireInstalled(t testing.TB) {
 	t.Helper()
+	backend.Patch()
 	if fastdot.Installed() {
 		return
 	}
@@ -46,8 +48,14 @@ func requireInstalled(t testing.TB) {
 // withStock runs fn with simplego's stock DotGeneral kernel.
 func withStock(fn func()) {
 	fastdot.Uninstall()
-	defer fastdot.Install()
+	defer reinstall()
 	fn()
+}
+
+func reinstall() {
+	if err := fastdot.Install(nil); err != nil {
+		panic(err)
+	}
 }
 
 func randomData(r *rand.Rand, dims []int) []float32 {
@@ -182,9 +190,13 @@ func TestTrainingReproducible(t *testing.T) {
 	}
 }
 
-// TestEnvVarDisables runs the test binary again with $MMPOISON_FASTDOT=0 and checks the kernel stays out.
+// TestEnvVarDisables runs the test binary again with $MMPOISON_FASTDOT=0 and checks that models/backend leaves
+// the kernel out, without a notice.
 func TestEnvVarDisables(t *testing.T) {
 	if os.Getenv("FASTDOT_TEST_CHILD") == "1" {
+		if _, err := backend.FromConfig("go"); err != nil {
+			t.Fatal(err)
+		}
 		fmt.Printf("installed=%v reason=%q\n", fastdot.Installed(), fastdot.Reason())
 		return
 	}
@@ -194,7 +206,8 @@ func TestEnvVarDisables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child test binary: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), `installed=false reason="disabled by $`+fastdot.EnvVar+`=0"`) {
+	if !strings.Contains(string(out), `installed=false reason="disabled by $`+fastdot.EnvVar+`=0"`) ||
+		strings.Contains(string(out), "mmpoison:") {
 		t.Errorf("with %s=0 the child reported:\n%s", fastdot.EnvVar, out)
 	}
 }
@@ -210,7 +223,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				defer fastdot.SetParallelMinFlops(fastdot.SetParallelMinFlops(math.MaxInt))
 			case "stock":
 				fastdot.Uninstall()
-				defer fastdot.Install()
+				defer reinstall()
 			}
 			cfg := clip.Presets["tiny"]
 			cfg.VocabSize = 1000
@@ -238,7 +251,8 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// The kernel needs no call: importing models/backend installs it, and graphs on the pure-Go backend use it.
+// The kernel needs no call: models/backend installs it when it creates a backend, and graphs on the pure-Go
+// backend use it.
 func Example() {
 	be, err := backend.FromConfig("go")
 	if err != nil {
