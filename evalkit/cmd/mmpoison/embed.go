@@ -236,13 +236,7 @@ func loadCLIPTokenizer(flagPath, weightsPath string, contextLength int) (*tokeni
 				"HuggingFace vocab.json with merges.txt beside it); none was found beside %s", weightsPath)
 		}
 	}
-	var tok *tokenizer.BPE
-	var err error
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		tok, err = tokenizer.LoadHuggingFaceVocab(path, filepath.Join(filepath.Dir(path), "merges.txt"), contextLength)
-	} else {
-		tok, err = tokenizer.LoadOpenAIVocab(path, contextLength)
-	}
+	tok, err := tokenizer.LoadFile(path, contextLength)
 	if err != nil {
 		return nil, "", err
 	}
