@@ -12,7 +12,8 @@
 //     attention pool).
 //   - HuggingFace transformers' CLIPModel names (vision_model.encoder.layers.0.self_attn.q_proj.weight, ...)
 //     with the model's config.json, mapped onto OpenAI's names (q, k and v concatenated into in_proj, the
-//     projections transposed); see LoadHuggingFace. CLIPModel has no ResNet tower.
+//     projections transposed); see LoadHuggingFace, and SaveHuggingFace for the way back. One table (names.go)
+//     holds the mapping both ways. CLIPModel has no ResNet tower.
 //
 // Loading is strict: every parameter of the inferred model (and every BatchNorm running_mean and running_var of
 // a ResNet tower) must be present with its exact shape, and every tensor of the file must be used exactly once,

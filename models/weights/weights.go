@@ -197,11 +197,6 @@ var (
 		projection: "text_projection", projectionEmbedAxis: 1, textPos: "positional_embedding",
 		tokens: "token_embedding.weight", final: "ln_final.weight",
 		visionLayers: "visual.transformer.resblocks.", visionLayerSuffix: "attn.in_proj_weight", textLayers: "transformer.resblocks."}
-	huggingFaceNames = shapeNames{config: "huggingface-clip", patch: "vision_model.embeddings.patch_embedding.weight",
-		visionPos: "vision_model.embeddings.position_embedding.weight", projection: "visual_projection.weight",
-		projectionEmbedAxis: 0, textPos: "text_model.embeddings.position_embedding.weight",
-		tokens: "text_model.embeddings.token_embedding.weight", final: "text_model.final_layer_norm.weight",
-		visionLayers: "vision_model.encoder.layers.", textLayers: "text_model.encoder.layers."}
 )
 
 // configFromShapes reads every size the tensor shapes determine (all but the head counts) as OpenAI's
