@@ -59,6 +59,9 @@ func readHFConfig(path string) (*hfConfig, error) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("HuggingFace config %s: %w", path, err)
 	}
+	if _, ok := raw["model_cfg"]; ok || raw["vision_cfg"] != nil {
+		return nil, fmt.Errorf("%s is an open_clip model config, but the checkpoint uses HuggingFace names: give its config.json", path)
+	}
 	if c.ModelType != "" && c.ModelType != "clip" {
 		return nil, fmt.Errorf("HuggingFace config %s: model_type %q is not \"clip\"", path, c.ModelType)
 	}

@@ -114,14 +114,20 @@ func resNetKey(f *safetensors.File) string {
 // layer count from the resblocks present. Both: the embedding size from text_projection, the context length
 // from positional_embedding, the vocabulary from token_embedding.weight, the text width from ln_final.weight.
 //
-// Head counts, which shapes cannot tell, come from hints, else from the MetadataVisionHeads/MetadataTextHeads
-// metadata, else from the clip.Config JSON under clip.MetadataConfig, else from OpenAI's rules: width/64, and
-// 32·width/64 for a ResNet's attention pool. The image mean and standard deviation are the metadata config's
-// when present, else OpenAI's. When the metadata config is present, its sizes must agree with the shapes. The
-// result is validated.
+// Head counts, which shapes cannot tell, come from hints, else from an open_clip model config (LoadOpenAI and
+// Load read one), else from the MetadataVisionHeads/MetadataTextHeads metadata, else from the clip.Config JSON
+// under clip.MetadataConfig, else from OpenAI's rules: width/64, and 32·width/64 for a ResNet's attention pool.
+// The image mean and standard deviation are the open_clip config's when it has them, else the metadata
+// config's when present, else OpenAI's. The sizes an open_clip config or the metadata config state must agree
+// with the shapes. The result is validated.
 //
 // HuggingFace-named checkpoints give an error pointing to LoadHuggingFace.
 func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
+	return inferConfig(f, hints, nil)
+}
+
+// inferConfig is InferConfig with an open_clip config (nil: none).
+func inferConfig(f *safetensors.File, hints Hints, oc *openCLIPConfig) (clip.Config, error) {
 	if isHuggingFace(f) {
 		return clip.Config{}, errors.New("checkpoint uses HuggingFace CLIPModel names (vision_model.*, text_model.*): " +
 			"load it with LoadHuggingFace or Load and its config.json")
@@ -136,7 +142,7 @@ func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if err := applyMetadata(&cfg, f.Metadata, hints); err != nil {
+	if err := applyMetadata(&cfg, f.Metadata, hints, oc); err != nil {
 		return clip.Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -145,9 +151,17 @@ func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
 	return cfg, nil
 }
 
-// loadOpenAIFile infers the config of an OpenAI-named file and loads its parameters into a new context.
-func loadOpenAIFile(f *safetensors.File, hints Hints) (*context.Context, clip.Config, error) {
-	cfg, err := InferConfig(f, hints)
+// loadOpenAIFile infers the config of an OpenAI-named file (with the open_clip config at ocPath, if not "") and
+// loads its parameters into a new context.
+func loadOpenAIFile(f *safetensors.File, hints Hints, ocPath string) (*context.Context, clip.Config, error) {
+	var oc *openCLIPConfig
+	if ocPath != "" {
+		var err error
+		if oc, err = readOpenCLIPConfig(ocPath); err != nil {
+			return nil, clip.Config{}, err
+		}
+	}
+	cfg, err := inferConfig(f, hints, oc)
 	if err != nil {
 		return nil, clip.Config{}, err
 	}
@@ -174,13 +188,14 @@ func loadOpenAIFile(f *safetensors.File, hints Hints) (*context.Context, clip.Co
 // config InferConfig gives. Every parameter (and BatchNorm running statistic) must be present with its exact
 // shape and every tensor of the file used exactly once, apart from OpenAIIgnoredKeys and the BatchNorm counters
 // (BatchNormCounterSuffix); otherwise the error names the offending tensors. PyTorch pickles are refused with a
-// conversion hint.
+// conversion hint. An open_clip config beside the file (OpenCLIPConfigName, as open_clip publishes its
+// checkpoints) gives the head counts and normalisation, and its sizes must agree with the tensors.
 func LoadOpenAI(path string, hints Hints) (*context.Context, clip.Config, error) {
 	f, err := readCheckpoint(path)
 	if err != nil {
 		return nil, clip.Config{}, err
 	}
-	ctx, cfg, err := loadOpenAIFile(f, hints)
+	ctx, cfg, err := loadOpenAIFile(f, hints, openCLIPConfigBeside(path))
 	if err != nil {
 		return nil, clip.Config{}, fmt.Errorf("loading %s: %w", path, err)
 	}
@@ -211,10 +226,12 @@ func SaveOpenAI(path string, ctx *context.Context, cfg clip.Config) error {
 	}})
 }
 
-// Load reads a CLIP safetensors checkpoint in either naming (ResNet towers exist in OpenAI's naming only): HuggingFace CLIPModel names (detected by
-// vision_model.* or text_model.* tensors) are loaded as LoadHuggingFace does, with configPath, or, when it is
-// empty, the config.json beside the checkpoint (hints are then unused: config.json gives the heads); anything
-// else as LoadOpenAI does, with hints (configPath is then unused).
+// Load reads a CLIP safetensors checkpoint in either naming (ResNet towers exist in OpenAI's naming only).
+// HuggingFace CLIPModel names (detected by vision_model.* or text_model.* tensors) are loaded as LoadHuggingFace
+// does, with configPath, or, when it is empty, the config.json beside the checkpoint (hints are then unused:
+// config.json gives the heads). Anything else is loaded as LoadOpenAI does, with hints and the open_clip model
+// config at configPath (open_clip_config.json, or a model_configs/*.json file), or, when it is empty, the
+// open_clip_config.json beside the checkpoint if there is one.
 func Load(path, configPath string, hints Hints) (*context.Context, clip.Config, error) {
 	f, err := readCheckpoint(path)
 	if err != nil {
@@ -228,7 +245,10 @@ func Load(path, configPath string, hints Hints) (*context.Context, clip.Config, 
 		}
 		ctx, cfg, err = loadHuggingFaceFile(f, configPath)
 	} else {
-		ctx, cfg, err = loadOpenAIFile(f, hints)
+		if configPath == "" {
+			configPath = openCLIPConfigBeside(path)
+		}
+		ctx, cfg, err = loadOpenAIFile(f, hints, configPath)
 	}
 	if err != nil {
 		return nil, clip.Config{}, fmt.Errorf("loading %s: %w", path, err)

@@ -266,11 +266,14 @@ func TestEmbedMatchesOpenAIReference(t *testing.T) {
 		name, model string
 		args        []string
 		huggingFace bool
-		mismatch    bool // The image features must differ from the reference.
+		// openCLIPConfig, when set, is written to a file given as --config.
+		openCLIPConfig string
+		mismatch       bool // The image features must differ from the reference.
 	}{
 		{name: "ViT, heads from metadata", model: "vit"},
 		{name: "ViT, HuggingFace names", model: "vit", huggingFace: true},
 		{name: "ResNet, heads from flags", model: "rn", args: []string{"--vision-heads", "4", "--text-heads", "2"}},
+		{name: "ResNet, heads from an open_clip config", model: "rn", openCLIPConfig: rnOpenCLIPConfig},
 		{name: "ResNet, OpenAI's head rule", model: "rn", args: []string{"--text-heads", "2"}, mismatch: true},
 	}
 	for _, c := range cases {
@@ -281,6 +284,13 @@ func TestEmbedMatchesOpenAIReference(t *testing.T) {
 			}
 			out := t.TempDir()
 			args := append([]string{"--weights", weightsPath, "--tokenizer", vocab, "--captions", captionsPath, "--out", out}, c.args...)
+			if c.openCLIPConfig != "" {
+				config := filepath.Join(t.TempDir(), "open_clip_config.json")
+				if err := os.WriteFile(config, []byte(c.openCLIPConfig), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", config)
+			}
 			if err := embedCommand(append(args, images...)); err != nil {
 				t.Fatal(err)
 			}
@@ -313,6 +323,13 @@ func TestEmbedMatchesOpenAIReference(t *testing.T) {
 		})
 	}
 }
+
+// rnOpenCLIPConfig describes the reference ResNet as open_clip_config.json would (README.md: vision layers
+// (2, 1, 2, 1), width 2, 4 attention-pool heads = 32·2/head_width 16; text width 16, 2 heads).
+const rnOpenCLIPConfig = `{"model_cfg": {"embed_dim": 16, "quick_gelu": true,
+  "vision_cfg": {"image_size": 64, "layers": [2, 1, 2, 1], "width": 2, "head_width": 16, "patch_size": null},
+  "text_cfg": {"context_length": 24, "vocab_size": 530, "width": 16, "heads": 2, "layers": 1}},
+ "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}}`
 
 // writeHuggingFace writes the OpenAI-named ViT checkpoint at path with HuggingFace CLIPModel names and layouts
 // (weights.SaveHuggingFace: in_proj chunked into q, k and v, the projections transposed), with a config.json
