@@ -2,15 +2,20 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"golang.org/x/sys/cpu"
 
 	"github.com/mmpoison/mmpoison/models/backend"
+	"github.com/mmpoison/mmpoison/models/internal/fastdot"
 	"github.com/mmpoison/mmpoison/models/internal/gradfix"
 )
 
@@ -55,5 +60,42 @@ func TestTrainingInstallsPatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTrainingWithFastdot: with models/internal/fastdot's kernel, the same seed gives bit-identical losses and
+// weights, and the losses match simplego's stock kernel's within float32 rounding.
+func TestTrainingWithFastdot(t *testing.T) {
+	be := benchBackend(t)
+	backend.Patch()
+	if !fastdot.Installed() {
+		if os.Getenv(fastdot.EnvVar) == "0" || runtime.GOARCH != "amd64" || !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+			t.Skipf("fastdot not installed here: %s", fastdot.Reason())
+		}
+		t.Fatalf("fastdot not installed: %s", fastdot.Reason())
+	}
+	data := RandomData(tinyConfig(), 32, 5)
+	l1, p1 := fitOn(t, be, 7, smallOptions(), data)
+	l2, p2 := fitOn(t, be, 7, smallOptions(), data)
+	if !slices.Equal(l1, l2) {
+		t.Fatalf("same seed, different losses:\n%v\n%v", l1, l2)
+	}
+	for name, v := range p1 {
+		if !slices.Equal(v, p2[name]) {
+			t.Fatalf("same seed, parameter %q differs", name)
+		}
+	}
+	fastdot.Uninstall()
+	stockLosses, _ := fitOn(t, be, 7, smallOptions(), data)
+	if err := fastdot.Install(nil); err != nil || !fastdot.Installed() {
+		t.Fatalf("reinstalling fastdot: %v (%s)", err, fastdot.Reason())
+	}
+	if len(stockLosses) != len(l1) || len(l1) == 0 {
+		t.Fatalf("%d losses with fastdot, %d with the stock kernel", len(l1), len(stockLosses))
+	}
+	for i, l := range l1 {
+		if math.Abs(l-stockLosses[i]) > 1e-4*math.Abs(stockLosses[i]) {
+			t.Errorf("step %d: loss %v with fastdot, %v with the stock kernel", i, l, stockLosses[i])
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 
@@ -58,18 +57,6 @@ func reinstall() {
 	}
 }
 
-func randomData(r *rand.Rand, dims []int) []float32 {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	data := make([]float32, n)
-	for i := range data {
-		data[i] = float32(r.NormFloat64())
-	}
-	return data
-}
-
 // TestGraphDotGeneral runs graph.DotGeneral on the models/backend pure-Go backend with the package's kernel and
 // with the stock one, and compares both with a naive reference.
 func TestGraphDotGeneral(t *testing.T) {
@@ -78,7 +65,7 @@ func TestGraphDotGeneral(t *testing.T) {
 	for ci, c := range fastdot.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(ci), 11))
-			lhs, rhs := randomData(r, c.LhsDims), randomData(r, c.RhsDims)
+			lhs, rhs := fastdot.RandomData(r, c.LhsDims), fastdot.RandomData(r, c.RhsDims)
 			exec, err := graph.NewExec(be, func(l, r *graph.Node) *graph.Node {
 				return graph.DotGeneral(l, c.LhsContract, c.LhsBatch, r, c.RhsContract, c.RhsBatch)
 			})
@@ -129,64 +116,6 @@ func TestGraphOtherDTypes(t *testing.T) {
 		[][]float64{{1, 2}, {3, 4}}, [][]float64{{5, 6}, {7, 8}})
 	if want := [][]float64{{19, 22}, {43, 50}}; fmt.Sprint(got.Value()) != fmt.Sprint(want) {
 		t.Errorf("float64 Dot = %v, want %v", got.Value(), want)
-	}
-}
-
-// tinyTraining trains a one-layer tiny CLIP for two short epochs and returns its losses and weights.
-func tinyTraining(t *testing.T, be backends.Backend) ([]float64, map[string][]float32) {
-	t.Helper()
-	cfg := clip.Presets["tiny"]
-	cfg.VocabSize, cfg.VisionLayers, cfg.TextLayers = 50, 1, 1
-	ctx, err := clip.NewContext(cfg, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := train.DefaultOptions()
-	opts.BatchSize, opts.Epochs, opts.WarmupSteps = 8, 2, 2
-	var losses []float64
-	opts.Progress = func(p train.Progress) { losses = append(losses, p.Loss) }
-	tr, err := train.New(be, cfg, ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.Fit(train.RandomData(cfg, 32, 5)); err != nil {
-		t.Fatal(err)
-	}
-	ts, err := clip.ParamsToTensors(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := map[string][]float32{}
-	for _, x := range ts {
-		params[x.Name] = x.F32
-	}
-	return losses, params
-}
-
-// TestTrainingReproducible: with the package's kernel, the same seed gives bit-identical losses and weights,
-// and the losses match the stock kernel's within float32 rounding.
-func TestTrainingReproducible(t *testing.T) {
-	requireInstalled(t)
-	be := goBackend(t)
-	l1, p1 := tinyTraining(t, be)
-	l2, p2 := tinyTraining(t, be)
-	if !slices.Equal(l1, l2) {
-		t.Fatalf("same seed, different losses:\n%v\n%v", l1, l2)
-	}
-	for name, v := range p1 {
-		if !slices.Equal(v, p2[name]) {
-			t.Fatalf("same seed, parameter %q differs", name)
-		}
-	}
-	var stockLosses []float64
-	withStock(func() { stockLosses, _ = tinyTraining(t, be) })
-	if len(stockLosses) != len(l1) || len(l1) == 0 {
-		t.Fatalf("%d losses with fastdot, %d with the stock kernel", len(l1), len(stockLosses))
-	}
-	for i, l := range l1 {
-		if math.Abs(l-stockLosses[i]) > 1e-4*math.Abs(stockLosses[i]) {
-			t.Errorf("step %d: loss %v with fastdot, %v with the stock kernel", i, l, stockLosses[i])
-		}
 	}
 }
 
