@@ -2,7 +2,7 @@
 //
 // The rule: $GOMLX_BACKEND, when set, decides ("go" for the pure-Go backend, "xla:cpu", "xla:cuda", or an
 // absolute plugin path as "xla:/path/to/pjrt_plugin.so"). Otherwise an XLA PJRT plugin that is already
-// installed is used (about 10× faster than pure Go on a CPU, and the way to use a GPU); if none is installed,
+// installed is used (faster than pure Go on a CPU, and the way to use a GPU); if none is installed,
 // GoMLX's installer may try to fetch one (skipped when $GOMLX_NO_AUTO_INSTALL is set, and given at most
 // InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so.
 //
@@ -47,14 +47,11 @@ var (
 	patchOnce sync.Once
 )
 
-// patch is one of the GoMLX patches: install returns why it kept GoMLX's stock behaviour (nil when it did not
-// have to), and passes later fallbacks to notice.
-type patch struct {
-	name    string
-	install func(notice func(msg string)) error
-}
+// installer installs one GoMLX patch: it returns why the patch kept GoMLX's stock behaviour (nil when it did
+// not have to), and passes later fallbacks to notice.
+type installer func(notice func(msg string)) error
 
-var patches = []patch{{"gradfix", gradfix.Install}, {"fastdot", fastdot.Install}}
+var patches = []installer{gradfix.Install, fastdot.Install}
 
 // Patch installs the GoMLX patches (see the package documentation) once per process. New, Default and
 // FromConfig call it, and so does models/train before it builds a training graph; other code that builds
@@ -63,10 +60,10 @@ var patches = []patch{{"gradfix", gradfix.Install}, {"fastdot", fastdot.Install}
 func Patch() { patchOnce.Do(func() { installPatches(patches) }) }
 
 // installPatches installs each patch; those that keep GoMLX's stock behaviour are reported in one line.
-func installPatches(ps []patch) {
+func installPatches(ps []installer) {
 	var refused []string
-	for _, p := range ps {
-		if err := p.install(patchNotice); err != nil {
+	for _, install := range ps {
+		if err := install(patchNotice); err != nil {
 			refused = append(refused, err.Error())
 		}
 	}

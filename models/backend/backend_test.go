@@ -99,15 +99,15 @@ func TestPatchNotices(t *testing.T) {
 	later := func(notice func(string)) error { notice("b: node data differ"); return nil }
 	cases := []struct {
 		name    string
-		patches []patch
+		patches []installer
 		want    []string // the notice's lines
 	}{
-		{"all installed", []patch{{"a", accept}, {"b", accept}}, nil},
-		{"one refused", []patch{{"a", refuse("a: GoMLX v0.27.0 is not v0.26.0")}, {"b", accept}},
+		{"all installed", []installer{accept, accept}, nil},
+		{"one refused", []installer{refuse("a: GoMLX v0.27.0 is not v0.26.0"), accept},
 			[]string{"mmpoison: GoMLX's stock behaviour is kept: a: GoMLX v0.27.0 is not v0.26.0"}},
-		{"both refused", []patch{{"a", refuse("a: version")}, {"b", refuse("b: version")}},
+		{"both refused", []installer{refuse("a: version"), refuse("b: version")},
 			[]string{"mmpoison: GoMLX's stock behaviour is kept: a: version; b: version"}},
-		{"fallback after install", []patch{{"a", accept}, {"b", later}}, []string{"mmpoison: b: node data differ"}},
+		{"fallback after install", []installer{accept, later}, []string{"mmpoison: b: node data differ"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
