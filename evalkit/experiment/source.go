@@ -161,10 +161,7 @@ func (d *Data) pretrained() (*context.Context, error) {
 // LoadTokenizerFile loads the CLIP BPE tokenizer from OpenAI's bpe_simple_vocab_16e6.txt.gz (gzip or plain)
 // or from a HuggingFace vocab.json, whose merges.txt must lie beside it, for contextLength tokens.
 func LoadTokenizerFile(path string, contextLength int) (*tokenizer.BPE, error) {
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		return tokenizer.LoadHuggingFaceVocab(path, filepath.Join(filepath.Dir(path), "merges.txt"), contextLength)
-	}
-	return tokenizer.LoadOpenAIVocab(path, contextLength)
+	return tokenizer.LoadFile(path, contextLength)
 }
 
 // loadTokenizer sets d.Tokenizer: the BPE of TokenizerFile, or the word-level tokenizer of the Fashion-MNIST

@@ -2,13 +2,18 @@
 //
 // The rule: $GOMLX_BACKEND, when set, decides ("go" for the pure-Go backend, "xla:cpu", "xla:cuda", or an
 // absolute plugin path as "xla:/path/to/pjrt_plugin.so"). Otherwise an XLA PJRT plugin that is already
-// installed is used (about 10× faster than pure Go on a CPU, and the way to use a GPU); if none is installed,
+// installed is used (faster than pure Go on a CPU, and the way to use a GPU); if none is installed,
 // GoMLX's installer may try to fetch one (skipped when $GOMLX_NO_AUTO_INSTALL is set, and given at most
 // InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so.
 //
 // The pure-Go backend always gets the "parallelism=-1" setting: its default scheduler can deadlock on 2-core
-// machines, and -1 was the fastest setting that cannot. Its float32 DotGeneral runs on package fastdot's kernel
-// where the CPU allows ($MMPOISON_FASTDOT=0 turns it off).
+// machines, and -1 was the fastest setting that cannot.
+//
+// Creating a backend here installs mmpoison's patches of GoMLX v0.26.0 (Patch): models/internal/gradfix's
+// DotGeneral and Slice gradients (faster, and the Slice gradient runs on the pure-Go backend, which lacks Pad)
+// and models/internal/fastdot's float32 DotGeneral kernel for the pure-Go backend where the CPU allows
+// ($MMPOISON_FASTDOT=0 turns it off). Each checks the GoMLX release and the internals it reads; when anything
+// differs, GoMLX's stock behaviour stays and one line on Notice says so.
 package backend
 
 import (
@@ -23,7 +28,8 @@ import (
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/backends/xla"
 
-	_ "github.com/mmpoison/mmpoison/models/backend/fastdot" // Faster float32 DotGeneral for the pure-Go backend.
+	"github.com/mmpoison/mmpoison/models/internal/fastdot"
+	"github.com/mmpoison/mmpoison/models/internal/gradfix"
 )
 
 // GoConfig is the pure-Go backend's configuration: parallel kernels, ops scheduled so it cannot deadlock.
@@ -32,13 +38,42 @@ const GoConfig = "parallelism=-1"
 // InstallTimeout bounds the attempt to install an XLA plugin when none is present.
 var InstallTimeout = 20 * time.Second
 
-// Notice is where the one-line notice about the chosen backend goes (nil: nowhere).
+// Notice is where the one-line notices about the chosen backend and the GoMLX patches go (nil: nowhere).
 var Notice io.Writer = os.Stderr
 
 var (
-	mu     sync.Mutex
-	shared backends.Backend
+	mu        sync.Mutex
+	shared    backends.Backend
+	patchOnce sync.Once
 )
+
+// installer installs one GoMLX patch: it returns why the patch kept GoMLX's stock behaviour (nil when it did
+// not have to), and passes later fallbacks to notice.
+type installer func(notice func(msg string)) error
+
+var patches = []installer{gradfix.Install, fastdot.Install}
+
+// Patch installs the GoMLX patches (see the package documentation) once per process. New, Default and
+// FromConfig call it, and so does models/train before it builds a training graph; other code that builds
+// gradients on a backend made elsewhere (simplego.New, xla.New) calls it first. It must not run while a graph
+// executes on the pure-Go backend.
+func Patch() { patchOnce.Do(func() { installPatches(patches) }) }
+
+// installPatches installs each patch; those that keep GoMLX's stock behaviour are reported in one line.
+func installPatches(ps []installer) {
+	var refused []string
+	for _, install := range ps {
+		if err := install(patchNotice); err != nil {
+			refused = append(refused, err.Error())
+		}
+	}
+	if len(refused) > 0 {
+		notice("mmpoison: GoMLX's stock behaviour is kept: %s", strings.Join(refused, "; "))
+	}
+}
+
+// patchNotice reports a patch that falls back after it was installed.
+func patchNotice(msg string) { notice("mmpoison: %s", msg) }
 
 // Default returns the process-wide backend, creating it on first use with New. Tensors can only be used with
 // the backend that made them, so a program should share this one.
@@ -83,9 +118,10 @@ func New() (backends.Backend, error) {
 	return FromConfig("go")
 }
 
-// FromConfig creates the backend named by a GOMLX_BACKEND-style configuration ("go", "go:...", "xla:cpu", ...).
-// The pure-Go backend always gets GoConfig.
+// FromConfig creates the backend named by a GOMLX_BACKEND-style configuration ("go", "go:...", "xla:cpu", ...),
+// after Patch. The pure-Go backend always gets GoConfig.
 func FromConfig(config string) (backends.Backend, error) {
+	Patch()
 	name, opts, _ := strings.Cut(config, ":")
 	switch name {
 	case "go", "simplego":

@@ -2,8 +2,13 @@ package backend
 
 import (
 	"bytes"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mmpoison/mmpoison/models/internal/fastdot"
+	"github.com/mmpoison/mmpoison/models/internal/gradfix"
 )
 
 func TestFromConfig(t *testing.T) {
@@ -61,5 +66,63 @@ func TestFallbackNotice(t *testing.T) {
 	}
 	if strings.Contains(b.Name(), "SimpleGo") && strings.Count(buf.String(), "\n") != 1 {
 		t.Errorf("fallback notice = %q, want exactly one line", buf.String())
+	}
+}
+
+// TestFromConfigPatches: creating a backend installs the GoMLX patches of this release without a notice.
+func TestFromConfigPatches(t *testing.T) {
+	var buf bytes.Buffer
+	old := Notice
+	Notice = &buf
+	defer func() { Notice = old }()
+	if _, err := FromConfig("go"); err != nil {
+		t.Fatal(err)
+	}
+	if !gradfix.Installed() {
+		t.Errorf("gradfix not installed: %s", gradfix.Reason())
+	}
+	if !fastdot.Installed() && !strings.Contains(fastdot.Reason(), "no assembly") && !strings.Contains(fastdot.Reason(), "disabled") {
+		t.Errorf("fastdot not installed: %s", fastdot.Reason())
+	}
+	if buf.Len() != 0 {
+		t.Errorf("unexpected notice %q", buf.String())
+	}
+}
+
+// TestPatchNotices: patches that keep GoMLX's stock behaviour are reported in one line naming each reason;
+// a patch falling back later adds its own line; nothing is said when all install.
+func TestPatchNotices(t *testing.T) {
+	refuse := func(msg string) func(func(string)) error {
+		return func(func(string)) error { return errors.New(msg) }
+	}
+	accept := func(func(string)) error { return nil }
+	later := func(notice func(string)) error { notice("b: node data differ"); return nil }
+	cases := []struct {
+		name    string
+		patches []installer
+		want    []string // the notice's lines
+	}{
+		{"all installed", []installer{accept, accept}, nil},
+		{"one refused", []installer{refuse("a: GoMLX v0.27.0 is not v0.26.0"), accept},
+			[]string{"mmpoison: GoMLX's stock behaviour is kept: a: GoMLX v0.27.0 is not v0.26.0"}},
+		{"both refused", []installer{refuse("a: version"), refuse("b: version")},
+			[]string{"mmpoison: GoMLX's stock behaviour is kept: a: version; b: version"}},
+		{"fallback after install", []installer{accept, later}, []string{"mmpoison: b: node data differ"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			old := Notice
+			Notice = &buf
+			defer func() { Notice = old }()
+			installPatches(c.patches)
+			got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(c.want) == 0 {
+				got = slices.DeleteFunc(got, func(s string) bool { return s == "" })
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("notices = %q, want %q", got, c.want)
+			}
+		})
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-
-	"github.com/mmpoison/mmpoison/models/gradfix"
 )
 
 const (
@@ -25,11 +23,6 @@ const (
 	// Scope is the context scope that holds the model's parameters.
 	Scope = "clip"
 )
-
-func init() {
-	// The fixed gradients are needed for training at a usable speed on the pure-Go backend.
-	gradfix.Install()
-}
 
 func pow(x, y float64) float64 { return math.Pow(x, y) }
 

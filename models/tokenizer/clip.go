@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -110,6 +111,17 @@ var byteOf = func() map[rune]byte {
 	}
 	return m
 }()
+
+// LoadFile loads CLIP's BPE tokenizer for contextLength tokens (0: CLIPContextLength) from either format: a
+// path ending in ".json" is a HuggingFace vocab.json, whose merges.txt must lie beside it (LoadHuggingFaceVocab);
+// anything else is OpenAI's bpe_simple_vocab_16e6.txt.gz, gzip-compressed or plain (LoadOpenAIVocab). Errors
+// name the file.
+func LoadFile(path string, contextLength int) (*BPE, error) {
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		return LoadHuggingFaceVocab(path, filepath.Join(filepath.Dir(path), "merges.txt"), contextLength)
+	}
+	return LoadOpenAIVocab(path, contextLength)
+}
 
 // LoadOpenAIVocab reads OpenAI's bpe_simple_vocab_16e6.txt.gz (gzip-compressed or plain) and builds the
 // vocabulary as SimpleTokenizer does: the 256 byte symbols, the same with "</w>", the merges of lines 1 to

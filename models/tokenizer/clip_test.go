@@ -240,16 +240,21 @@ func TestCLIPTinyVocabulary(t *testing.T) {
 	os.WriteFile(plainPath, []byte(plain), 0o644)
 	os.WriteFile(gzPath, gz.Bytes(), 0o644)
 
-	tok, err := LoadOpenAIVocab(gzPath, 8)
+	// LoadFile tells the formats apart: OpenAI's, gzip or plain, and HuggingFace's vocab.json with merges.txt.
+	tok, err := LoadFile(gzPath, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromPlain, err := LoadOpenAIVocab(plainPath, 8)
+	fromPlain, err := LoadFile(plainPath, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vocabPath, mergesPath := writeHuggingFace(t, dir, tok, tinyMerges)
-	hf, err := LoadHuggingFaceVocab(vocabPath, mergesPath, 8)
+	vocabPath, _ := writeHuggingFace(t, dir, tok, tinyMerges)
+	upper := filepath.Join(dir, "VOCAB.JSON")
+	if err := os.Rename(vocabPath, upper); err != nil {
+		t.Fatal(err)
+	}
+	hf, err := LoadFile(upper, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,6 +320,11 @@ func TestCLIPBadFiles(t *testing.T) {
 	badIDs := write("ids.json", `{"a": 0, "b": 0}`)
 	noEndPath := write("noend.json", string(noEndJSON))
 	badMerges := write("badmerges.txt", "#version: 0.2\nh e\nq z\n")
+	goodVocabJSON, err := os.ReadFile(goodVocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := write("vocab.json", string(goodVocabJSON)) // No merges.txt in dir.
 
 	for _, c := range []struct {
 		name string
@@ -334,6 +344,9 @@ func TestCLIPBadFiles(t *testing.T) {
 		{"HF duplicate id", func() (*BPE, error) { return LoadHuggingFaceVocab(badIDs, goodMerges, 0) }, []string{badIDs, "id 0"}},
 		{"HF no end token", func() (*BPE, error) { return LoadHuggingFaceVocab(noEndPath, goodMerges, 0) }, []string{noEndPath, EndOfText}},
 		{"HF bad merge", func() (*BPE, error) { return LoadHuggingFaceVocab(goodVocab, badMerges, 0) }, []string{badMerges, "line 3", `"qz"`}},
+		{"LoadFile, OpenAI", func() (*BPE, error) { return LoadFile(threeFields, 0) }, []string{threeFields, "line 3"}},
+		{"LoadFile, vocab.json without merges.txt", func() (*BPE, error) { return LoadFile(alone, 0) },
+			[]string{filepath.Join(filepath.Dir(alone), "merges.txt")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tok, err := c.load()

@@ -23,6 +23,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
 )
 
@@ -118,8 +119,10 @@ type Trainer struct {
 	augTok []int32
 }
 
-// New prepares a trainer for the model whose parameters live in ctx. It creates the optimizer state.
-func New(backend backends.Backend, cfg clip.Config, ctx *context.Context, opts Options) (*Trainer, error) {
+// New prepares a trainer for the model whose parameters live in ctx, on backend be. It creates the optimizer
+// state, and installs models/backend's GoMLX patches (backend.Patch) if no backend from that package has: the
+// pure-Go backend needs the Slice gradient of models/internal/gradfix.
+func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Options) (*Trainer, error) {
 	if opts.BatchSize < 2 {
 		return nil, fmt.Errorf("train: batch size must be at least 2 for a contrastive loss, got %d", opts.BatchSize)
 	}
@@ -131,12 +134,13 @@ func New(backend backends.Backend, cfg clip.Config, ctx *context.Context, opts O
 			return nil, fmt.Errorf("train: cannot freeze %q: valid values are \"visual\", \"text\" and \"logit_scale\"", f)
 		}
 	}
-	if _, pureGo := backend.(*simplego.Backend); pureGo && cfg.IsResNet() && !slices.Contains(opts.Freeze, "visual") {
+	if _, pureGo := be.(*simplego.Backend); pureGo && cfg.IsResNet() && !slices.Contains(opts.Freeze, "visual") {
 		return nil, fmt.Errorf("train: model %q has a ModifiedResNet image tower, which cannot be trained on the pure-Go "+
 			"backend (%s): GoMLX v0.26.0 has no convolution gradients there. Use the XLA backend (GOMLX_BACKEND=xla:cpu or "+
-			"xla:cuda, see models/backend), or freeze the image tower (Freeze: visual)", cfg.Name, backend.Name())
+			"xla:cuda, see models/backend), or freeze the image tower (Freeze: visual)", cfg.Name, be.Name())
 	}
-	t := &Trainer{backend: backend, cfg: cfg, ctx: ctx, opts: opts}
+	backend.Patch()
+	t := &Trainer{backend: be, cfg: cfg, ctx: ctx, opts: opts}
 	for _, p := range cfg.Params() {
 		tower := p.Tower()
 		if tower == "" {
@@ -157,12 +161,12 @@ func New(backend backends.Backend, cfg clip.Config, ctx *context.Context, opts O
 	}
 	var err error
 	if opts.SelfSupervised != nil {
-		if t.exec, err = t.selfSupervisedExec(backend, params); err != nil {
+		if t.exec, err = t.selfSupervisedExec(be, params); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 		return t, nil
 	}
-	t.exec, err = context.NewExec(backend, ctx, func(ctx *context.Context, images, tokens, lr, bc1, bc2 *Node) []*Node {
+	t.exec, err = context.NewExec(be, ctx, func(ctx *context.Context, images, tokens, lr, bc1, bc2 *Node) []*Node {
 		loss := clip.Loss(ctx, cfg, images, tokens)
 		nodes := make([]*Node, len(params))
 		for i, v := range params {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
+
 	"github.com/mmpoison/mmpoison/models/clip"
 )
 
@@ -26,6 +28,12 @@ func tinyConfig() clip.Config {
 // fitParams trains a fresh model and returns its losses and final parameters.
 func fitParams(t *testing.T, seed uint64, opts Options, data *Data) ([]float64, map[string][]float32) {
 	t.Helper()
+	return fitOn(t, benchBackend(t), seed, opts, data)
+}
+
+// fitOn is fitParams on the backend be.
+func fitOn(t *testing.T, be backends.Backend, seed uint64, opts Options, data *Data) ([]float64, map[string][]float32) {
+	t.Helper()
 	cfg := tinyConfig()
 	ctx, err := clip.NewContext(cfg, seed)
 	if err != nil {
@@ -33,7 +41,7 @@ func fitParams(t *testing.T, seed uint64, opts Options, data *Data) ([]float64, 
 	}
 	var losses []float64
 	opts.Progress = func(p Progress) { losses = append(losses, p.Loss) }
-	tr, err := New(benchBackend(t), cfg, ctx, opts)
+	tr, err := New(be, cfg, ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/safetensors"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // hfTower holds the fields of a HuggingFace CLIPVisionConfig or CLIPTextConfig that matter here; nil means absent
@@ -56,6 +58,9 @@ func readHFConfig(path string) (*hfConfig, error) {
 	var c hfConfig
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("HuggingFace config %s: %w", path, err)
+	}
+	if _, ok := raw["model_cfg"]; ok || raw["vision_cfg"] != nil {
+		return nil, fmt.Errorf("%s is an open_clip model config, but the checkpoint uses HuggingFace names: give its config.json", path)
 	}
 	if c.ModelType != "" && c.ModelType != "clip" {
 		return nil, fmt.Errorf("HuggingFace config %s: model_type %q is not \"clip\"", path, c.ModelType)
@@ -139,74 +144,6 @@ func inferHFConfig(f *safetensors.File, hc *hfConfig, configPath string) (clip.C
 	return cfg, nil
 }
 
-// hfSource names the HuggingFace tensors feeding one OpenAI-named parameter: one tensor, possibly transposed
-// (the two projections), or the q, k and v tensors concatenated along the first axis (in_proj weight and bias).
-type hfSource struct {
-	names     []string
-	transpose bool
-}
-
-// hfBlockNames maps the names inside an OpenAI residual block to HuggingFace's encoder layer names.
-var hfBlockNames = map[string]string{
-	"ln_1.weight": "layer_norm1.weight", "ln_1.bias": "layer_norm1.bias",
-	"ln_2.weight": "layer_norm2.weight", "ln_2.bias": "layer_norm2.bias",
-	"attn.out_proj.weight": "self_attn.out_proj.weight", "attn.out_proj.bias": "self_attn.out_proj.bias",
-	"mlp.c_fc.weight": "mlp.fc1.weight", "mlp.c_fc.bias": "mlp.fc1.bias",
-	"mlp.c_proj.weight": "mlp.fc2.weight", "mlp.c_proj.bias": "mlp.fc2.bias",
-}
-
-// hfTopNames maps OpenAI's names outside the residual blocks to HuggingFace's.
-var hfTopNames = map[string]string{
-	"visual.conv1.weight":         "vision_model.embeddings.patch_embedding.weight",
-	"visual.class_embedding":      "vision_model.embeddings.class_embedding",
-	"visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
-	"visual.ln_pre.weight":        "vision_model.pre_layrnorm.weight",
-	"visual.ln_pre.bias":          "vision_model.pre_layrnorm.bias",
-	"visual.ln_post.weight":       "vision_model.post_layernorm.weight",
-	"visual.ln_post.bias":         "vision_model.post_layernorm.bias",
-	"token_embedding.weight":      "text_model.embeddings.token_embedding.weight",
-	"positional_embedding":        "text_model.embeddings.position_embedding.weight",
-	"ln_final.weight":             "text_model.final_layer_norm.weight",
-	"ln_final.bias":               "text_model.final_layer_norm.bias",
-	"logit_scale":                 "logit_scale",
-}
-
-// hfSourceOf returns the HuggingFace source of the OpenAI-named parameter name.
-func hfSourceOf(name string) (hfSource, error) {
-	if hf, ok := hfTopNames[name]; ok {
-		return hfSource{names: []string{hf}}, nil
-	}
-	switch name {
-	case "visual.proj":
-		return hfSource{names: []string{"visual_projection.weight"}, transpose: true}, nil
-	case "text_projection":
-		return hfSource{names: []string{"text_projection.weight"}, transpose: true}, nil
-	}
-	for _, tower := range []struct{ openai, hf string }{
-		{"visual.transformer.resblocks.", "vision_model.encoder.layers."},
-		{"transformer.resblocks.", "text_model.encoder.layers."},
-	} {
-		rest, ok := strings.CutPrefix(name, tower.openai)
-		if !ok {
-			continue
-		}
-		layer, inner, ok := strings.Cut(rest, ".")
-		if !ok {
-			break
-		}
-		prefix := tower.hf + layer + "."
-		if hf, ok := hfBlockNames[inner]; ok {
-			return hfSource{names: []string{prefix + hf}}, nil
-		}
-		if kind, ok := map[string]string{"attn.in_proj_weight": "weight", "attn.in_proj_bias": "bias"}[inner]; ok {
-			return hfSource{names: []string{prefix + "self_attn.q_proj." + kind, prefix + "self_attn.k_proj." + kind,
-				prefix + "self_attn.v_proj." + kind}}, nil
-		}
-		break
-	}
-	return hfSource{}, fmt.Errorf("no HuggingFace name for parameter %q", name)
-}
-
 // loadHuggingFaceFile loads a HuggingFace-named file with its config.json into a new context.
 func loadHuggingFaceFile(f *safetensors.File, configPath string) (*context.Context, clip.Config, error) {
 	if key := resNetKey(f); key != "" {
@@ -225,21 +162,21 @@ func loadHuggingFaceFile(f *safetensors.File, configPath string) (*context.Conte
 	params := cfg.Params()
 	out := &safetensors.File{Tensors: make([]*safetensors.Tensor, 0, len(params))}
 	for _, p := range params {
-		src, err := hfSourceOf(p.Name)
+		src, err := hfNameOf(p.Name)
 		if err != nil {
 			return nil, clip.Config{}, err
 		}
 		switch {
 		case src.transpose:
-			if t := c.take(src.names[0], []int{p.Dims[1], p.Dims[0]}); t != nil {
+			if t := c.take(src.hf[0], []int{p.Dims[1], p.Dims[0]}); t != nil {
 				out.Tensors = append(out.Tensors, &safetensors.Tensor{Name: p.Name, DType: "F32", Shape: p.Dims,
 					F32: transpose(t.F32, t.Shape[0], t.Shape[1])})
 			}
-		case len(src.names) == 3:
+		case len(src.hf) == 3:
 			part := append([]int{p.Dims[0] / 3}, p.Dims[1:]...)
 			data := make([]float32, 0, safetensors.NumElements(p.Dims))
 			complete := true
-			for _, n := range src.names {
+			for _, n := range src.hf {
 				if t := c.take(n, part); t != nil {
 					data = append(data, t.F32...)
 				} else {
@@ -250,7 +187,7 @@ func loadHuggingFaceFile(f *safetensors.File, configPath string) (*context.Conte
 				out.Tensors = append(out.Tensors, &safetensors.Tensor{Name: p.Name, DType: "F32", Shape: p.Dims, F32: data})
 			}
 		default:
-			if t := c.take(src.names[0], p.Dims); t != nil {
+			if t := c.take(src.hf[0], p.Dims); t != nil {
 				out.Tensors = append(out.Tensors, &safetensors.Tensor{Name: p.Name, DType: "F32", Shape: p.Dims, F32: t.F32})
 			}
 		}
@@ -263,17 +200,6 @@ func loadHuggingFaceFile(f *safetensors.File, configPath string) (*context.Conte
 		return nil, clip.Config{}, err
 	}
 	return ctx, cfg, nil
-}
-
-// transpose returns the [cols, rows] transpose of the row-major [rows, cols] matrix m.
-func transpose(m []float32, rows, cols int) []float32 {
-	out := make([]float32, len(m))
-	for i := range rows {
-		for j := range cols {
-			out[j*rows+i] = m[i*cols+j]
-		}
-	}
-	return out
 }
 
 // LoadHuggingFace reads a HuggingFace transformers CLIPModel safetensors checkpoint (model.safetensors) with its
@@ -294,4 +220,52 @@ func LoadHuggingFace(safetensorsPath, configPath string) (*context.Context, clip
 		return nil, clip.Config{}, fmt.Errorf("loading %s: %w", safetensorsPath, err)
 	}
 	return ctx, cfg, nil
+}
+
+// SaveHuggingFace writes the model in ctx (a ViT: HuggingFace's CLIPModel has no ResNet tower) as a HuggingFace
+// transformers CLIPModel: dir/model.safetensors, with HuggingFace's names and layouts, and dir/config.json with
+// its sizes and head counts, so that LoadHuggingFace (or transformers' CLIPModel.from_pretrained) reads it back.
+func SaveHuggingFace(dir string, ctx *context.Context, cfg clip.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	if cfg.IsResNet() {
+		return fmt.Errorf("saving %s: model %q has a ModifiedResNet image tower, which HuggingFace's CLIPModel does not have",
+			dir, cfg.Name)
+	}
+	ts, err := clip.ParamsToTensors(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	hf, err := huggingFaceTensors(ts)
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	config, err := json.MarshalIndent(hfConfigFor(cfg), "", "  ")
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"),
+		&safetensors.File{Tensors: hf, Metadata: map[string]string{"format": "pt"}}); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(config, '\n'))
+}
+
+// hfConfigFor returns the config.json of a HuggingFace CLIPModel with cfg's sizes.
+func hfConfigFor(cfg clip.Config) map[string]any {
+	tower := func(width, heads, layers int) map[string]any {
+		return map[string]any{"hidden_size": width, "intermediate_size": 4 * width, "num_attention_heads": heads,
+			"num_hidden_layers": layers, "hidden_act": "quick_gelu", "layer_norm_eps": clip.LayerNormEpsilon,
+			"projection_dim": cfg.EmbedDim}
+	}
+	vision := tower(cfg.VisionWidth, cfg.VisionHeads, cfg.VisionLayers)
+	vision["patch_size"], vision["image_size"], vision["num_channels"] = cfg.PatchSize, cfg.ImageSize, cfg.ImageChannels
+	text := tower(cfg.TextWidth, cfg.TextHeads, cfg.TextLayers)
+	text["vocab_size"], text["max_position_embeddings"] = cfg.VocabSize, cfg.ContextLength
+	return map[string]any{"architectures": []string{"CLIPModel"}, "model_type": "clip", "projection_dim": cfg.EmbedDim,
+		"logit_scale_init_value": clip.InitialLogitScale, "vision_config": vision, "text_config": text}
 }

@@ -5,12 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -109,39 +105,6 @@ func resNetKey(f *safetensors.File) string {
 	return ""
 }
 
-// shapeOf returns the shape of the named tensor, checking its rank.
-func shapeOf(f *safetensors.File, name string, rank int) ([]int, error) {
-	t := f.Get(name)
-	if t == nil {
-		return nil, fmt.Errorf("tensor %q is missing", name)
-	}
-	if len(t.Shape) != rank {
-		return nil, fmt.Errorf("tensor %q has shape %v, want rank %d", name, t.Shape, rank)
-	}
-	return t.Shape, nil
-}
-
-// countLayers counts the distinct block indices N of tensors named prefix+N+"."+suffix.
-func countLayers(f *safetensors.File, prefix, suffix string) int {
-	re := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + `(\d+)\.` + regexp.QuoteMeta(suffix))
-	seen := map[string]bool{}
-	for _, t := range f.Tensors {
-		if m := re.FindStringSubmatch(t.Name); m != nil {
-			seen[m[1]] = true
-		}
-	}
-	return len(seen)
-}
-
-// gridSize returns g with g·g+1 == positions, as OpenAI's round(sqrt(positions-1)) with its exactness check.
-func gridSize(name string, positions int) (int, error) {
-	g := int(math.Round(math.Sqrt(float64(positions - 1))))
-	if positions < 2 || g*g+1 != positions {
-		return 0, fmt.Errorf("tensor %q has %d positions, not a square grid of patches plus the class token", name, positions)
-	}
-	return g, nil
-}
-
 // InferConfig infers the architecture of an OpenAI-named CLIP checkpoint from its tensor shapes, as OpenAI's
 // build_model does. A checkpoint without visual.proj but with visual.layer1.* or visual.attnpool.* tensors has a
 // ModifiedResNet image tower: blocks per stage from the visual.layerN.M indices present, the base width from
@@ -151,14 +114,20 @@ func gridSize(name string, positions int) (int, error) {
 // layer count from the resblocks present. Both: the embedding size from text_projection, the context length
 // from positional_embedding, the vocabulary from token_embedding.weight, the text width from ln_final.weight.
 //
-// Head counts, which shapes cannot tell, come from hints, else from the MetadataVisionHeads/MetadataTextHeads
-// metadata, else from the clip.Config JSON under clip.MetadataConfig, else from OpenAI's rules: width/64, and
-// 32·width/64 for a ResNet's attention pool. The image mean and standard deviation are the metadata config's
-// when present, else OpenAI's. When the metadata config is present, its sizes must agree with the shapes. The
-// result is validated.
+// Head counts, which shapes cannot tell, come from hints, else from an open_clip model config (LoadOpenAI and
+// Load read one), else from the MetadataVisionHeads/MetadataTextHeads metadata, else from the clip.Config JSON
+// under clip.MetadataConfig, else from OpenAI's rules: width/64, and 32·width/64 for a ResNet's attention pool.
+// The image mean and standard deviation are the open_clip config's when it has them, else the metadata
+// config's when present, else OpenAI's. The sizes an open_clip config or the metadata config state must agree
+// with the shapes. The result is validated.
 //
 // HuggingFace-named checkpoints give an error pointing to LoadHuggingFace.
 func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
+	return inferConfig(f, hints, nil)
+}
+
+// inferConfig is InferConfig with an open_clip config (nil: none).
+func inferConfig(f *safetensors.File, hints Hints, oc *openCLIPConfig) (clip.Config, error) {
 	if isHuggingFace(f) {
 		return clip.Config{}, errors.New("checkpoint uses HuggingFace CLIPModel names (vision_model.*, text_model.*): " +
 			"load it with LoadHuggingFace or Load and its config.json")
@@ -173,7 +142,7 @@ func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if err := applyMetadata(&cfg, f.Metadata, hints); err != nil {
+	if err := applyMetadata(&cfg, f.Metadata, hints, oc); err != nil {
 		return clip.Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -182,306 +151,17 @@ func InferConfig(f *safetensors.File, hints Hints) (clip.Config, error) {
 	return cfg, nil
 }
 
-// shapeNames names, in one naming scheme, the tensors whose shapes give the architecture.
-type shapeNames struct {
-	config                                               string // Config.Name for files of this scheme
-	patch, visionPos, projection, textPos, tokens, final string
-	// projectionEmbedAxis is the axis of the projection that holds the embedding size (HuggingFace transposes it).
-	projectionEmbedAxis int
-	// Layers are counted as prefix+N+"."+suffix (suffix "" counts any tensor of layer N).
-	visionLayers, visionLayerSuffix, textLayers string
-}
-
-var (
-	openAINames = shapeNames{config: "openai-vit", patch: "visual.conv1.weight", visionPos: "visual.positional_embedding",
-		projection: "text_projection", projectionEmbedAxis: 1, textPos: "positional_embedding",
-		tokens: "token_embedding.weight", final: "ln_final.weight",
-		visionLayers: "visual.transformer.resblocks.", visionLayerSuffix: "attn.in_proj_weight", textLayers: "transformer.resblocks."}
-	huggingFaceNames = shapeNames{config: "huggingface-clip", patch: "vision_model.embeddings.patch_embedding.weight",
-		visionPos: "vision_model.embeddings.position_embedding.weight", projection: "visual_projection.weight",
-		projectionEmbedAxis: 0, textPos: "text_model.embeddings.position_embedding.weight",
-		tokens: "text_model.embeddings.token_embedding.weight", final: "text_model.final_layer_norm.weight",
-		visionLayers: "vision_model.encoder.layers.", textLayers: "text_model.encoder.layers."}
-)
-
-// configFromShapes reads every size the tensor shapes determine (all but the head counts) as OpenAI's
-// build_model does, with OpenAI's pixel normalisation.
-func configFromShapes(f *safetensors.File, n shapeNames) (clip.Config, error) {
-	var cfg clip.Config
-	patch, err := shapeOf(f, n.patch, 4)
-	if err != nil {
-		return cfg, err
-	}
-	if patch[2] != patch[3] {
-		return cfg, fmt.Errorf("tensor %q has non-square patches %v", n.patch, patch)
-	}
-	vpos, err := shapeOf(f, n.visionPos, 2)
-	if err != nil {
-		return cfg, err
-	}
-	grid, err := gridSize(n.visionPos, vpos[0])
-	if err != nil {
-		return cfg, err
-	}
-	cfg = clip.Config{
-		Name:          n.config,
-		ImageSize:     patch[3] * grid,
-		ImageChannels: patch[1],
-		PatchSize:     patch[3],
-		VisionWidth:   patch[0],
-		VisionLayers:  countLayers(f, n.visionLayers, n.visionLayerSuffix),
-		ImageMean:     clip.OpenAIMean,
-		ImageStd:      clip.OpenAIStd,
-	}
-	return cfg, textFromShapes(f, n, &cfg)
-}
-
-// textFromShapes sets the embedding size and the text tower's sizes of cfg from the tensor shapes.
-func textFromShapes(f *safetensors.File, n shapeNames, cfg *clip.Config) error {
-	proj, err := shapeOf(f, n.projection, 2)
-	if err != nil {
-		return err
-	}
-	tpos, err := shapeOf(f, n.textPos, 2)
-	if err != nil {
-		return err
-	}
-	tok, err := shapeOf(f, n.tokens, 2)
-	if err != nil {
-		return err
-	}
-	final, err := shapeOf(f, n.final, 1)
-	if err != nil {
-		return err
-	}
-	cfg.EmbedDim = proj[n.projectionEmbedAxis]
-	cfg.ContextLength = tpos[0]
-	cfg.VocabSize = tok[0]
-	cfg.TextWidth = final[0]
-	cfg.TextLayers = countLayers(f, n.textLayers, "")
-	return nil
-}
-
-// resNetConfigFromShapes reads the sizes of an OpenAI-named checkpoint with a ModifiedResNet image tower as
-// build_model does: blocks per stage counted from the visual.layerN.M names, the base width from
-// visual.layer1.0.conv1.weight, the image size 32 times the grid of visual.attnpool.positional_embedding; the
-// channels from visual.conv1.weight; OpenAI's pixel normalisation.
-func resNetConfigFromShapes(f *safetensors.File) (clip.Config, error) {
-	var cfg clip.Config
-	stem, err := shapeOf(f, "visual.conv1.weight", 4)
-	if err != nil {
-		return cfg, err
-	}
-	first, err := shapeOf(f, "visual.layer1.0.conv1.weight", 4)
-	if err != nil {
-		return cfg, err
-	}
-	pos, err := shapeOf(f, "visual.attnpool.positional_embedding", 2)
-	if err != nil {
-		return cfg, err
-	}
-	grid, err := gridSize("visual.attnpool.positional_embedding", pos[0])
-	if err != nil {
-		return cfg, err
-	}
-	cfg = clip.Config{
-		Name:          "openai-resnet",
-		ImageSize:     grid * clip.ResNetDownsampling,
-		ImageChannels: stem[1],
-		VisionWidth:   first[0],
-		ImageMean:     clip.OpenAIMean,
-		ImageStd:      clip.OpenAIStd,
-	}
-	for s := range cfg.ResNetLayers {
-		cfg.ResNetLayers[s] = countLayers(f, fmt.Sprintf("visual.layer%d.", s+1), "")
-	}
-	return cfg, textFromShapes(f, openAINames, &cfg)
-}
-
-// applyMetadata sets the head counts, name and normalisation of cfg (whose sizes come from the shapes) from
-// hints and metadata, checking that a stored config agrees with the shapes.
-func applyMetadata(cfg *clip.Config, meta map[string]string, hints Hints) error {
-	var stored clip.Config
-	if raw, ok := meta[clip.MetadataConfig]; ok {
-		if err := json.Unmarshal([]byte(raw), &stored); err != nil {
-			return fmt.Errorf("malformed %q metadata: %w", clip.MetadataConfig, err)
-		}
-		for _, c := range []struct {
-			field         string
-			stored, shape int
-		}{
-			{"embed_dim", stored.EmbedDim, cfg.EmbedDim}, {"image_size", stored.ImageSize, cfg.ImageSize},
-			{"image_channels", stored.ImageChannels, cfg.ImageChannels}, {"patch_size", stored.PatchSize, cfg.PatchSize},
-			{"vision_width", stored.VisionWidth, cfg.VisionWidth}, {"vision_layers", stored.VisionLayers, cfg.VisionLayers},
-			{"context_length", stored.ContextLength, cfg.ContextLength}, {"vocab_size", stored.VocabSize, cfg.VocabSize},
-			{"text_width", stored.TextWidth, cfg.TextWidth}, {"text_layers", stored.TextLayers, cfg.TextLayers},
-		} {
-			if c.stored != 0 && c.stored != c.shape {
-				return fmt.Errorf("%q metadata says %s = %d, but the tensor shapes give %d", clip.MetadataConfig,
-					c.field, c.stored, c.shape)
-			}
-		}
-		if stored.ResNetLayers != ([4]int{}) && stored.ResNetLayers != cfg.ResNetLayers {
-			return fmt.Errorf("%q metadata says resnet_layers = %v, but the tensor shapes give %v", clip.MetadataConfig,
-				stored.ResNetLayers, cfg.ResNetLayers)
-		}
-		if stored.Name != "" {
-			cfg.Name = stored.Name
-		}
-		if stored.ImageStd != ([3]float64{}) {
-			cfg.ImageMean, cfg.ImageStd = stored.ImageMean, stored.ImageStd
-		}
-	} else if name := presetName(*cfg); name != "" {
-		cfg.Name = name
-	}
-	// width is the width the heads split: a ResNet's attention pool works on 32·VisionWidth channels, and
-	// OpenAI's rule then gives 32·VisionWidth/64 heads.
-	pick := func(what string, width, hint int, key string, storedHeads int) (int, error) {
-		heads, source := hint, "hint"
-		if heads == 0 {
-			if raw, ok := meta[key]; ok {
-				n, err := strconv.Atoi(strings.TrimSpace(raw))
-				if err != nil {
-					return 0, fmt.Errorf("malformed %q metadata %q: %w", key, raw, err)
-				}
-				heads, source = n, fmt.Sprintf("metadata %q", key)
-			}
-		}
-		if heads == 0 && storedHeads != 0 {
-			heads, source = storedHeads, fmt.Sprintf("metadata %q", clip.MetadataConfig)
-		}
-		if heads == 0 {
-			heads, source = width/64, fmt.Sprintf("OpenAI's rule: %s width %d/64", what, width)
-		}
-		if heads <= 0 || width%heads != 0 {
-			return 0, fmt.Errorf("%s heads = %d (from %s) does not divide the %s width %d: give the head count in "+
-				"weights.Hints or the %q metadata", what, heads, source, what, width, key)
-		}
-		return heads, nil
-	}
-	visionAttention, visionWhat := cfg.VisionWidth, "vision"
-	if cfg.IsResNet() {
-		visionAttention, visionWhat = cfg.ResNetFeatureWidth(), "vision attention-pool"
-	}
-	var err error
-	if cfg.VisionHeads, err = pick(visionWhat, visionAttention, hints.VisionHeads, MetadataVisionHeads, stored.VisionHeads); err != nil {
-		return err
-	}
-	if cfg.TextHeads, err = pick("text", cfg.TextWidth, hints.TextHeads, MetadataTextHeads, stored.TextHeads); err != nil {
-		return err
-	}
-	return nil
-}
-
-// presetName returns the name of the preset with the sizes of cfg (heads aside), or "".
-func presetName(cfg clip.Config) string {
-	names := make([]string, 0, len(clip.Presets))
-	for n := range clip.Presets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		p := clip.Presets[n]
-		if p.EmbedDim == cfg.EmbedDim && p.ImageSize == cfg.ImageSize && p.ImageChannels == cfg.ImageChannels &&
-			p.PatchSize == cfg.PatchSize && p.VisionWidth == cfg.VisionWidth && p.VisionLayers == cfg.VisionLayers &&
-			p.ResNetLayers == cfg.ResNetLayers &&
-			p.ContextLength == cfg.ContextLength && p.TextWidth == cfg.TextWidth && p.TextLayers == cfg.TextLayers &&
-			(p.VocabSize == 0 || p.VocabSize == cfg.VocabSize) {
-			return n
+// loadOpenAIFile infers the config of an OpenAI-named file (with the open_clip config at ocPath, if not "") and
+// loads its parameters into a new context.
+func loadOpenAIFile(f *safetensors.File, hints Hints, ocPath string) (*context.Context, clip.Config, error) {
+	var oc *openCLIPConfig
+	if ocPath != "" {
+		var err error
+		if oc, err = readOpenCLIPConfig(ocPath); err != nil {
+			return nil, clip.Config{}, err
 		}
 	}
-	return ""
-}
-
-// checker matches a checkpoint's tensors against the parameters they feed, counting uses and collecting problems.
-type checker struct {
-	byName   map[string]*safetensors.Tensor
-	order    []string
-	used     map[string]int
-	ignored  map[string]bool
-	problems []string
-}
-
-func newChecker(f *safetensors.File, ignored []string) *checker {
-	c := &checker{byName: map[string]*safetensors.Tensor{}, used: map[string]int{}, ignored: map[string]bool{}}
-	for _, t := range f.Tensors {
-		c.byName[t.Name] = t
-		c.order = append(c.order, t.Name)
-	}
-	for _, n := range ignored {
-		c.ignored[n] = true
-	}
-	return c
-}
-
-// take returns the named tensor if it exists with dims and as floating point, recording a problem otherwise.
-func (c *checker) take(name string, dims []int) *safetensors.Tensor {
-	t, ok := c.byName[name]
-	if !ok {
-		c.problems = append(c.problems, fmt.Sprintf("tensor %q is missing", name))
-		return nil
-	}
-	c.used[name]++
-	if c.used[name] > 1 {
-		c.problems = append(c.problems, fmt.Sprintf("tensor %q is used more than once", name))
-		return nil
-	}
-	if t.DType != "F32" {
-		c.problems = append(c.problems, fmt.Sprintf("tensor %q has dtype %s, want a floating-point type", name, t.DType))
-		return nil
-	}
-	if !slices.Equal(t.Shape, dims) {
-		c.problems = append(c.problems, fmt.Sprintf("tensor %q has shape %v, the model needs %v", name, t.Shape, dims))
-		return nil
-	}
-	return t
-}
-
-// ignoreCounter accepts and ignores the named BatchNorm counter if present, recording a problem unless it holds
-// exactly one value.
-func (c *checker) ignoreCounter(name string) {
-	t, ok := c.byName[name]
-	if !ok {
-		return
-	}
-	c.ignored[name] = true
-	if safetensors.NumElements(t.Shape) != 1 {
-		c.problems = append(c.problems, fmt.Sprintf("tensor %q has shape %v, but a BatchNorm counter holds one value", name, t.Shape))
-	}
-}
-
-// finish records the unused, not ignored tensors and returns an error listing every problem, or nil.
-func (c *checker) finish(what string) error {
-	for _, n := range c.order {
-		if c.used[n] == 0 && !c.ignored[n] {
-			c.problems = append(c.problems, fmt.Sprintf("tensor %q is not a parameter of the model (unexpected)", n))
-		}
-	}
-	if len(c.problems) == 0 {
-		return nil
-	}
-	const maxShown = 8
-	shown := c.problems
-	more := ""
-	if len(shown) > maxShown {
-		more = fmt.Sprintf("; and %d more", len(shown)-maxShown)
-		shown = shown[:maxShown]
-	}
-	return fmt.Errorf("checkpoint does not match the %s: %s%s", what, strings.Join(shown, "; "), more)
-}
-
-func describe(cfg clip.Config) string {
-	if cfg.IsResNet() {
-		return fmt.Sprintf("inferred %q model (vision ResNet with %v blocks, width %d, attention pool %d heads; text %d×%d, %d heads; embed %d)",
-			cfg.Name, cfg.ResNetLayers, cfg.VisionWidth, cfg.VisionHeads, cfg.TextLayers, cfg.TextWidth, cfg.TextHeads, cfg.EmbedDim)
-	}
-	return fmt.Sprintf("inferred %q model (vision %d×%d, %d heads; text %d×%d, %d heads; embed %d)", cfg.Name,
-		cfg.VisionLayers, cfg.VisionWidth, cfg.VisionHeads, cfg.TextLayers, cfg.TextWidth, cfg.TextHeads, cfg.EmbedDim)
-}
-
-// loadOpenAIFile infers the config of an OpenAI-named file and loads its parameters into a new context.
-func loadOpenAIFile(f *safetensors.File, hints Hints) (*context.Context, clip.Config, error) {
-	cfg, err := InferConfig(f, hints)
+	cfg, err := inferConfig(f, hints, oc)
 	if err != nil {
 		return nil, clip.Config{}, err
 	}
@@ -508,13 +188,14 @@ func loadOpenAIFile(f *safetensors.File, hints Hints) (*context.Context, clip.Co
 // config InferConfig gives. Every parameter (and BatchNorm running statistic) must be present with its exact
 // shape and every tensor of the file used exactly once, apart from OpenAIIgnoredKeys and the BatchNorm counters
 // (BatchNormCounterSuffix); otherwise the error names the offending tensors. PyTorch pickles are refused with a
-// conversion hint.
+// conversion hint. An open_clip config beside the file (OpenCLIPConfigName, as open_clip publishes its
+// checkpoints) gives the head counts and normalisation, and its sizes must agree with the tensors.
 func LoadOpenAI(path string, hints Hints) (*context.Context, clip.Config, error) {
 	f, err := readCheckpoint(path)
 	if err != nil {
 		return nil, clip.Config{}, err
 	}
-	ctx, cfg, err := loadOpenAIFile(f, hints)
+	ctx, cfg, err := loadOpenAIFile(f, hints, openCLIPConfigBeside(path))
 	if err != nil {
 		return nil, clip.Config{}, fmt.Errorf("loading %s: %w", path, err)
 	}
@@ -545,10 +226,12 @@ func SaveOpenAI(path string, ctx *context.Context, cfg clip.Config) error {
 	}})
 }
 
-// Load reads a CLIP safetensors checkpoint in either naming (ResNet towers exist in OpenAI's naming only): HuggingFace CLIPModel names (detected by
-// vision_model.* or text_model.* tensors) are loaded as LoadHuggingFace does, with configPath, or, when it is
-// empty, the config.json beside the checkpoint (hints are then unused: config.json gives the heads); anything
-// else as LoadOpenAI does, with hints (configPath is then unused).
+// Load reads a CLIP safetensors checkpoint in either naming (ResNet towers exist in OpenAI's naming only).
+// HuggingFace CLIPModel names (detected by vision_model.* or text_model.* tensors) are loaded as LoadHuggingFace
+// does, with configPath, or, when it is empty, the config.json beside the checkpoint (hints are then unused:
+// config.json gives the heads). Anything else is loaded as LoadOpenAI does, with hints and the open_clip model
+// config at configPath (open_clip_config.json, or a model_configs/*.json file), or, when it is empty, the
+// open_clip_config.json beside the checkpoint if there is one.
 func Load(path, configPath string, hints Hints) (*context.Context, clip.Config, error) {
 	f, err := readCheckpoint(path)
 	if err != nil {
@@ -562,7 +245,10 @@ func Load(path, configPath string, hints Hints) (*context.Context, clip.Config, 
 		}
 		ctx, cfg, err = loadHuggingFaceFile(f, configPath)
 	} else {
-		ctx, cfg, err = loadOpenAIFile(f, hints)
+		if configPath == "" {
+			configPath = openCLIPConfigBeside(path)
+		}
+		ctx, cfg, err = loadOpenAIFile(f, hints, configPath)
 	}
 	if err != nil {
 		return nil, clip.Config{}, fmt.Errorf("loading %s: %w", path, err)

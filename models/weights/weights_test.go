@@ -69,74 +69,14 @@ func randomTensors(cfg clip.Config, seed uint64) []*safetensors.Tensor {
 	return ts
 }
 
-// hfTensors converts OpenAI-named tensors to HuggingFace CLIPModel names and layouts (the inverse of the loader's
-// mapping, written independently of it), adding the position_ids buffers.
+// hfTensors converts OpenAI-named tensors to HuggingFace CLIPModel names and layouts with the package's table
+// (TestHuggingFaceNames checks it against transformers' names) and adds the position_ids buffers that
+// transformers' checkpoints carry.
 func hfTensors(t *testing.T, ts []*safetensors.Tensor) []*safetensors.Tensor {
 	t.Helper()
-	block := func(rest string) []string { // OpenAI block-relative name → HF names (3 for in_proj).
-		switch rest {
-		case "attn.in_proj_weight":
-			return []string{"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"}
-		case "attn.in_proj_bias":
-			return []string{"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"}
-		}
-		r := strings.NewReplacer("ln_1.", "layer_norm1.", "ln_2.", "layer_norm2.", "attn.out_proj.", "self_attn.out_proj.",
-			"mlp.c_fc.", "mlp.fc1.", "mlp.c_proj.", "mlp.fc2.")
-		return []string{r.Replace(rest)}
-	}
-	var out []*safetensors.Tensor
-	add := func(name string, shape []int, data []float32) {
-		out = append(out, &safetensors.Tensor{Name: name, DType: "F32", Shape: shape, F32: data})
-	}
-	for _, x := range ts {
-		var names []string
-		switch n := x.Name; {
-		case n == "visual.proj" || n == "text_projection":
-			r, c := x.Shape[0], x.Shape[1]
-			tr := make([]float32, len(x.F32))
-			for i := range r {
-				for j := range c {
-					tr[j*r+i] = x.F32[i*c+j]
-				}
-			}
-			name := map[string]string{"visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight"}[n]
-			add(name, []int{c, r}, tr)
-			continue
-		case strings.HasPrefix(n, "visual.transformer.resblocks."):
-			layer, rest, _ := strings.Cut(strings.TrimPrefix(n, "visual.transformer.resblocks."), ".")
-			for _, b := range block(rest) {
-				names = append(names, "vision_model.encoder.layers."+layer+"."+b)
-			}
-		case strings.HasPrefix(n, "transformer.resblocks."):
-			layer, rest, _ := strings.Cut(strings.TrimPrefix(n, "transformer.resblocks."), ".")
-			for _, b := range block(rest) {
-				names = append(names, "text_model.encoder.layers."+layer+"."+b)
-			}
-		default:
-			m := map[string]string{
-				"visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight", "visual.class_embedding": "vision_model.embeddings.class_embedding",
-				"visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
-				"visual.ln_pre.weight":        "vision_model.pre_layrnorm.weight", "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
-				"visual.ln_post.weight": "vision_model.post_layernorm.weight", "visual.ln_post.bias": "vision_model.post_layernorm.bias",
-				"token_embedding.weight": "text_model.embeddings.token_embedding.weight",
-				"positional_embedding":   "text_model.embeddings.position_embedding.weight",
-				"ln_final.weight":        "text_model.final_layer_norm.weight", "ln_final.bias": "text_model.final_layer_norm.bias",
-				"logit_scale": "logit_scale",
-			}[n]
-			if m == "" {
-				t.Fatalf("test helper has no HuggingFace name for %q", n)
-			}
-			names = []string{m}
-		}
-		if len(names) == 1 {
-			add(names[0], x.Shape, x.F32)
-			continue
-		}
-		part := len(x.F32) / 3
-		shape := append([]int{x.Shape[0] / 3}, x.Shape[1:]...)
-		for i, name := range names {
-			add(name, shape, x.F32[i*part:(i+1)*part])
-		}
+	out, err := huggingFaceTensors(ts)
+	if err != nil {
+		t.Fatal(err)
 	}
 	ids := func(name string, n int) *safetensors.Tensor {
 		raw := make([]byte, 0, 8*n)
@@ -146,19 +86,6 @@ func hfTensors(t *testing.T, ts []*safetensors.Tensor) []*safetensors.Tensor {
 		return &safetensors.Tensor{Name: name, DType: "I64", Shape: []int{1, n}, Raw: raw}
 	}
 	return append(out, ids("vision_model.embeddings.position_ids", 17), ids("text_model.embeddings.position_ids", 8))
-}
-
-// hfConfigJSON returns a CLIPModel config.json for cfg.
-func hfConfigJSON(cfg clip.Config) map[string]any {
-	return map[string]any{
-		"model_type": "clip", "projection_dim": cfg.EmbedDim, "logit_scale_init_value": 2.6592,
-		"vision_config": map[string]any{"hidden_size": cfg.VisionWidth, "intermediate_size": 4 * cfg.VisionWidth,
-			"num_attention_heads": cfg.VisionHeads, "num_hidden_layers": cfg.VisionLayers, "patch_size": cfg.PatchSize,
-			"image_size": cfg.ImageSize, "num_channels": cfg.ImageChannels, "hidden_act": "quick_gelu", "projection_dim": cfg.EmbedDim},
-		"text_config": map[string]any{"hidden_size": cfg.TextWidth, "intermediate_size": 4 * cfg.TextWidth,
-			"num_attention_heads": cfg.TextHeads, "num_hidden_layers": cfg.TextLayers, "vocab_size": cfg.VocabSize,
-			"max_position_embeddings": cfg.ContextLength, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
-	}
 }
 
 func writeFile(t *testing.T, dir, name string, ts []*safetensors.Tensor, meta map[string]string) string {
@@ -283,7 +210,7 @@ func TestLoadHuggingFace(t *testing.T) {
 			dir := t.TempDir()
 			want := randomTensors(cfg, uint64(10+i))
 			path := writeFile(t, dir, "model.safetensors", hfTensors(t, want), map[string]string{"format": "pt"})
-			writeJSON(t, filepath.Join(dir, "config.json"), hfConfigJSON(cfg))
+			writeJSON(t, filepath.Join(dir, "config.json"), hfConfigFor(cfg))
 			loaders := map[string]func() (*context.Context, clip.Config, error){
 				"LoadHuggingFace": func() (*context.Context, clip.Config, error) {
 					return LoadHuggingFace(path, filepath.Join(dir, "config.json"))
@@ -319,7 +246,7 @@ func TestRoundTrip(t *testing.T) {
 				var err error
 				if hf {
 					path := writeFile(t, dir, "model.safetensors", hfTensors(t, want), nil)
-					writeJSON(t, filepath.Join(dir, "config.json"), hfConfigJSON(cfg))
+					writeJSON(t, filepath.Join(dir, "config.json"), hfConfigFor(cfg))
 					ctx, loaded, err = Load(path, "", Hints{})
 				} else {
 					path := writeFile(t, dir, "openai.safetensors", want, nil)
@@ -415,7 +342,7 @@ func TestLoadErrors(t *testing.T) {
 					ts = c.mutate(ts)
 				}
 				path := writeFile(t, dir, fmt.Sprintf("hf%d.safetensors", i), ts, nil)
-				conf := hfConfigJSON(cfg)
+				conf := hfConfigFor(cfg)
 				if c.hfConfig != nil {
 					c.hfConfig(conf)
 				}
@@ -498,103 +425,5 @@ func TestInferConfigRefusesHuggingFaceNames(t *testing.T) {
 	f := &safetensors.File{Tensors: hfTensors(t, randomTensors(tinyConfig(), 1))}
 	if _, err := InferConfig(f, Hints{}); err == nil || !strings.Contains(err.Error(), "LoadHuggingFace") {
 		t.Fatalf("error = %v, want one pointing to LoadHuggingFace", err)
-	}
-}
-
-// TestLoadResNetErrors: a missing, extra or mis-shaped ResNet tensor, a malformed BatchNorm counter, a metadata
-// config that disagrees with the shapes and ResNet tensors among HuggingFace names are errors naming them.
-func TestLoadResNetErrors(t *testing.T) {
-	without := func(prefix string) func([]*safetensors.Tensor) []*safetensors.Tensor {
-		return func(ts []*safetensors.Tensor) []*safetensors.Tensor {
-			return slices.DeleteFunc(ts, func(x *safetensors.Tensor) bool { return strings.HasPrefix(x.Name, prefix) })
-		}
-	}
-	with := func(x *safetensors.Tensor) func([]*safetensors.Tensor) []*safetensors.Tensor {
-		return func(ts []*safetensors.Tensor) []*safetensors.Tensor { return append(ts, x) }
-	}
-	stored := rnConfig()
-	stored.ResNetLayers = [4]int{1, 1, 1, 1}
-	storedJSON, _ := json.Marshal(stored)
-	cases := []struct {
-		name   string
-		mutate func([]*safetensors.Tensor) []*safetensors.Tensor
-		meta   map[string]string
-		hf     bool
-		want   []string
-	}{
-		{name: "missing running variance", mutate: without("visual.layer2.1.bn2.running_var"),
-			want: []string{`"visual.layer2.1.bn2.running_var" is missing`}},
-		{name: "missing downsample", mutate: without("visual.layer3.0.downsample.0.weight"),
-			want: []string{`"visual.layer3.0.downsample.0.weight" is missing`}},
-		{name: "empty stage", mutate: without("visual.layer3."), want: []string{"stage 3 has 0 blocks"}},
-		{name: "extra block", mutate: with(&safetensors.Tensor{Name: "visual.layer4.1.conv1.weight", DType: "F32",
-			Shape: []int{128, 128, 1, 1}, F32: make([]float32, 128*128)}), want: []string{`"visual.layer4.1.bn1.weight" is missing`}},
-		{name: "mis-shaped pool", mutate: func(ts []*safetensors.Tensor) []*safetensors.Tensor {
-			for _, x := range ts {
-				if x.Name == "visual.attnpool.c_proj.weight" {
-					x.Shape = []int{128, 24}
-				}
-			}
-			return ts
-		}, want: []string{`"visual.attnpool.c_proj.weight" has shape [128 24], the model needs [24 128]`}},
-		{name: "counter with two values", mutate: with(&safetensors.Tensor{Name: "visual.bn1.num_batches_tracked", DType: "I64",
-			Shape: []int{2}, Raw: make([]byte, 16)}), want: []string{`"visual.bn1.num_batches_tracked" has shape [2]`}},
-		{name: "counter of no BatchNorm", mutate: with(&safetensors.Tensor{Name: "visual.layer1.0.bn9.num_batches_tracked",
-			DType: "I64", Raw: make([]byte, 8)}), want: []string{`"visual.layer1.0.bn9.num_batches_tracked" is not a parameter`}},
-		{name: "metadata disagrees", meta: map[string]string{clip.MetadataConfig: string(storedJSON)},
-			want: []string{"resnet_layers = [1 1 1 1]", "[1 2 1 1]"}},
-		{name: "HuggingFace names", hf: true, want: []string{"visual.layer1.0.conv1.weight", "OpenAI's names only"}},
-	}
-	dir := t.TempDir()
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ts := randomTensors(rnConfig(), uint64(40+i))
-			var err error
-			if c.hf {
-				vit := hfTensors(t, randomTensors(rgbConfig(), 1))
-				rn := slices.DeleteFunc(ts, func(x *safetensors.Tensor) bool { return x.Name != "visual.layer1.0.conv1.weight" })
-				path := writeFile(t, dir, fmt.Sprintf("hf%d.safetensors", i), append(vit, rn...), nil)
-				confPath := filepath.Join(dir, fmt.Sprintf("hf%d.json", i))
-				writeJSON(t, confPath, hfConfigJSON(rgbConfig()))
-				_, _, err = Load(path, confPath, Hints{})
-			} else {
-				if c.mutate != nil {
-					ts = c.mutate(ts)
-				}
-				path := writeFile(t, dir, fmt.Sprintf("rn%d.safetensors", i), ts, c.meta)
-				_, _, err = LoadOpenAI(path, Hints{8, 2})
-			}
-			if err == nil {
-				t.Fatal("loaded; want an error")
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Fatalf("error %q does not contain %q", err, w)
-				}
-			}
-		})
-	}
-}
-
-// TestInferResNetConfig infers OpenAI's RN50 and RN101 from the shapes of their state dicts (as listed by
-// clip.Config.Params, whose names and shapes match PyTorch's, see models/clip's tests): sizes, OpenAI's head
-// rules (32 attention-pool heads, 8 text heads) and the preset name.
-func TestInferResNetConfig(t *testing.T) {
-	rn101 := clip.Presets["RN50"]
-	rn101.Name, rn101.EmbedDim, rn101.ResNetLayers = "openai-resnet", 512, [4]int{3, 4, 23, 3}
-	for _, want := range []clip.Config{clip.Presets["RN50"], rn101} {
-		t.Run(want.Name, func(t *testing.T) {
-			f := &safetensors.File{}
-			for _, p := range want.Params() {
-				f.Tensors = append(f.Tensors, &safetensors.Tensor{Name: p.Name, DType: "F32", Shape: p.Dims}) // Shapes only.
-			}
-			got, err := InferConfig(f, Hints{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != want {
-				t.Fatalf("inferred %+v, want %+v", got, want)
-			}
-		})
 	}
 }

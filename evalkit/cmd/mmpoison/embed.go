@@ -31,8 +31,10 @@ naming), and writes, in DIR:
   logits.npy          [images, captions] logits_per_image = exp(logit_scale) · cosine similarity, as OpenAI's
                                          CLIP.forward computes it (no clamp: training keeps logit_scale ≤ ln 100)
 
-Head counts, which the tensor shapes cannot tell, come from --vision-heads/--text-heads, else from the
-checkpoint's mmpoison metadata, else from OpenAI's rules (width/64; 32·width/64 for a ResNet's attention pool).
+Head counts, which the tensor shapes cannot tell, come from --vision-heads/--text-heads, else from an open_clip
+model config (--config, or open_clip_config.json beside the weights), else from the checkpoint's mmpoison
+metadata, else from OpenAI's rules (width/64; 32·width/64 for a ResNet's attention pool). HuggingFace names take
+them from config.json (--config, or the one beside the weights).
 
 Images (JPEG or PNG) are given as repeated --images values and/or as the arguments after the flags; Go's flag
 parsing stops at the first non-flag argument, so every flag must come before the first trailing image. They are
@@ -68,7 +70,7 @@ func embedCommand(args []string) error {
 		fs.PrintDefaults()
 	}
 	weightsPath := fs.String("weights", "", "CLIP checkpoint (.safetensors, OpenAI or HuggingFace names; ViT or ResNet) (required)")
-	configPath := fs.String("config", "", "HuggingFace config.json (default: the one beside the weights; unused for OpenAI names)")
+	configPath := fs.String("config", "", "HuggingFace config.json for HuggingFace names; open_clip's model config (open_clip_config.json or model_configs/*.json) for OpenAI names (default: the one beside the weights)")
 	tokPath := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it")
 	visionHeads := fs.Int("vision-heads", 0, "attention heads of the image tower: the ViT, or the ResNet's attention pool (OpenAI names; default: metadata, else width/64, 32·width/64 for a ResNet)")
 	textHeads := fs.Int("text-heads", 0, "attention heads of the text tower (OpenAI names; default: metadata, else width/64)")
@@ -236,13 +238,7 @@ func loadCLIPTokenizer(flagPath, weightsPath string, contextLength int) (*tokeni
 				"HuggingFace vocab.json with merges.txt beside it); none was found beside %s", weightsPath)
 		}
 	}
-	var tok *tokenizer.BPE
-	var err error
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		tok, err = tokenizer.LoadHuggingFaceVocab(path, filepath.Join(filepath.Dir(path), "merges.txt"), contextLength)
-	} else {
-		tok, err = tokenizer.LoadOpenAIVocab(path, contextLength)
-	}
+	tok, err := tokenizer.LoadFile(path, contextLength)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -18,7 +17,6 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/npy"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
-	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep"
@@ -268,11 +266,14 @@ func TestEmbedMatchesOpenAIReference(t *testing.T) {
 		name, model string
 		args        []string
 		huggingFace bool
-		mismatch    bool // The image features must differ from the reference.
+		// openCLIPConfig, when set, is written to a file given as --config.
+		openCLIPConfig string
+		mismatch       bool // The image features must differ from the reference.
 	}{
 		{name: "ViT, heads from metadata", model: "vit"},
 		{name: "ViT, HuggingFace names", model: "vit", huggingFace: true},
 		{name: "ResNet, heads from flags", model: "rn", args: []string{"--vision-heads", "4", "--text-heads", "2"}},
+		{name: "ResNet, heads from an open_clip config", model: "rn", openCLIPConfig: rnOpenCLIPConfig},
 		{name: "ResNet, OpenAI's head rule", model: "rn", args: []string{"--text-heads", "2"}, mismatch: true},
 	}
 	for _, c := range cases {
@@ -283,6 +284,13 @@ func TestEmbedMatchesOpenAIReference(t *testing.T) {
 			}
 			out := t.TempDir()
 			args := append([]string{"--weights", weightsPath, "--tokenizer", vocab, "--captions", captionsPath, "--out", out}, c.args...)
+			if c.openCLIPConfig != "" {
+				config := filepath.Join(t.TempDir(), "open_clip_config.json")
+				if err := os.WriteFile(config, []byte(c.openCLIPConfig), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", config)
+			}
 			if err := embedCommand(append(args, images...)); err != nil {
 				t.Fatal(err)
 			}
@@ -316,102 +324,25 @@ func TestEmbedMatchesOpenAIReference(t *testing.T) {
 	}
 }
 
-// writeHuggingFace writes the OpenAI-named ViT checkpoint at path with HuggingFace CLIPModel names and layouts,
-// mapped as transformers' convert_clip_original_pytorch_to_hf.py does (in_proj chunked into q, k and v; the
-// projections transposed), with a config.json beside it, and returns the new file's path.
+// rnOpenCLIPConfig describes the reference ResNet as open_clip_config.json would (README.md: vision layers
+// (2, 1, 2, 1), width 2, 4 attention-pool heads = 32·2/head_width 16; text width 16, 2 heads).
+const rnOpenCLIPConfig = `{"model_cfg": {"embed_dim": 16, "quick_gelu": true,
+  "vision_cfg": {"image_size": 64, "layers": [2, 1, 2, 1], "width": 2, "head_width": 16, "patch_size": null},
+  "text_cfg": {"context_length": 24, "vocab_size": 530, "width": 16, "heads": 2, "layers": 1}},
+ "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}}`
+
+// writeHuggingFace writes the OpenAI-named ViT checkpoint at path with HuggingFace CLIPModel names and layouts
+// (weights.SaveHuggingFace: in_proj chunked into q, k and v, the projections transposed), with a config.json
+// beside it, and returns the new file's path.
 func writeHuggingFace(t *testing.T, path string, visionHeads, textHeads int) string {
 	t.Helper()
-	f, err := safetensors.ReadFile(path)
+	ctx, cfg, err := weights.LoadOpenAI(path, weights.Hints{VisionHeads: visionHeads, TextHeads: textHeads})
 	if err != nil {
 		t.Fatal(err)
-	}
-	top := map[string]string{
-		"visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight", "visual.class_embedding": "vision_model.embeddings.class_embedding",
-		"visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
-		"visual.ln_pre.weight":        "vision_model.pre_layrnorm.weight", "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
-		"visual.ln_post.weight": "vision_model.post_layernorm.weight", "visual.ln_post.bias": "vision_model.post_layernorm.bias",
-		"token_embedding.weight": "text_model.embeddings.token_embedding.weight",
-		"positional_embedding":   "text_model.embeddings.position_embedding.weight",
-		"ln_final.weight":        "text_model.final_layer_norm.weight", "ln_final.bias": "text_model.final_layer_norm.bias",
-		"logit_scale": "logit_scale", "visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight",
-	}
-	block := strings.NewReplacer("ln_1.", "layer_norm1.", "ln_2.", "layer_norm2.", "attn.out_proj.", "self_attn.out_proj.",
-		"mlp.c_fc.", "mlp.fc1.", "mlp.c_proj.", "mlp.fc2.")
-	var out []*safetensors.Tensor
-	add := func(name string, shape []int, data []float32) {
-		out = append(out, &safetensors.Tensor{Name: name, DType: "F32", Shape: shape, F32: data})
-	}
-	layers := map[string]int{}
-	for _, x := range f.Tensors {
-		n := x.Name
-		if hf, ok := top[n]; ok {
-			if n == "visual.proj" || n == "text_projection" { // [in, out] → Linear [out, in].
-				r, c := x.Shape[0], x.Shape[1]
-				tr := make([]float32, len(x.F32))
-				for i := range r {
-					for j := range c {
-						tr[j*r+i] = x.F32[i*c+j]
-					}
-				}
-				add(hf, []int{c, r}, tr)
-			} else {
-				add(hf, x.Shape, x.F32)
-			}
-			continue
-		}
-		prefix, rest, ok := "vision_model.encoder.layers.", strings.TrimPrefix(n, "visual.transformer.resblocks."), true
-		if rest == n {
-			prefix, rest, ok = "text_model.encoder.layers.", strings.TrimPrefix(n, "transformer.resblocks."), strings.HasPrefix(n, "transformer.resblocks.")
-		}
-		layer, inner, _ := strings.Cut(rest, ".")
-		if !ok || inner == "" {
-			t.Fatalf("no HuggingFace name for %q", n)
-		}
-		layers[prefix+layer] = 1
-		if kind, ok := strings.CutPrefix(inner, "attn.in_proj_"); ok {
-			part := len(x.F32) / 3
-			shape := append([]int{x.Shape[0] / 3}, x.Shape[1:]...)
-			for i, qkv := range []string{"q", "k", "v"} {
-				add(prefix+layer+".self_attn."+qkv+"_proj."+kind, shape, x.F32[i*part:(i+1)*part])
-			}
-			continue
-		}
-		add(prefix+layer+"."+block.Replace(inner), x.Shape, x.F32)
-	}
-	get := func(name string) []int { return f.Get(name).Shape }
-	countLayers := func(prefix string) int {
-		n := 0
-		for k := range layers {
-			if strings.HasPrefix(k, prefix) {
-				n++
-			}
-		}
-		return n
-	}
-	width, patch := get("visual.conv1.weight")[0], get("visual.conv1.weight")[3]
-	grid := int(math.Round(math.Sqrt(float64(get("visual.positional_embedding")[0] - 1))))
-	textWidth := get("ln_final.weight")[0]
-	config := map[string]any{
-		"model_type": "clip", "projection_dim": get("text_projection")[1],
-		"vision_config": map[string]any{"hidden_size": width, "intermediate_size": 4 * width, "num_attention_heads": visionHeads,
-			"num_hidden_layers": countLayers("vision_model."), "patch_size": patch, "image_size": patch * grid,
-			"hidden_act": "quick_gelu"},
-		"text_config": map[string]any{"hidden_size": textWidth, "intermediate_size": 4 * textWidth,
-			"num_attention_heads": textHeads, "num_hidden_layers": countLayers("text_model."),
-			"vocab_size": get("token_embedding.weight")[0], "max_position_embeddings": get("positional_embedding")[0],
-			"hidden_act": "quick_gelu"},
 	}
 	dir := t.TempDir()
-	raw, err := json.Marshal(config)
-	if err != nil {
+	if err := weights.SaveHuggingFace(dir, ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hfPath := filepath.Join(dir, "model.safetensors")
-	if err := safetensors.WriteFile(hfPath, &safetensors.File{Tensors: out, Metadata: map[string]string{"format": "pt"}}); err != nil {
-		t.Fatal(err)
-	}
-	return hfPath
+	return filepath.Join(dir, "model.safetensors")
 }

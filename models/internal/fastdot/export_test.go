@@ -25,6 +25,9 @@ func Naive(c Case, lhs, rhs []float32) (out, scale []float64) {
 	return naiveDot(c.internal(), lhs, rhs)
 }
 
+// RandomData is randomData.
+var RandomData = randomData
+
 // SetParallelMinFlops sets parallelMinFlops and returns its previous value.
 func SetParallelMinFlops(n int) int {
 	old := parallelMinFlops

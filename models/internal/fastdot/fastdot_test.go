@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 
@@ -17,8 +16,8 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"github.com/mmpoison/mmpoison/models/backend"
-	"github.com/mmpoison/mmpoison/models/backend/fastdot"
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/internal/fastdot"
 	"github.com/mmpoison/mmpoison/models/train"
 )
 
@@ -31,9 +30,11 @@ func goBackend(t testing.TB) backends.Backend {
 	return b
 }
 
-// requireInstalled fails where the kernel should be in use: amd64 with AVX2 and FMA, not disabled.
+// requireInstalled fails where models/backend should have installed the kernel: amd64 with AVX2 and FMA, not
+// disabled.
 func requireInstalled(t testing.TB) {
 	t.Helper()
+	backend.Patch()
 	if fastdot.Installed() {
 		return
 	}
@@ -46,20 +47,14 @@ func requireInstalled(t testing.TB) {
 // withStock runs fn with simplego's stock DotGeneral kernel.
 func withStock(fn func()) {
 	fastdot.Uninstall()
-	defer fastdot.Install()
+	defer reinstall()
 	fn()
 }
 
-func randomData(r *rand.Rand, dims []int) []float32 {
-	n := 1
-	for _, d := range dims {
-		n *= d
+func reinstall() {
+	if err := fastdot.Install(nil); err != nil {
+		panic(err)
 	}
-	data := make([]float32, n)
-	for i := range data {
-		data[i] = float32(r.NormFloat64())
-	}
-	return data
 }
 
 // TestGraphDotGeneral runs graph.DotGeneral on the models/backend pure-Go backend with the package's kernel and
@@ -70,7 +65,7 @@ func TestGraphDotGeneral(t *testing.T) {
 	for ci, c := range fastdot.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(ci), 11))
-			lhs, rhs := randomData(r, c.LhsDims), randomData(r, c.RhsDims)
+			lhs, rhs := fastdot.RandomData(r, c.LhsDims), fastdot.RandomData(r, c.RhsDims)
 			exec, err := graph.NewExec(be, func(l, r *graph.Node) *graph.Node {
 				return graph.DotGeneral(l, c.LhsContract, c.LhsBatch, r, c.RhsContract, c.RhsBatch)
 			})
@@ -124,67 +119,13 @@ func TestGraphOtherDTypes(t *testing.T) {
 	}
 }
 
-// tinyTraining trains a one-layer tiny CLIP for two short epochs and returns its losses and weights.
-func tinyTraining(t *testing.T, be backends.Backend) ([]float64, map[string][]float32) {
-	t.Helper()
-	cfg := clip.Presets["tiny"]
-	cfg.VocabSize, cfg.VisionLayers, cfg.TextLayers = 50, 1, 1
-	ctx, err := clip.NewContext(cfg, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := train.DefaultOptions()
-	opts.BatchSize, opts.Epochs, opts.WarmupSteps = 8, 2, 2
-	var losses []float64
-	opts.Progress = func(p train.Progress) { losses = append(losses, p.Loss) }
-	tr, err := train.New(be, cfg, ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.Fit(train.RandomData(cfg, 32, 5)); err != nil {
-		t.Fatal(err)
-	}
-	ts, err := clip.ParamsToTensors(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := map[string][]float32{}
-	for _, x := range ts {
-		params[x.Name] = x.F32
-	}
-	return losses, params
-}
-
-// TestTrainingReproducible: with the package's kernel, the same seed gives bit-identical losses and weights,
-// and the losses match the stock kernel's within float32 rounding.
-func TestTrainingReproducible(t *testing.T) {
-	requireInstalled(t)
-	be := goBackend(t)
-	l1, p1 := tinyTraining(t, be)
-	l2, p2 := tinyTraining(t, be)
-	if !slices.Equal(l1, l2) {
-		t.Fatalf("same seed, different losses:\n%v\n%v", l1, l2)
-	}
-	for name, v := range p1 {
-		if !slices.Equal(v, p2[name]) {
-			t.Fatalf("same seed, parameter %q differs", name)
-		}
-	}
-	var stockLosses []float64
-	withStock(func() { stockLosses, _ = tinyTraining(t, be) })
-	if len(stockLosses) != len(l1) || len(l1) == 0 {
-		t.Fatalf("%d losses with fastdot, %d with the stock kernel", len(l1), len(stockLosses))
-	}
-	for i, l := range l1 {
-		if math.Abs(l-stockLosses[i]) > 1e-4*math.Abs(stockLosses[i]) {
-			t.Errorf("step %d: loss %v with fastdot, %v with the stock kernel", i, l, stockLosses[i])
-		}
-	}
-}
-
-// TestEnvVarDisables runs the test binary again with $MMPOISON_FASTDOT=0 and checks the kernel stays out.
+// TestEnvVarDisables runs the test binary again with $MMPOISON_FASTDOT=0 and checks that models/backend leaves
+// the kernel out, without a notice.
 func TestEnvVarDisables(t *testing.T) {
 	if os.Getenv("FASTDOT_TEST_CHILD") == "1" {
+		if _, err := backend.FromConfig("go"); err != nil {
+			t.Fatal(err)
+		}
 		fmt.Printf("installed=%v reason=%q\n", fastdot.Installed(), fastdot.Reason())
 		return
 	}
@@ -194,7 +135,8 @@ func TestEnvVarDisables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child test binary: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), `installed=false reason="disabled by $`+fastdot.EnvVar+`=0"`) {
+	if !strings.Contains(string(out), `installed=false reason="disabled by $`+fastdot.EnvVar+`=0"`) ||
+		strings.Contains(string(out), "mmpoison:") {
 		t.Errorf("with %s=0 the child reported:\n%s", fastdot.EnvVar, out)
 	}
 }
@@ -210,7 +152,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				defer fastdot.SetParallelMinFlops(fastdot.SetParallelMinFlops(math.MaxInt))
 			case "stock":
 				fastdot.Uninstall()
-				defer fastdot.Install()
+				defer reinstall()
 			}
 			cfg := clip.Presets["tiny"]
 			cfg.VocabSize = 1000
@@ -238,7 +180,8 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// The kernel needs no call: importing models/backend installs it, and graphs on the pure-Go backend use it.
+// The kernel needs no call: models/backend installs it when it creates a backend, and graphs on the pure-Go
+// backend use it.
 func Example() {
 	be, err := backend.FromConfig("go")
 	if err != nil {

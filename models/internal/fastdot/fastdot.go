@@ -1,21 +1,20 @@
 // Package fastdot replaces the float32 DotGeneral kernel of GoMLX v0.26.0's pure-Go backend (simplego) with a
 // blocked matrix multiplication: operands are packed into panels (or read in place when their layout allows)
 // and multiplied by a 6×16 AVX2/FMA micro-kernel written in Go assembly. The stock kernel is generic scalar Go
-// (about 5-8 GFLOP/s on a 2-core AMD EPYC) and was most of a CLIP training step's time; this one reaches about
-// 100 GFLOP/s per core on the linear layers of the tiny and small presets and 20-45 on their small attention
-// products (BenchmarkGemm; BenchmarkTrainStep compares whole training steps). It is used on amd64 CPUs with
-// AVX2 and FMA only: a portable Go micro-kernel exists for tests, but is no faster than the stock kernel.
+// and was most of a CLIP training step's time (BenchmarkGemm measures the kernel, BenchmarkTrainStep whole
+// training steps). It is used on amd64 CPUs with AVX2 and FMA only: a portable Go micro-kernel exists for
+// tests, but is no faster than the stock kernel.
 //
 // simplego has no public hook for kernels, so the package reaches into it: its executor table and its buffer
 // pool are pulled with //go:linkname, and the fields of its Node, Buffer and DotGeneral node data are found with
 // reflect. Every assumption is checked before use: the GoMLX version must be the one this was written against
 // (VerifiedGoMLXVersion), the table entry must be simplego's own DotGeneral executor, and the fields must exist
-// with the expected types. When any check fails the stock kernel stays in place and Reason says why. Other
-// dtypes always run on the stock kernel.
+// with the expected types. When any check fails the stock kernel stays in place, Reason says why and the notice
+// function given to Install says so once; nothing panics. Other dtypes always run on the stock kernel.
 //
-// Importing the package installs the kernel (models/backend does), unless $MMPOISON_FASTDOT is "0". Results
-// equal the stock kernel's within float32 rounding (the order of the sums differs) and are bit-for-bit
-// reproducible: the order of the sums depends only on the shapes, never on the parallel split.
+// models/backend installs the kernel (Install), unless $MMPOISON_FASTDOT is "0". Results equal the stock
+// kernel's within float32 rounding (the order of the sums differs) and are bit-for-bit reproducible: the order
+// of the sums depends only on the shapes, never on the parallel split.
 //
 // The package is meant to be deleted when GoMLX is upgraded: newer releases have faster matmuls of their own.
 package fastdot
@@ -23,11 +22,8 @@ package fastdot
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -35,6 +31,8 @@ import (
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/mmpoison/mmpoison/models/internal/gomlxcheck"
 )
 
 // EnvVar is the environment variable that disables the package when set to "0".
@@ -65,7 +63,8 @@ var (
 	stock     executorFn // simplego's DotGeneral executor, set by verify.
 	verified  bool       // verify passed: Install may replace the executor.
 	installed bool
-	reason    string // why the kernel is not installed ("" when it is).
+	reason    string       // why the kernel is not installed ("" when it is).
+	notice    func(string) // set by Install; receives one line if the node data turns out to differ.
 
 	// Offsets of simplego's unexported fields, found by verify.
 	nodeShapeOff, nodeDataOff, bufShapeOff, bufFlatOff uintptr
@@ -78,19 +77,9 @@ var (
 	paramsErr    error
 )
 
-func init() {
-	verify()
-	if os.Getenv(EnvVar) == "0" {
-		mu.Lock()
-		reason = fmt.Sprintf("disabled by $%s=0", EnvVar)
-		mu.Unlock()
-		return
-	}
-	Install()
-}
-
-// verify checks everything that can be checked without a graph and records the result in verified/reason.
-func verify() {
+// verify checks everything that can be checked without a graph, for the given GoMLX version, and records the
+// result in verified/reason.
+func verify(version string) {
 	mu.Lock()
 	defer mu.Unlock()
 	verified = false
@@ -109,8 +98,8 @@ func verify() {
 		fail("simplego's DotGeneral executor is %q, not %q", name, stockExecutorName)
 		return
 	}
-	if v := gomlxVersion(current); v != VerifiedGoMLXVersion {
-		fail("GoMLX version %q is not %s, the version fastdot was verified against", v, VerifiedGoMLXVersion)
+	if err := gomlxcheck.CheckVersion(version, VerifiedGoMLXVersion); err != nil {
+		fail("%v", err)
 		return
 	}
 	var err error
@@ -136,28 +125,6 @@ func verify() {
 	verified = true
 }
 
-// gomlxVersion returns the version of the GoMLX module that provides simplego's DotGeneral executor fn: from
-// the source path of fn (module cache and -trimpath paths hold "gomlx@<version>/"), else from the build
-// information (test binaries have none), else "".
-func gomlxVersion(fn executorFn) string {
-	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
-		file, _ := f.FileLine(f.Entry())
-		if _, after, ok := strings.Cut(filepath.ToSlash(file), "/gomlx/gomlx@"); ok {
-			if version, _, ok := strings.Cut(after, "/"); ok {
-				return version
-			}
-		}
-	}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range info.Deps {
-			if dep.Path == "github.com/gomlx/gomlx" && dep.Replace == nil {
-				return dep.Version
-			}
-		}
-	}
-	return ""
-}
-
 func funcName(fn executorFn) string {
 	f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer())
 	if f == nil {
@@ -168,28 +135,46 @@ func funcName(fn executorFn) string {
 
 // fieldOffset returns the offset of struct t's field name, which must have type want.
 func fieldOffset(t reflect.Type, name string, want reflect.Type) (uintptr, error) {
-	f, ok := t.FieldByName(name)
-	if !ok || len(f.Index) != 1 {
-		return 0, fmt.Errorf("%s has no field %q", t, name)
-	}
-	if f.Type != want {
-		return 0, fmt.Errorf("%s.%s has type %s, not %s", t, name, f.Type, want)
-	}
-	return f.Offset, nil
+	f, err := gomlxcheck.Field(t, name, want)
+	return f.Offset, err
 }
 
-// Install makes simplego run float32 DotGeneral on this package's kernel. It is idempotent, and does nothing
-// (returning false) when the checks described in the package documentation fail; see Reason. Call it before
-// any graph executes: simplego reads its executor table without locks.
-func Install() bool {
+// Install makes simplego run float32 DotGeneral on this package's kernel. It returns an error, and keeps the
+// stock kernel, when GoMLX differs from what the package was verified against (see the package
+// documentation); it returns nil without installing where the kernel does not apply (no AVX2 and FMA, or
+// $MMPOISON_FASTDOT=0; Reason says which). notice, when not nil, receives one line if the first DotGeneral
+// executed shows node data that differ (every DotGeneral then runs on the stock kernel). Install is
+// idempotent; call it before any graph executes: simplego reads its executor table without locks.
+func Install(notice func(msg string)) error { return install(gomlxcheck.Version(), notice) }
+
+// install is Install with the GoMLX version given (tests pass others).
+func install(version string, notify func(string)) error {
+	if os.Getenv(EnvVar) == "0" {
+		mu.Lock()
+		defer mu.Unlock()
+		if !installed {
+			reason = fmt.Sprintf("disabled by $%s=0", EnvVar)
+		}
+		return nil
+	}
+	mu.Lock()
+	done := installed
+	mu.Unlock()
+	if done {
+		return nil
+	}
+	verify(version)
 	mu.Lock()
 	defer mu.Unlock()
 	if !verified {
-		return false
+		if !asmAvailable {
+			return nil
+		}
+		return fmt.Errorf("fastdot (pure-Go DotGeneral kernel): %s", reason)
 	}
 	nodeExecutors[backends.OpTypeDotGeneral] = execDotGeneral
-	installed, reason = true, ""
-	return true
+	installed, reason, notice = true, "", notify
+	return nil
 }
 
 // Uninstall restores simplego's stock DotGeneral executor (tests use it to compare both). Like Install, it
@@ -272,7 +257,11 @@ func readParams(node *simplego.Node) (p dotParams, ok bool) {
 		l, err := checkDataLayout(dataType)
 		mu.Lock()
 		paramsType, paramsLayout, paramsErr = dataType, l, err
+		notify := notice
 		mu.Unlock()
+		if err != nil && notify != nil {
+			notify(fmt.Sprintf("fastdot: %v: float32 DotGeneral runs on simplego's stock kernel", err))
+		}
 	})
 	l := paramsLayout
 	if l == nil || dataType != paramsType {

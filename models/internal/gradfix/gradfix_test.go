@@ -24,6 +24,13 @@ func testBackend(t *testing.T) backends.Backend {
 	return b
 }
 
+func mustInstall(t *testing.T) {
+	t.Helper()
+	if err := Install(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func randomTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 	n := 1
 	for _, d := range dims {
@@ -41,11 +48,11 @@ func randomTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 func gradients(t *testing.T, fixed bool, lhs, rhs *tensors.Tensor, lc, lb, rc, rb []int, seed uint64) [][]float32 {
 	t.Helper()
 	if fixed {
-		Install()
+		mustInstall(t)
 	} else {
 		Uninstall()
 	}
-	defer Install()
+	defer mustInstall(t)
 	exec, err := NewExec(testBackend(t), func(l, r *Node) []*Node {
 		out := DotGeneral(l, lc, lb, r, rc, rb)
 		rng := rand.New(rand.NewPCG(seed, 1))
@@ -122,7 +129,7 @@ func TestDotGeneralGradientMatchesStock(t *testing.T) {
 // TestSliceGradient checks the concatenation-based slice gradient against the analytic answer: ones where the
 // slice came from, zeros elsewhere (the stock gradient needs Pad, which the pure-Go backend lacks).
 func TestSliceGradient(t *testing.T) {
-	Install()
+	mustInstall(t)
 	exec, err := NewExec(testBackend(t), func(x *Node) *Node {
 		s := Slice(x, AxisRange(1, 3), AxisRange(), AxisRange(2, 3))
 		return Gradient(ReduceAllSum(MulScalar(s, 2)), x)[0]
@@ -152,7 +159,9 @@ func TestSliceGradient(t *testing.T) {
 }
 
 func ExampleInstall() {
-	Install()
+	if err := Install(nil); err != nil {
+		fmt.Println(err)
+	}
 	fmt.Println(Installed())
 	// Output: true
 }
