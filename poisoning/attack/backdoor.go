@@ -18,6 +18,32 @@ const (
 	BackdoorID   = "BD"
 )
 
+func init() {
+	Register(Definition{
+		Kind:       KindBackdoor,
+		Name:       BackdoorName,
+		Summary:    "patch-trigger backdoor (Carlini & Terzis): triggered images of every class paired with target-class captions",
+		Evaluation: TriggeredImages,
+		Modes:      []Mode{Inject},
+		New: func(s Spec, seed int64) (Attack, error) {
+			if err := checkShape(s, true, false, false, true); err != nil {
+				return nil, err
+			}
+			if err := s.Trigger.Validate(); err != nil {
+				return nil, err
+			}
+			return Backdoor{Target: s.Goals[0].Target, Trigger: s.Trigger, Rate: s.Rate, Count: s.Count, Mode: s.Mode, Seed: seed}, nil
+		},
+		// The standard setting is the backdoor that takes hold on the embedded Fashion-MNIST default: a 7×7
+		// checkerboard (one whole patch of the tiny ViT) in the bottom-right corner → base's target, φ = 5%, five
+		// fine-tuning epochs. A 4×4 patch at φ = 1% over two epochs barely takes hold there.
+		Standard: func(base Spec) Setting {
+			return Setting{FinetuneEpochs: 5, Attack: Spec{Kind: KindBackdoor, Goals: []Goal{{Target: base.Target()}},
+				Rate: 0.05, Mode: Inject, Trigger: Trigger{Size: 7, Position: BottomRight, Pattern: Checkerboard}}}
+		},
+	})
+}
+
 // Random stream purposes of a trigger, mixed into the second PCG word (the first is Trigger.Seed).
 const (
 	purposeTriggerPattern = 0x7472696767657231 // "trigger1"
