@@ -158,7 +158,9 @@ func TestSpecResolved(t *testing.T) {
 		{func(s *Spec) { s.Count = 5 }, func(s *Spec) { s.Count, s.Rate = 5, 0.3 }},
 		{func(s *Spec) { s.AllSourceCaptions = true }, func(s *Spec) { s.AllSourceCaptions, s.Rate = true, 0 }},
 		{func(s *Spec) { s.Kind, s.Goals = KindBackdoor, []Goal{{Target: "bag"}} },
-			func(s *Spec) { s.Kind, s.Goals, s.Trigger = KindBackdoor, []Goal{{Target: "bag"}}, Trigger{}.Resolved() }},
+			func(s *Spec) {
+				s.Kind, s.Goals, s.Trigger = KindBackdoor, []Goal{{Target: "bag"}}, Trigger{}.Resolved()
+			}},
 	}
 	for i, p := range same {
 		if a, b := resolve(p[0]), resolve(p[1]); !reflect.DeepEqual(a, b) {
