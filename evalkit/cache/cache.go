@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // FormatVersion is the version of the cache's layout and of what its entries hold. It is part of every key and
@@ -87,16 +88,16 @@ type Cache struct {
 	root string
 }
 
-// Open returns the cache rooted at root (created when an entry is first written).
-func Open(root string) *Cache { return &Cache{root: root} }
-
-// Default returns the cache at Root().
-func Default() (*Cache, error) {
-	root, err := Root()
-	if err != nil {
-		return nil, err
+// Open returns the cache rooted at root, or at Root() when root is empty. Its folders are created when an entry
+// is first written.
+func Open(root string) (*Cache, error) {
+	if root == "" {
+		var err error
+		if root, err = Root(); err != nil {
+			return nil, err
+		}
 	}
-	return Open(root), nil
+	return &Cache{root: root}, nil
 }
 
 // Dir is the folder holding this format version's entries, <root>/v<FormatVersion>.
@@ -144,9 +145,9 @@ func (c *Cache) Get(key Key, produce func(dir string) error) (dir string, cached
 	return final, false, nil
 }
 
-// Get is Get of the Default cache.
+// Get is Cache.Get of the cache at Root().
 func Get(key Key, produce func(dir string) error) (dir string, cached bool, err error) {
-	c, err := Default()
+	c, err := Open("")
 	if err != nil {
 		return "", false, err
 	}
@@ -315,4 +316,28 @@ func syncDir(dir string) error {
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil
+}
+
+// FileID identifies a file's version in cache keys: its absolute path, size and modification time, so that a
+// replaced file is not taken for the old one.
+type FileID struct {
+	Path    string    `json:"path"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// IdentifyFile returns the FileID of path (the zero FileID for ""; only the path for a file that cannot be
+// read: loading it reports the error).
+func IdentifyFile(path string) FileID {
+	if path == "" {
+		return FileID{}
+	}
+	id := FileID{Path: path}
+	if abs, err := filepath.Abs(path); err == nil {
+		id.Path = abs
+	}
+	if st, err := os.Stat(path); err == nil {
+		id.Size, id.ModTime = st.Size(), st.ModTime().UTC()
+	}
+	return id
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // captureNotices collects the notices for the rest of the test.
@@ -81,7 +82,7 @@ func TestNewKey(t *testing.T) {
 
 // Entries live under <root>/v3/<stage>-<hash>/ with an entry.json; a second Get loads what the first produced.
 func TestGetProducesOnce(t *testing.T) {
-	c := Open(t.TempDir())
+	c := mustOpen(t, t.TempDir())
 	key := mustKey(t, "result", "spec")
 	calls := 0
 	files := map[string]string{"result.json": `{"hit": 1}`, "sub/model.bin": "weights"}
@@ -156,7 +157,7 @@ func TestGetRecomputesBadEntries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := captureNotices(t)
-			c := Open(t.TempDir())
+			c := mustOpen(t, t.TempDir())
 			key := mustKey(t, "finetune-poisoned", tc.name)
 			calls := 0
 			dir, _, err := c.Get(key, writer(&calls, files))
@@ -194,7 +195,7 @@ func TestGetIgnoresOldLayoutsAndLeftovers(t *testing.T) {
 	old := filepath.Join(root, "pretrain-0123456789abcdef.safetensors")
 	os.WriteFile(old, []byte("an old checkpoint"), 0o644)
 	os.MkdirAll(filepath.Join(root, "sweeps", "attack-II"), 0o755)
-	c := Open(root)
+	c := mustOpen(t, root)
 	key := mustKey(t, "pretrain", 1)
 	os.MkdirAll(filepath.Join(c.Dir(), ".tmp-"+key.Name()+"-99-123"), 0o755)
 	calls := 0
@@ -208,7 +209,7 @@ func TestGetIgnoresOldLayoutsAndLeftovers(t *testing.T) {
 
 // When another process publishes the same entry while this one computes it, its entry is used.
 func TestGetLosesRaceGracefully(t *testing.T) {
-	c := Open(t.TempDir())
+	c := mustOpen(t, t.TempDir())
 	key := mustKey(t, "result", "raced")
 	dir, _, err := c.Get(key, func(tmp string) error {
 		// The other process finishes first.
@@ -233,4 +234,34 @@ func TestRoot(t *testing.T) {
 	if r, err := Root(); err != nil || r != "/some/where" {
 		t.Errorf("Root() = %q, %v", r, err)
 	}
+	if c, err := Open(""); err != nil || c.Dir() != filepath.Join("/some/where", fmt.Sprintf("v%d", FormatVersion)) {
+		t.Errorf("Open(\"\") = %v, %v", c, err)
+	}
+}
+
+// A file's identity changes when its size or modification time does.
+func TestIdentifyFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "w.safetensors")
+	os.WriteFile(p, []byte("x"), 0o644)
+	a := IdentifyFile(p)
+	os.Chtimes(p, time.Now(), time.Now().Add(time.Hour))
+	b := IdentifyFile(p)
+	os.WriteFile(p, []byte("xy"), 0o644)
+	os.Chtimes(p, time.Now(), b.ModTime)
+	c := IdentifyFile(p)
+	if a == b || b == c || a.Path != p || c.Size != 2 {
+		t.Errorf("identities %+v, %+v, %+v", a, b, c)
+	}
+	if IdentifyFile("") != (FileID{}) {
+		t.Error("the empty path has an identity")
+	}
+}
+
+func mustOpen(t *testing.T, root string) *Cache {
+	t.Helper()
+	c, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

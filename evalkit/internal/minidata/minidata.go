@@ -1,4 +1,8 @@
-package experiment
+// Package minidata writes generated miniatures of the paper's datasets (COCO, Flickr-PASCAL) in their real
+// layouts and random CLIP checkpoints, so that the paper's pipeline (experiment.PaperSpec, "mmpoison paper
+// -mini", notebooks/pretrained.ipynb through that command) runs in tests and CI without the real files. It is
+// internal: not part of mmpoison's API.
+package minidata
 
 import (
 	"bytes"
@@ -15,23 +19,21 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
 
-// Miniature datasets and a random checkpoint in the real layouts, so that the paper's pipeline (PaperSpec, the
-// "mmpoison paper" command, notebooks/pretrained.ipynb) runs in CI and tests without the real files.
-
-// MiniImagesPerClass and MiniPASCALImagesPerClass are the numbers of labelled images per class of
-// WriteMiniCOCO and of WriteMiniFlickrPASCAL's PASCAL part; MiniTestPerClass of them per class make a good test
-// split (Spec.TestPerClass).
+// ImagesPerClass and PASCALImagesPerClass are the numbers of labelled images per class of WriteCOCO and of
+// WriteFlickrPASCAL's PASCAL part; TestPerClass of them per class make a good test split
+// (experiment.DataSpec.TestPerClass).
 const (
-	MiniImagesPerClass       = 10
-	MiniPASCALImagesPerClass = 6
-	MiniTestPerClass         = 4
+	ImagesPerClass       = 10
+	PASCALImagesPerClass = 6
+	TestPerClass         = 4
 )
 
 // miniStyle is how a class is drawn: a shape in a colour.
@@ -61,7 +63,7 @@ func miniStyleOf(i int) miniStyle {
 	return miniStyle{p.name, p.c, miniShapes[(i+i/len(miniPalette))%len(miniShapes)]}
 }
 
-// miniCOCOCategories are WriteMiniCOCO's classes with their real COCO category ids.
+// miniCOCOCategories are WriteCOCO's classes with their real COCO category ids.
 var miniCOCOCategories = []struct {
 	id   int
 	name string
@@ -132,7 +134,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return kernelext.WriteFileAtomic(path, data)
+	return atomicfile.WriteFile(path, data)
 }
 
 // writeMiniImage draws a picture of st into path.
@@ -141,17 +143,17 @@ func writeMiniImage(path string, rng *rand.Rand, st miniStyle) error {
 	if err != nil {
 		return fmt.Errorf("drawing %s: %w", path, err)
 	}
-	return kernelext.WriteFileAtomic(path, data)
+	return atomicfile.WriteFile(path, data)
 }
 
-// WriteMiniCOCO writes a miniature COCO 2014 into dir in the real layout (DatasetCOCO): annotations/captions_
+// WriteCOCO writes a miniature COCO 2014 into dir in the real layout (experiment.DatasetCOCO): annotations/captions_
 // train2014.json, instances_train2014.json and their val2014 twins, and JPEG images in train2014/ and val2014/
-// named as COCO's. It holds MiniImagesPerClass images of each of six classes (COCO's car, train, boat, bird,
+// named as COCO's. It holds ImagesPerClass images of each of six classes (COCO's car, train, boat, bird,
 // cat and dog, with their real category ids), each a coloured shape drawn per class with five generated
 // captions, one instance annotation and a random non-square size, plus two captioned images without instance
 // annotations (unlabelled, as about 1% of COCO). The seed drives every choice; the same seed writes the same
 // files.
-func WriteMiniCOCO(dir string, seed int64) error {
+func WriteCOCO(dir string, seed int64) error {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xc0c0))
 	type img struct {
 		ID       int    `json:"id"`
@@ -216,7 +218,7 @@ func WriteMiniCOCO(dir string, seed int64) error {
 		}
 		return nil
 	}
-	for i := range MiniImagesPerClass {
+	for i := range ImagesPerClass {
 		for j, c := range miniCOCOCategories {
 			if err := add(c.name, c.id, j); err != nil {
 				return err
@@ -245,17 +247,17 @@ func WriteMiniCOCO(dir string, seed int64) error {
 	return nil
 }
 
-// MiniFlickrImages is the number of (unlabelled) Flickr30k-style images of WriteMiniFlickrPASCAL's Karpathy
+// FlickrImages is the number of (unlabelled) Flickr30k-style images of WriteFlickrPASCAL's Karpathy
 // train split.
-const MiniFlickrImages = 24
+const FlickrImages = 24
 
-// WriteMiniFlickrPASCAL writes a miniature Flickr-PASCAL into dir in the layout of DatasetFlickrPASCAL:
-// dataset_flickr30k.json (Karpathy's format: MiniFlickrImages images in split "train" and four in "val" and
+// WriteFlickrPASCAL writes a miniature Flickr-PASCAL into dir in the layout of experiment.DatasetFlickrPASCAL:
+// dataset_flickr30k.json (Karpathy's format: FlickrImages images in split "train" and four in "val" and
 // "test") with its JPEG images in flickr30k-images/, and a PASCAL-sentences copy in pascal/dataset/<class>/ and
-// pascal/sentence/<class>/ with MiniPASCALImagesPerClass images of each of the 20 PASCAL classes and five
-// sentences each. Images are coloured shapes as in WriteMiniCOCO; the seed drives
+// pascal/sentence/<class>/ with PASCALImagesPerClass images of each of the 20 PASCAL classes and five
+// sentences each. Images are coloured shapes as in WriteCOCO; the seed drives
 // every choice.
-func WriteMiniFlickrPASCAL(dir string, seed int64) error {
+func WriteFlickrPASCAL(dir string, seed int64) error {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xf11c))
 	type sentence struct {
 		Raw string `json:"raw"`
@@ -270,9 +272,9 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 		return err
 	}
 	var imgs []kimg
-	for i := range MiniFlickrImages + 4 {
+	for i := range FlickrImages + 4 {
 		split := "train"
-		if i >= MiniFlickrImages {
+		if i >= FlickrImages {
 			split = []string{"val", "test"}[i%2]
 		}
 		st := miniStyleOf(rng.IntN(len(loaders.PASCALClasses)))
@@ -297,13 +299,13 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 				return err
 			}
 		}
-		for j := range MiniPASCALImagesPerClass {
+		for j := range PASCALImagesPerClass {
 			stem := fmt.Sprintf("2008_%06d", 100*i+j)
 			if err := writeMiniImage(filepath.Join(imgDir, stem+".jpg"), rng, st); err != nil {
 				return err
 			}
 			text := strings.Join(miniCaptions(rng, st.colourName, class), "\n") + "\n"
-			if err := kernelext.WriteFileAtomic(filepath.Join(sentDir, stem+".txt"), []byte(text)); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(sentDir, stem+".txt"), []byte(text)); err != nil {
 				return err
 			}
 		}
@@ -311,21 +313,21 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 	return nil
 }
 
-// MiniCLIPConfig is WriteRandomCheckpoint's architecture: a ViT CLIP of width 32 with one layer per tower, 32×32
+// CLIPConfig is WriteRandomCheckpoint's architecture: a ViT CLIP of width 32 with one layer per tower, 32×32
 // RGB input in 8×8 patches, and OpenAI's text interface (the BPE vocabulary's 49,408 tokens, context 77) and
 // pixel normalisation, so it loads and tokenises as a real checkpoint does.
-func MiniCLIPConfig() clip.Config {
+func CLIPConfig() clip.Config {
 	return clip.Config{Name: "mini-rgb", EmbedDim: 32, ImageSize: 32, ImageChannels: 3, PatchSize: 8,
 		VisionWidth: 32, VisionLayers: 1, VisionHeads: 2,
 		ContextLength: tokenizer.CLIPContextLength, VocabSize: 49408, TextWidth: 32, TextLayers: 1, TextHeads: 2,
 		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
 }
 
-// WriteRandomCheckpoint writes a randomly initialised MiniCLIPConfig model (OpenAI's initialisation, seeded)
+// WriteRandomCheckpoint writes a randomly initialised CLIPConfig model (OpenAI's initialisation, seeded)
 // to path as safetensors with OpenAI's state-dict names (weights.SaveOpenAI): a stand-in for a pre-trained
 // checkpoint in tests and CI.
 func WriteRandomCheckpoint(path string, seed int64) error {
-	cfg := MiniCLIPConfig()
+	cfg := CLIPConfig()
 	ctx, err := clip.NewContext(cfg, uint64(seed))
 	if err != nil {
 		return err
@@ -336,43 +338,43 @@ func WriteRandomCheckpoint(path string, seed int64) error {
 	return weights.SaveOpenAI(path, ctx, cfg)
 }
 
-// MiniPaperSpec is PaperSpec on a generated miniature of dataset (WriteMiniCOCO or WriteMiniFlickrPASCAL, in
+// PaperSpec is experiment.PaperSpec on a generated miniature of dataset (WriteCOCO or WriteFlickrPASCAL, in
 // dir/<dataset>) and a random checkpoint (WriteRandomCheckpoint, dir/random-mini-clip.safetensors, written only
 // when absent so that its cache key, which follows the file's modification time, stays), with settings the
-// miniature suits: MiniTestPerClass test images per class, 1 epoch, batch 8, and φ = 0.1 (COCO) or 0.02
+// miniature suits: TestPerClass test images per class, 1 epoch, batch 8, and φ = 0.1 (COCO) or 0.02
 // (Flickr-PASCAL, whose two sheep training images have only ten captions). It runs in seconds.
-func MiniPaperSpec(dataset, dir, tokenizerFile string) (Spec, error) {
-	write, rate := WriteMiniCOCO, 0.1
+func PaperSpec(dataset, dir, tokenizerFile string) (experiment.Spec, error) {
+	write, rate := WriteCOCO, 0.1
 	switch dataset {
-	case DatasetCOCO:
-	case DatasetFlickrPASCAL:
-		write, rate = WriteMiniFlickrPASCAL, 0.02
+	case experiment.DatasetCOCO:
+	case experiment.DatasetFlickrPASCAL:
+		write, rate = WriteFlickrPASCAL, 0.02
 	default:
-		return Spec{}, fmt.Errorf("unknown dataset %q: use %q or %q", dataset, DatasetCOCO, DatasetFlickrPASCAL)
+		return experiment.Spec{}, fmt.Errorf("unknown dataset %q: use %q or %q", dataset, experiment.DatasetCOCO, experiment.DatasetFlickrPASCAL)
 	}
 	root, ckpt := filepath.Join(dir, dataset), filepath.Join(dir, "random-mini-clip.safetensors")
 	if err := write(root, 1); err != nil {
-		return Spec{}, fmt.Errorf("writing the miniature %s into %s: %w", dataset, root, err)
+		return experiment.Spec{}, fmt.Errorf("writing the miniature %s into %s: %w", dataset, root, err)
 	}
 	if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
 		if err := WriteRandomCheckpoint(ckpt, 1); err != nil {
-			return Spec{}, fmt.Errorf("writing the random checkpoint %s: %w", ckpt, err)
+			return experiment.Spec{}, fmt.Errorf("writing the random checkpoint %s: %w", ckpt, err)
 		}
 	}
-	s := PaperSpec(dataset, root, ckpt, tokenizerFile)
-	s.TestPerClass, s.FinetuneEpochs, s.BatchSize, s.Rate = MiniTestPerClass, 1, 8, rate
+	s := experiment.PaperSpec(dataset, root, ckpt, tokenizerFile)
+	s.Data.TestPerClass, s.Finetune.Epochs, s.Batch, s.Attack.Rate = TestPerClass, 1, 8, rate
 	return s, nil
 }
 
-// CLIPVocabEnv names the environment variable that points to OpenAI's bpe_simple_vocab_16e6.txt.gz.
-const CLIPVocabEnv = "MMPOISON_CLIP_VOCAB"
+// VocabEnv names the environment variable that points to OpenAI's bpe_simple_vocab_16e6.txt.gz.
+const VocabEnv = "MMPOISON_CLIP_VOCAB"
 
-// FindCLIPVocab returns the CLIP BPE vocabulary file: $MMPOISON_CLIP_VOCAB when set (it must exist), else the
+// FindVocab returns the CLIP BPE vocabulary file: $MMPOISON_CLIP_VOCAB when set (it must exist), else the
 // first of candidates that exists. The error lists what was tried.
-func FindCLIPVocab(candidates ...string) (string, error) {
-	if p := os.Getenv(CLIPVocabEnv); p != "" {
+func FindVocab(candidates ...string) (string, error) {
+	if p := os.Getenv(VocabEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s: %w", CLIPVocabEnv, err)
+			return "", fmt.Errorf("$%s: %w", VocabEnv, err)
 		}
 		return p, nil
 	}
@@ -381,6 +383,6 @@ func FindCLIPVocab(candidates ...string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("no CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): set $" + CLIPVocabEnv + "; looked for " +
+	return "", errors.New("no CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): set $" + VocabEnv + "; looked for " +
 		strings.Join(candidates, ", "))
 }
