@@ -106,13 +106,13 @@ func QuickSpec() Spec {
 
 // Validate checks every part of the spec and names the first bad value.
 func (s Spec) Validate() error {
+	if err := s.Real.validate(); err != nil {
+		return err
+	}
 	if err := s.Data.validate(s.Real.Dataset == ""); err != nil {
 		return err
 	}
 	if err := s.Attack.Validate(); err != nil {
-		return err
-	}
-	if err := s.Real.validate(); err != nil {
 		return err
 	}
 	if s.Real.Weights == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/npy"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
@@ -62,19 +63,15 @@ func (s *stringList) Set(v string) error {
 
 // embedCommand implements "mmpoison embed".
 func embedCommand(args []string) error {
-	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), embedUsage)
-		fs.PrintDefaults()
-	}
-	weightsPath := fs.String("weights", "", "CLIP checkpoint (.safetensors, OpenAI or HuggingFace names; ViT or ResNet) (required)")
+	fs := newFlags("embed", embedUsage)
+	weightsPath := fs.String("weights", "", "pre-trained CLIP checkpoint (.safetensors, OpenAI or HuggingFace names, ViT or ResNet; required)")
 	configPath := fs.String("config", "", "HuggingFace config.json (default: the one beside the weights; unused for OpenAI names)")
 	tokPath := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it")
 	visionHeads := fs.Int("vision-heads", 0, "attention heads of the image tower: the ViT, or the ResNet's attention pool (OpenAI names; default: metadata, else width/64, 32·width/64 for a ResNet)")
 	textHeads := fs.Int("text-heads", 0, "attention heads of the text tower (OpenAI names; default: metadata, else width/64)")
 	captionsPath := fs.String("captions", "", "text file, one caption per line (required)")
-	outDir := fs.String("out", "", "output folder for the .npy files (created if needed) (required)")
-	batch := fs.Int("batch", 0, fmt.Sprintf("embedding batch size (default: the number of inputs, at most %d)", clip.DefaultEvalBatch))
+	outDir := outFlag(fs, "", "the .npy files; created if needed; required")
+	batch := batchFlag(fs, 0, fmt.Sprintf("embedding; default: the number of inputs, at most %d", clip.DefaultEvalBatch))
 	var images stringList
 	fs.Var(&images, "images", "an image file (JPEG or PNG); repeatable, and trailing arguments are images too")
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +80,10 @@ func embedCommand(args []string) error {
 		}
 		return err
 	}
-	for _, a := range fs.Args() {
+	if *batch < 0 {
+		return fmt.Errorf("embed: --batch %d is negative", *batch)
+	}
+	for _, a := range fs.Args() { // Trailing arguments are images, so parse's refusal of them does not apply.
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
 			return fmt.Errorf("embed: %q comes after the first trailing image %q: flags must come before the trailing images (or name images with --images)", a, fs.Arg(0))
 		}
@@ -236,13 +236,7 @@ func loadCLIPTokenizer(flagPath, weightsPath string, contextLength int) (*tokeni
 				"HuggingFace vocab.json with merges.txt beside it); none was found beside %s", weightsPath)
 		}
 	}
-	var tok *tokenizer.BPE
-	var err error
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		tok, err = tokenizer.LoadHuggingFaceVocab(path, filepath.Join(filepath.Dir(path), "merges.txt"), contextLength)
-	} else {
-		tok, err = tokenizer.LoadOpenAIVocab(path, contextLength)
-	}
+	tok, err := experiment.LoadTokenizerFile(path, contextLength)
 	if err != nil {
 		return nil, "", err
 	}
