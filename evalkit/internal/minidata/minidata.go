@@ -154,87 +154,108 @@ func writeMiniImage(path string, rng *rand.Rand, st miniStyle) error {
 // annotations (unlabelled, as about 1% of COCO). The seed drives every choice; the same seed writes the same
 // files.
 func WriteCOCO(dir string, seed int64) error {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0xc0c0))
-	type img struct {
+	w := &cocoWriter{dir: dir, rng: rand.New(rand.NewPCG(uint64(seed), 0xc0c0)),
+		splits: map[string]*cocoSplit{"train2014": {}, "val2014": {}}, nextID: 1, annID: 1}
+	for i := range ImagesPerClass {
+		for j, c := range miniCOCOCategories {
+			if err := w.add(c.name, c.id, j); err != nil {
+				return err
+			}
+		}
+		if i < 2 {
+			if err := w.add("", 0, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return w.writeAnnotations()
+}
+
+// cocoImage, cocoCaption, cocoInstance and cocoCategory are records of COCO's annotation files.
+type (
+	cocoImage struct {
 		ID       int    `json:"id"`
 		FileName string `json:"file_name"`
 		Width    int    `json:"width"`
 		Height   int    `json:"height"`
 	}
-	type capAnn struct {
+	cocoCaption struct {
 		ID      int    `json:"id"`
 		ImageID int    `json:"image_id"`
 		Caption string `json:"caption"`
 	}
-	type instAnn struct {
+	cocoInstance struct {
 		ID         int `json:"id"`
 		ImageID    int `json:"image_id"`
 		CategoryID int `json:"category_id"`
 		IsCrowd    int `json:"iscrowd"`
 	}
-	type cat struct {
+	cocoCategory struct {
 		ID            int    `json:"id"`
 		Name          string `json:"name"`
 		Supercategory string `json:"supercategory"`
 	}
-	type split struct {
-		images []img
-		caps   []capAnn
-		insts  []instAnn
+)
+
+// cocoSplit is one split's records.
+type cocoSplit struct {
+	images []cocoImage
+	caps   []cocoCaption
+	insts  []cocoInstance
+}
+
+// cocoWriter writes a miniature COCO: images as they are added, annotations at the end.
+type cocoWriter struct {
+	dir           string
+	rng           *rand.Rand
+	splits        map[string]*cocoSplit
+	nextID, annID int
+}
+
+// add draws one picture of class (category catID, drawn in style style) into a split chosen by the seed, with
+// five captions and, for a labelled picture (catID > 0), one instance annotation.
+func (w *cocoWriter) add(class string, catID, style int) error {
+	name := "train2014"
+	if w.rng.IntN(3) == 0 {
+		name = "val2014"
 	}
-	splits := map[string]*split{"train2014": {}, "val2014": {}}
-	var cats []cat
+	sp := w.splits[name]
+	id := w.nextID
+	w.nextID++
+	st := miniStyleOf(style)
+	if catID == 0 { // Unlabelled pictures: a shape of a random style, described plainly.
+		st, class = miniStyleOf(w.rng.IntN(len(miniCOCOCategories))), "shape"
+	}
+	file := fmt.Sprintf("COCO_%s_%012d.jpg", name, id)
+	if err := os.MkdirAll(filepath.Join(w.dir, name), 0o755); err != nil {
+		return err
+	}
+	if err := writeMiniImage(filepath.Join(w.dir, name, file), w.rng, st); err != nil {
+		return err
+	}
+	sp.images = append(sp.images, cocoImage{ID: id, FileName: file})
+	for _, c := range miniCaptions(w.rng, st.colourName, class) {
+		sp.caps = append(sp.caps, cocoCaption{w.annID, id, c})
+		w.annID++
+	}
+	if catID > 0 {
+		sp.insts = append(sp.insts, cocoInstance{ID: w.annID, ImageID: id, CategoryID: catID})
+		w.annID++
+	}
+	return nil
+}
+
+// writeAnnotations writes the captions and instances files of every split.
+func (w *cocoWriter) writeAnnotations() error {
+	var cats []cocoCategory
 	for _, c := range miniCOCOCategories {
-		cats = append(cats, cat{c.id, c.name, "thing"})
+		cats = append(cats, cocoCategory{c.id, c.name, "thing"})
 	}
-	nextID, annID := 1, 1
-	add := func(class string, catID, style int) error {
-		name := "train2014"
-		if rng.IntN(3) == 0 {
-			name = "val2014"
-		}
-		sp := splits[name]
-		id := nextID
-		nextID++
-		st := miniStyleOf(style)
-		if catID == 0 { // Unlabelled pictures: a shape of a random style, described plainly.
-			st, class = miniStyleOf(rng.IntN(len(miniCOCOCategories))), "shape"
-		}
-		file := fmt.Sprintf("COCO_%s_%012d.jpg", name, id)
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			return err
-		}
-		if err := writeMiniImage(filepath.Join(dir, name, file), rng, st); err != nil {
-			return err
-		}
-		sp.images = append(sp.images, img{ID: id, FileName: file})
-		for _, c := range miniCaptions(rng, st.colourName, class) {
-			sp.caps = append(sp.caps, capAnn{annID, id, c})
-			annID++
-		}
-		if catID > 0 {
-			sp.insts = append(sp.insts, instAnn{ID: annID, ImageID: id, CategoryID: catID})
-			annID++
-		}
-		return nil
-	}
-	for i := range ImagesPerClass {
-		for j, c := range miniCOCOCategories {
-			if err := add(c.name, c.id, j); err != nil {
-				return err
-			}
-		}
-		if i < 2 {
-			if err := add("", 0, 0); err != nil {
-				return err
-			}
-		}
-	}
-	ann := filepath.Join(dir, "annotations")
+	ann := filepath.Join(w.dir, "annotations")
 	if err := os.MkdirAll(ann, 0o755); err != nil {
 		return err
 	}
-	for name, sp := range splits {
+	for name, sp := range w.splits {
 		capFile := map[string]any{"info": map[string]string{"description": "mmpoison mini COCO"}, "images": sp.images, "annotations": sp.caps}
 		if err := writeJSON(filepath.Join(ann, "captions_"+name+".json"), capFile); err != nil {
 			return err
