@@ -4,54 +4,39 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
-	"github.com/mmpoison/mmpoison/evalkit/internal/minidata"
+	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 	"github.com/mmpoison/mmpoison/models/train"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
-	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
-// TestMain gives the package's tests one fresh model cache, so the defense tests reuse the models others
-// trained. With MMPOISON_TEST_CACHE set (CI sets it to a fresh folder that the notebooks then use as their
-// cache), the tests train into that folder and leave it in place.
-func TestMain(m *testing.M) {
-	dir := os.Getenv("MMPOISON_TEST_CACHE")
-	keep := dir != ""
-	if !keep {
-		var err error
-		if dir, err = os.MkdirTemp("", "mmpoison-test-cache"); err != nil {
-			panic(err)
-		}
-	}
-	os.Setenv("MMPOISON_CACHE", dir)
-	code := m.Run()
-	if !keep {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func requireData(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(fashionmnist.DefaultSystemDir, fashionmnist.TrainImagesFile)); err != nil {
-		t.Skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
-	}
-}
+func requireData(t *testing.T) { testenv.RequireFashionMNIST(t) }
 
 // testVocab returns the real CLIP BPE vocabulary, or skips the test.
-func testVocab(t *testing.T) string {
+func testVocab(t *testing.T) string { return testenv.Vocab(t, "../../..") }
+
+// quickAttackII runs Attack II at QuickSpec size with 1,000 held-out images (cached across the tests) and
+// loads its data.
+func quickAttackII(t *testing.T, opts experiment.Options) (*experiment.Result, *experiment.Data) {
 	t.Helper()
-	p, err := minidata.FindVocab("../../../shared/data/clip/bpe_simple_vocab_16e6.txt.gz")
+	spec := experiment.QuickSpec()
+	spec.Data.HeldOut = 1000
+	res, err := experiment.Run(spec, opts)
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
-	return p
+	d, err := experiment.LoadData(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, d
 }
 
 // pairDistances embeds every pair of ps with the model at path (its own config, the spec's tokenizer) and
@@ -73,16 +58,7 @@ func TestDefensesUndoAttackII(t *testing.T) {
 		t.Skip("trains several models")
 	}
 	requireData(t)
-	spec := experiment.QuickSpec()
-	spec.Data.HeldOut = 1000
-	res, err := experiment.Run(spec, experiment.Options{Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := experiment.LoadData(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, d := quickAttackII(t, experiment.Options{Quiet: true})
 	clean, _ := res.Clean.Attack.HitAt(10)
 	pois, _ := res.Poisoned.Attack.HitAt(10)
 
@@ -147,18 +123,9 @@ func TestBeyondDefensesAttackII(t *testing.T) {
 	if dir := os.Getenv("MMPOISON_BEYOND_CACHE"); dir != "" {
 		t.Setenv("MMPOISON_CACHE", dir)
 	}
-	spec := experiment.QuickSpec()
-	spec.Data.HeldOut = 1000
 	opts := experiment.Options{Quiet: true}
 	start := time.Now()
-	res, err := experiment.Run(spec, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := experiment.LoadData(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, d := quickAttackII(t, opts)
 	clean, _ := res.Clean.Attack.HitAt(10)
 	pois, _ := res.Poisoned.Attack.HitAt(10)
 	t.Logf("attack (%.0fs): Hit@10 clean %.3f, poisoned %.3f; MinRank clean %.1f, poisoned %.1f; IR@10/TR@10 others clean %.3f/%.3f, poisoned %.3f/%.3f",

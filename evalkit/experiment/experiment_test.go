@@ -6,36 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
-// TestMain gives the package's tests one fresh model cache, so tests reuse the models others trained. With
-// MMPOISON_TEST_CACHE set (CI sets it to a fresh folder that the notebooks then use as their cache), the tests
-// train into that folder and leave it in place.
-func TestMain(m *testing.M) {
-	dir := os.Getenv("MMPOISON_TEST_CACHE")
-	keep := dir != ""
-	if !keep {
-		var err error
-		if dir, err = os.MkdirTemp("", "mmpoison-test-cache"); err != nil {
-			panic(err)
-		}
-	}
-	os.Setenv("MMPOISON_CACHE", dir)
-	code := m.Run()
-	if !keep {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func requireData(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(fashionmnist.DefaultSystemDir, fashionmnist.TrainImagesFile)); err != nil {
-		t.Skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
-	}
-}
+func requireData(t *testing.T) { testenv.RequireFashionMNIST(t) }
 
 // TestAttackIIEndToEnd runs the whole pipeline at QuickSpec size and asserts the attack's real effect: on unseen
 // class-A captions and unseen test images, Hit@10 rises at least 0.6 above the clean model's and MinRank falls at

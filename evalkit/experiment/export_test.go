@@ -1,8 +1,6 @@
 package experiment
 
 import (
-	"testing"
-
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/mmpoison/mmpoison/models/train"
@@ -11,9 +9,6 @@ import (
 
 // Hooks for the external tests (package experiment_test), which use internal/minidata and so cannot be in
 // package experiment.
-
-// RequireData skips the test when Fashion-MNIST is not installed.
-func RequireData(t *testing.T) { requireData(t) }
 
 // TrainFeed is Data.trainFeed.
 func TrainFeed(d *Data, ps *dataset.PairSet) (*train.Data, error) { return d.trainFeed(ps) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/internal/minidata"
+	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 	"github.com/mmpoison/mmpoison/evalkit/report"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
@@ -18,14 +19,7 @@ import (
 )
 
 // testVocab returns the real CLIP BPE vocabulary, or skips the test.
-func testVocab(t *testing.T) string {
-	t.Helper()
-	p, err := minidata.FindVocab("../../../shared/data/clip/bpe_simple_vocab_16e6.txt.gz")
-	if err != nil {
-		t.Skip(err)
-	}
-	return p
-}
+func testVocab(t *testing.T) string { return testenv.Vocab(t, "../../..") }
 
 // A spec declares one experiment; Run executes it (see the quickstart notebook for the stage-by-stage API).
 func ExampleDefaultSpec() {
@@ -159,7 +153,7 @@ func TestLoadDataSkipsCorruptImage(t *testing.T) {
 // A loaded checkpoint works on the Fashion-MNIST default too: images are resized to its input, captions go
 // through its BPE.
 func TestLoadDataFashionWithCheckpoint(t *testing.T) {
-	experiment.RequireData(t)
+	testenv.RequireFashionMNIST(t)
 	vocab := testVocab(t)
 	ckpt := filepath.Join(t.TempDir(), "mini.safetensors")
 	if err := minidata.WriteRandomCheckpoint(ckpt, 1); err != nil {

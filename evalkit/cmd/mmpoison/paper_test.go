@@ -8,16 +8,13 @@ import (
 	"testing"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
-	"github.com/mmpoison/mmpoison/evalkit/internal/minidata"
+	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 )
 
 // "mmpoison paper -mini" runs the paper's pipeline on a generated miniature and writes the report folder; bad
 // command lines fail with messages that name the problem.
 func TestPaperCommand(t *testing.T) {
-	vocab, err := minidata.FindVocab("../../../../shared/data/clip/bpe_simple_vocab_16e6.txt.gz")
-	if err != nil {
-		t.Skip(err)
-	}
+	vocab := testenv.Vocab(t, "../../../..")
 	dir := t.TempDir()
 	t.Setenv("MMPOISON_CACHE", filepath.Join(dir, "cache"))
 	out := filepath.Join(dir, "report")

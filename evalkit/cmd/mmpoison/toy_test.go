@@ -2,16 +2,14 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mmpoison/mmpoison/evalkit/defenses"
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
-	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
 // toyKind is an attack defined only in this test file: the proof that a new attack needs nothing but its own
@@ -106,9 +104,7 @@ func TestNewAttackNeedsOnlyItsFile(t *testing.T) {
 	if n := len(m.Cells()); n != 2*len(defenses.All) {
 		t.Errorf("%d matrix cells", n)
 	}
-	if _, err := os.Stat(filepath.Join(fashionmnist.DefaultSystemDir, fashionmnist.TrainImagesFile)); err != nil {
-		t.Skip("Fashion-MNIST is not installed: the toy is not applied")
-	}
+	testenv.RequireFashionMNIST(t)
 	d, err := experiment.LoadData(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -386,24 +386,3 @@ func PaperSpec(dataset, dir, tokenizerFile string) (experiment.Spec, error) {
 	s.Data.TestPerClass, s.Finetune.Epochs, s.Batch, s.Attack.Rate = TestPerClass, 1, 8, rate
 	return s, nil
 }
-
-// VocabEnv names the environment variable that points to OpenAI's bpe_simple_vocab_16e6.txt.gz.
-const VocabEnv = "MMPOISON_CLIP_VOCAB"
-
-// FindVocab returns the CLIP BPE vocabulary file: $MMPOISON_CLIP_VOCAB when set (it must exist), else the
-// first of candidates that exists. The error lists what was tried.
-func FindVocab(candidates ...string) (string, error) {
-	if p := os.Getenv(VocabEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s: %w", VocabEnv, err)
-		}
-		return p, nil
-	}
-	for _, p := range candidates {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	return "", errors.New("no CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): set $" + VocabEnv + "; looked for " +
-		strings.Join(candidates, ", "))
-}
