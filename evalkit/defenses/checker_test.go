@@ -136,7 +136,7 @@ func TestCheckerErrors(t *testing.T) {
 		t.Errorf("a known preset: %v", err)
 	}
 
-	// The runners refuse them before training: Filter, Detect, KDistanceFilter and the matrix.
+	// The runners refuse them before training: Filter, Detect, KDistance and the matrix.
 	m := Matrix{Attacks: []experiment.Spec{quick}, Defenses: []string{DefenseKDistance}, Dir: t.TempDir(),
 		Checker: CheckerSpec{Preset: "huge"}}
 	if _, err := m.Run(experiment.Options{}); err == nil || !strings.Contains(err.Error(), `"huge"`) {
@@ -167,7 +167,7 @@ func TestCheckerErrors(t *testing.T) {
 	}
 }
 
-// TestDetectCheckerCheckpoint: a checkpoint saved by a pre-training stage, given as CheckerWeights, is the
+// TestDetectCheckerCheckpoint: a checkpoint saved by a pre-training stage, given as CheckerSpec.Weights, is the
 // checker it was: the detector's scores are those of the seed-based checker that produced it.
 func TestDetectCheckerCheckpoint(t *testing.T) {
 	if testing.Short() {

@@ -44,7 +44,7 @@ func (d *Data) loadSplits() error {
 	return nil
 }
 
-// loadRealSplits reads COCO or Flickr-PASCAL under DataRoot (layouts: DatasetCOCO, DatasetFlickrPASCAL), draws
+// loadRealSplits reads COCO or Flickr-PASCAL under Real.Root (layouts: DatasetCOCO, DatasetFlickrPASCAL), draws
 // the paper's test split, caps the train split (MaxTrainImages) and decodes the images at the model's
 // resolution (CLIP's test transform). Corrupt images are skipped and listed in d.Skipped. With PreCaption the
 // captions are pre-processed as the official code does; with TrainCrop the training images' files are noted

@@ -135,7 +135,7 @@ func RateFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 }
 
 // EpochsSweepFigure draws Hit@10 of the poisoned and the clean model against the number of fine-tuning epochs,
-// over runs that differ in Spec.FinetuneEpochs (each with its own cosine schedule), mean over seeds ± std.
+// over runs that differ in Spec.Finetune.Epochs (each with its own cosine schedule), mean over seeds ± std.
 func EpochsSweepFigure(rs []*experiment.Result) (*kernelext.Figure, error) {
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("report: no runs in the epochs sweep")
