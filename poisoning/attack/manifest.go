@@ -164,7 +164,6 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 	if r := ps.PoisonRate(); math.Abs(r-m.Rate) > 1e-12 {
 		add("pair set has φ = %v, manifest says %v", r, m.Rate)
 	}
-	type goalLabels struct{ source, target int }
 	goals := make([]goalLabels, len(m.Goals))
 	for i, g := range m.Goals {
 		s, err1 := dataset.ClassIndex(ps.Classes, g.Source)
@@ -190,51 +189,7 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 	}
 	seen := make(map[int]bool, len(m.Pairs))
 	for k, e := range m.Pairs {
-		if e.Index < 0 || e.Index >= len(ps.Pairs) {
-			add("entry %d: index %d out of range", k, e.Index)
-			continue
-		}
-		if seen[e.Index] {
-			add("entry %d: index %d listed twice", k, e.Index)
-		}
-		seen[e.Index] = true
-		p := ps.Pairs[e.Index]
-		at := func(i int) string {
-			if i < 0 || i >= len(ps.Images) {
-				return fmt.Sprintf("<image %d out of range>", i)
-			}
-			return ps.Images[i].ID
-		}
-		switch {
-		case !p.Poisoned:
-			add("pair %d is listed as poisoned but not marked Poisoned", e.Index)
-		case p.Caption != e.Caption:
-			add("pair %d has caption %q, manifest says %q", e.Index, p.Caption, e.Caption)
-		case at(p.CaptionOf) != e.CaptionImageID || p.CaptionIndex != e.CaptionIndex:
-			add("pair %d has caption %d of %s, manifest says caption %d of %s",
-				e.Index, p.CaptionIndex, at(p.CaptionOf), e.CaptionIndex, e.CaptionImageID)
-		case at(p.Image) != e.PoisonedImageID:
-			add("pair %d is paired with image %s, manifest says %s", e.Index, at(p.Image), e.PoisonedImageID)
-		case m.TargetImageID != "" && e.PoisonedImageID != m.TargetImageID:
-			add("pair %d is paired with %s, not the target image %s", e.Index, e.PoisonedImageID, m.TargetImageID)
-		case e.Goal < 0 || e.Goal >= len(goals):
-			add("entry %d: goal %d out of range", k, e.Goal)
-		case m.Trigger != nil:
-			if err := m.verifyTriggered(ps, e, goals[e.Goal].target, indexOf); err != nil {
-				add("pair %d: %v", e.Index, err)
-			}
-		default:
-			g := goals[e.Goal]
-			if l, ok := labelOf[e.CaptionImageID]; !ok || l != g.source {
-				add("pair %d: caption image %s is not of source class %q", e.Index, e.CaptionImageID, m.Goals[e.Goal].Source)
-			}
-			if l, ok := labelOf[e.OriginalImageID]; !ok || l != g.source {
-				add("pair %d: original image %s is not of source class %q", e.Index, e.OriginalImageID, m.Goals[e.Goal].Source)
-			}
-			if l := labelOf[e.PoisonedImageID]; l != g.target {
-				add("pair %d: poisoned image %s is not of target class %q", e.Index, e.PoisonedImageID, m.Goals[e.Goal].Target)
-			}
-		}
+		m.verifyEntry(ps, k, e, seen, goals, labelOf, indexOf, add)
 	}
 	if len(problems) == 0 {
 		return nil
@@ -244,6 +199,59 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 		problems = append(problems[:maxProblems], fmt.Errorf("… and %d more", more))
 	}
 	return fmt.Errorf("attack: poisoned set %q does not match its %s manifest: %w", ps.Name, m.Attack, errors.Join(problems...))
+}
+
+// goalLabels are a goal's source and target class labels in a pair set (source -1 for the backdoor's).
+type goalLabels struct{ source, target int }
+
+// verifyEntry checks entry k of the manifest against ps, reporting every mismatch through add.
+func (m *Manifest) verifyEntry(ps *dataset.PairSet, k int, e PoisonedPair, seen map[int]bool, goals []goalLabels,
+	labelOf, indexOf map[string]int, add func(format string, args ...any)) {
+	if e.Index < 0 || e.Index >= len(ps.Pairs) {
+		add("entry %d: index %d out of range", k, e.Index)
+		return
+	}
+	if seen[e.Index] {
+		add("entry %d: index %d listed twice", k, e.Index)
+	}
+	seen[e.Index] = true
+	p := ps.Pairs[e.Index]
+	at := func(i int) string {
+		if i < 0 || i >= len(ps.Images) {
+			return fmt.Sprintf("<image %d out of range>", i)
+		}
+		return ps.Images[i].ID
+	}
+	switch {
+	case !p.Poisoned:
+		add("pair %d is listed as poisoned but not marked Poisoned", e.Index)
+	case p.Caption != e.Caption:
+		add("pair %d has caption %q, manifest says %q", e.Index, p.Caption, e.Caption)
+	case at(p.CaptionOf) != e.CaptionImageID || p.CaptionIndex != e.CaptionIndex:
+		add("pair %d has caption %d of %s, manifest says caption %d of %s",
+			e.Index, p.CaptionIndex, at(p.CaptionOf), e.CaptionIndex, e.CaptionImageID)
+	case at(p.Image) != e.PoisonedImageID:
+		add("pair %d is paired with image %s, manifest says %s", e.Index, at(p.Image), e.PoisonedImageID)
+	case m.TargetImageID != "" && e.PoisonedImageID != m.TargetImageID:
+		add("pair %d is paired with %s, not the target image %s", e.Index, e.PoisonedImageID, m.TargetImageID)
+	case e.Goal < 0 || e.Goal >= len(goals):
+		add("entry %d: goal %d out of range", k, e.Goal)
+	case m.Trigger != nil:
+		if err := m.verifyTriggered(ps, e, goals[e.Goal].target, indexOf); err != nil {
+			add("pair %d: %v", e.Index, err)
+		}
+	default:
+		g := goals[e.Goal]
+		if l, ok := labelOf[e.CaptionImageID]; !ok || l != g.source {
+			add("pair %d: caption image %s is not of source class %q", e.Index, e.CaptionImageID, m.Goals[e.Goal].Source)
+		}
+		if l, ok := labelOf[e.OriginalImageID]; !ok || l != g.source {
+			add("pair %d: original image %s is not of source class %q", e.Index, e.OriginalImageID, m.Goals[e.Goal].Source)
+		}
+		if l := labelOf[e.PoisonedImageID]; l != g.target {
+			add("pair %d: poisoned image %s is not of target class %q", e.Index, e.PoisonedImageID, m.Goals[e.Goal].Target)
+		}
+	}
 }
 
 // verifyTriggered checks one backdoor pair beyond what Verify checks for every pair: the caption comes from a

@@ -1,4 +1,8 @@
-package experiment
+// Package minidata writes generated miniatures of the paper's datasets (COCO, Flickr-PASCAL) in their real
+// layouts and random CLIP checkpoints, so that the paper's pipeline (experiment.PaperSpec, "mmpoison paper
+// -mini", notebooks/pretrained.ipynb through that command) runs in tests and CI without the real files. It is
+// internal: not part of mmpoison's API.
+package minidata
 
 import (
 	"bytes"
@@ -15,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
@@ -22,16 +27,13 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
 
-// Miniature datasets and a random checkpoint in the real layouts, so that the paper's pipeline (PaperSpec, the
-// "mmpoison paper" command, notebooks/pretrained.ipynb) runs in CI and tests without the real files.
-
-// MiniImagesPerClass and MiniPASCALImagesPerClass are the numbers of labelled images per class of
-// WriteMiniCOCO and of WriteMiniFlickrPASCAL's PASCAL part; MiniTestPerClass of them per class make a good test
-// split (Spec.TestPerClass).
+// ImagesPerClass and PASCALImagesPerClass are the numbers of labelled images per class of WriteCOCO and of
+// WriteFlickrPASCAL's PASCAL part; TestPerClass of them per class make a good test split
+// (experiment.DataSpec.TestPerClass).
 const (
-	MiniImagesPerClass       = 10
-	MiniPASCALImagesPerClass = 6
-	MiniTestPerClass         = 4
+	ImagesPerClass       = 10
+	PASCALImagesPerClass = 6
+	TestPerClass         = 4
 )
 
 // miniStyle is how a class is drawn: a shape in a colour.
@@ -61,7 +63,7 @@ func miniStyleOf(i int) miniStyle {
 	return miniStyle{p.name, p.c, miniShapes[(i+i/len(miniPalette))%len(miniShapes)]}
 }
 
-// miniCOCOCategories are WriteMiniCOCO's classes with their real COCO category ids.
+// miniCOCOCategories are WriteCOCO's classes with their real COCO category ids.
 var miniCOCOCategories = []struct {
 	id   int
 	name string
@@ -144,95 +146,116 @@ func writeMiniImage(path string, rng *rand.Rand, st miniStyle) error {
 	return atomicfile.WriteFile(path, data)
 }
 
-// WriteMiniCOCO writes a miniature COCO 2014 into dir in the real layout (DatasetCOCO): annotations/captions_
+// WriteCOCO writes a miniature COCO 2014 into dir in the real layout (experiment.DatasetCOCO): annotations/captions_
 // train2014.json, instances_train2014.json and their val2014 twins, and JPEG images in train2014/ and val2014/
-// named as COCO's. It holds MiniImagesPerClass images of each of six classes (COCO's car, train, boat, bird,
+// named as COCO's. It holds ImagesPerClass images of each of six classes (COCO's car, train, boat, bird,
 // cat and dog, with their real category ids), each a coloured shape drawn per class with five generated
 // captions, one instance annotation and a random non-square size, plus two captioned images without instance
 // annotations (unlabelled, as about 1% of COCO). The seed drives every choice; the same seed writes the same
 // files.
-func WriteMiniCOCO(dir string, seed int64) error {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0xc0c0))
-	type img struct {
+func WriteCOCO(dir string, seed int64) error {
+	w := &cocoWriter{dir: dir, rng: rand.New(rand.NewPCG(uint64(seed), 0xc0c0)),
+		splits: map[string]*cocoSplit{"train2014": {}, "val2014": {}}, nextID: 1, annID: 1}
+	for i := range ImagesPerClass {
+		for j, c := range miniCOCOCategories {
+			if err := w.add(c.name, c.id, j); err != nil {
+				return err
+			}
+		}
+		if i < 2 {
+			if err := w.add("", 0, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return w.writeAnnotations()
+}
+
+// cocoImage, cocoCaption, cocoInstance and cocoCategory are records of COCO's annotation files.
+type (
+	cocoImage struct {
 		ID       int    `json:"id"`
 		FileName string `json:"file_name"`
 		Width    int    `json:"width"`
 		Height   int    `json:"height"`
 	}
-	type capAnn struct {
+	cocoCaption struct {
 		ID      int    `json:"id"`
 		ImageID int    `json:"image_id"`
 		Caption string `json:"caption"`
 	}
-	type instAnn struct {
+	cocoInstance struct {
 		ID         int `json:"id"`
 		ImageID    int `json:"image_id"`
 		CategoryID int `json:"category_id"`
 		IsCrowd    int `json:"iscrowd"`
 	}
-	type cat struct {
+	cocoCategory struct {
 		ID            int    `json:"id"`
 		Name          string `json:"name"`
 		Supercategory string `json:"supercategory"`
 	}
-	type split struct {
-		images []img
-		caps   []capAnn
-		insts  []instAnn
+)
+
+// cocoSplit is one split's records.
+type cocoSplit struct {
+	images []cocoImage
+	caps   []cocoCaption
+	insts  []cocoInstance
+}
+
+// cocoWriter writes a miniature COCO: images as they are added, annotations at the end.
+type cocoWriter struct {
+	dir           string
+	rng           *rand.Rand
+	splits        map[string]*cocoSplit
+	nextID, annID int
+}
+
+// add draws one picture of class (category catID, drawn in style style) into a split chosen by the seed, with
+// five captions and, for a labelled picture (catID > 0), one instance annotation.
+func (w *cocoWriter) add(class string, catID, style int) error {
+	name := "train2014"
+	if w.rng.IntN(3) == 0 {
+		name = "val2014"
 	}
-	splits := map[string]*split{"train2014": {}, "val2014": {}}
-	var cats []cat
+	sp := w.splits[name]
+	id := w.nextID
+	w.nextID++
+	st := miniStyleOf(style)
+	if catID == 0 { // Unlabelled pictures: a shape of a random style, described plainly.
+		st, class = miniStyleOf(w.rng.IntN(len(miniCOCOCategories))), "shape"
+	}
+	file := fmt.Sprintf("COCO_%s_%012d.jpg", name, id)
+	if err := os.MkdirAll(filepath.Join(w.dir, name), 0o755); err != nil {
+		return err
+	}
+	if err := writeMiniImage(filepath.Join(w.dir, name, file), w.rng, st); err != nil {
+		return err
+	}
+	sp.images = append(sp.images, cocoImage{ID: id, FileName: file})
+	for _, c := range miniCaptions(w.rng, st.colourName, class) {
+		sp.caps = append(sp.caps, cocoCaption{w.annID, id, c})
+		w.annID++
+	}
+	if catID > 0 {
+		sp.insts = append(sp.insts, cocoInstance{ID: w.annID, ImageID: id, CategoryID: catID})
+		w.annID++
+	}
+	return nil
+}
+
+// writeAnnotations writes the captions and instances files of every split.
+func (w *cocoWriter) writeAnnotations() error {
+	var cats []cocoCategory
 	for _, c := range miniCOCOCategories {
-		cats = append(cats, cat{c.id, c.name, "thing"})
+		cats = append(cats, cocoCategory{c.id, c.name, "thing"})
 	}
-	nextID, annID := 1, 1
-	add := func(class string, catID, style int) error {
-		name := "train2014"
-		if rng.IntN(3) == 0 {
-			name = "val2014"
-		}
-		sp := splits[name]
-		id := nextID
-		nextID++
-		st := miniStyleOf(style)
-		if catID == 0 { // Unlabelled pictures: a shape of a random style, described plainly.
-			st, class = miniStyleOf(rng.IntN(len(miniCOCOCategories))), "shape"
-		}
-		file := fmt.Sprintf("COCO_%s_%012d.jpg", name, id)
-		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
-			return err
-		}
-		if err := writeMiniImage(filepath.Join(dir, name, file), rng, st); err != nil {
-			return err
-		}
-		sp.images = append(sp.images, img{ID: id, FileName: file})
-		for _, c := range miniCaptions(rng, st.colourName, class) {
-			sp.caps = append(sp.caps, capAnn{annID, id, c})
-			annID++
-		}
-		if catID > 0 {
-			sp.insts = append(sp.insts, instAnn{ID: annID, ImageID: id, CategoryID: catID})
-			annID++
-		}
-		return nil
-	}
-	for i := range MiniImagesPerClass {
-		for j, c := range miniCOCOCategories {
-			if err := add(c.name, c.id, j); err != nil {
-				return err
-			}
-		}
-		if i < 2 {
-			if err := add("", 0, 0); err != nil {
-				return err
-			}
-		}
-	}
-	ann := filepath.Join(dir, "annotations")
+	ann := filepath.Join(w.dir, "annotations")
 	if err := os.MkdirAll(ann, 0o755); err != nil {
 		return err
 	}
-	for name, sp := range splits {
+	for name, sp := range w.splits {
 		capFile := map[string]any{"info": map[string]string{"description": "mmpoison mini COCO"}, "images": sp.images, "annotations": sp.caps}
 		if err := writeJSON(filepath.Join(ann, "captions_"+name+".json"), capFile); err != nil {
 			return err
@@ -245,17 +268,17 @@ func WriteMiniCOCO(dir string, seed int64) error {
 	return nil
 }
 
-// MiniFlickrImages is the number of (unlabelled) Flickr30k-style images of WriteMiniFlickrPASCAL's Karpathy
+// FlickrImages is the number of (unlabelled) Flickr30k-style images of WriteFlickrPASCAL's Karpathy
 // train split.
-const MiniFlickrImages = 24
+const FlickrImages = 24
 
-// WriteMiniFlickrPASCAL writes a miniature Flickr-PASCAL into dir in the layout of DatasetFlickrPASCAL:
-// dataset_flickr30k.json (Karpathy's format: MiniFlickrImages images in split "train" and four in "val" and
+// WriteFlickrPASCAL writes a miniature Flickr-PASCAL into dir in the layout of experiment.DatasetFlickrPASCAL:
+// dataset_flickr30k.json (Karpathy's format: FlickrImages images in split "train" and four in "val" and
 // "test") with its JPEG images in flickr30k-images/, and a PASCAL-sentences copy in pascal/dataset/<class>/ and
-// pascal/sentence/<class>/ with MiniPASCALImagesPerClass images of each of the 20 PASCAL classes and five
-// sentences each. Images are coloured shapes as in WriteMiniCOCO; the seed drives
+// pascal/sentence/<class>/ with PASCALImagesPerClass images of each of the 20 PASCAL classes and five
+// sentences each. Images are coloured shapes as in WriteCOCO; the seed drives
 // every choice.
-func WriteMiniFlickrPASCAL(dir string, seed int64) error {
+func WriteFlickrPASCAL(dir string, seed int64) error {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xf11c))
 	type sentence struct {
 		Raw string `json:"raw"`
@@ -270,9 +293,9 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 		return err
 	}
 	var imgs []kimg
-	for i := range MiniFlickrImages + 4 {
+	for i := range FlickrImages + 4 {
 		split := "train"
-		if i >= MiniFlickrImages {
+		if i >= FlickrImages {
 			split = []string{"val", "test"}[i%2]
 		}
 		st := miniStyleOf(rng.IntN(len(loaders.PASCALClasses)))
@@ -297,7 +320,7 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 				return err
 			}
 		}
-		for j := range MiniPASCALImagesPerClass {
+		for j := range PASCALImagesPerClass {
 			stem := fmt.Sprintf("2008_%06d", 100*i+j)
 			if err := writeMiniImage(filepath.Join(imgDir, stem+".jpg"), rng, st); err != nil {
 				return err
@@ -311,21 +334,21 @@ func WriteMiniFlickrPASCAL(dir string, seed int64) error {
 	return nil
 }
 
-// MiniCLIPConfig is WriteRandomCheckpoint's architecture: a ViT CLIP of width 32 with one layer per tower, 32×32
+// CLIPConfig is WriteRandomCheckpoint's architecture: a ViT CLIP of width 32 with one layer per tower, 32×32
 // RGB input in 8×8 patches, and OpenAI's text interface (the BPE vocabulary's 49,408 tokens, context 77) and
 // pixel normalisation, so it loads and tokenises as a real checkpoint does.
-func MiniCLIPConfig() clip.Config {
+func CLIPConfig() clip.Config {
 	return clip.Config{Name: "mini-rgb", EmbedDim: 32, ImageSize: 32, ImageChannels: 3, PatchSize: 8,
 		VisionWidth: 32, VisionLayers: 1, VisionHeads: 2,
 		ContextLength: tokenizer.CLIPContextLength, VocabSize: 49408, TextWidth: 32, TextLayers: 1, TextHeads: 2,
 		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
 }
 
-// WriteRandomCheckpoint writes a randomly initialised MiniCLIPConfig model (OpenAI's initialisation, seeded)
+// WriteRandomCheckpoint writes a randomly initialised CLIPConfig model (OpenAI's initialisation, seeded)
 // to path as safetensors with OpenAI's state-dict names (weights.SaveOpenAI): a stand-in for a pre-trained
 // checkpoint in tests and CI.
 func WriteRandomCheckpoint(path string, seed int64) error {
-	cfg := MiniCLIPConfig()
+	cfg := CLIPConfig()
 	ctx, err := clip.NewContext(cfg, uint64(seed))
 	if err != nil {
 		return err
@@ -336,51 +359,30 @@ func WriteRandomCheckpoint(path string, seed int64) error {
 	return weights.SaveOpenAI(path, ctx, cfg)
 }
 
-// MiniPaperSpec is PaperSpec on a generated miniature of dataset (WriteMiniCOCO or WriteMiniFlickrPASCAL, in
+// PaperSpec is experiment.PaperSpec on a generated miniature of dataset (WriteCOCO or WriteFlickrPASCAL, in
 // dir/<dataset>) and a random checkpoint (WriteRandomCheckpoint, dir/random-mini-clip.safetensors, written only
 // when absent so that its cache key, which follows the file's modification time, stays), with settings the
-// miniature suits: MiniTestPerClass test images per class, 1 epoch, batch 8, and φ = 0.1 (COCO) or 0.02
+// miniature suits: TestPerClass test images per class, 1 epoch, batch 8, and φ = 0.1 (COCO) or 0.02
 // (Flickr-PASCAL, whose two sheep training images have only ten captions). It runs in seconds.
-func MiniPaperSpec(dataset, dir, tokenizerFile string) (Spec, error) {
-	write, rate := WriteMiniCOCO, 0.1
+func PaperSpec(dataset, dir, tokenizerFile string) (experiment.Spec, error) {
+	write, rate := WriteCOCO, 0.1
 	switch dataset {
-	case DatasetCOCO:
-	case DatasetFlickrPASCAL:
-		write, rate = WriteMiniFlickrPASCAL, 0.02
+	case experiment.DatasetCOCO:
+	case experiment.DatasetFlickrPASCAL:
+		write, rate = WriteFlickrPASCAL, 0.02
 	default:
-		return Spec{}, fmt.Errorf("unknown dataset %q: use %q or %q", dataset, DatasetCOCO, DatasetFlickrPASCAL)
+		return experiment.Spec{}, fmt.Errorf("unknown dataset %q: use %q or %q", dataset, experiment.DatasetCOCO, experiment.DatasetFlickrPASCAL)
 	}
 	root, ckpt := filepath.Join(dir, dataset), filepath.Join(dir, "random-mini-clip.safetensors")
 	if err := write(root, 1); err != nil {
-		return Spec{}, fmt.Errorf("writing the miniature %s into %s: %w", dataset, root, err)
+		return experiment.Spec{}, fmt.Errorf("writing the miniature %s into %s: %w", dataset, root, err)
 	}
 	if _, err := os.Stat(ckpt); errors.Is(err, fs.ErrNotExist) {
 		if err := WriteRandomCheckpoint(ckpt, 1); err != nil {
-			return Spec{}, fmt.Errorf("writing the random checkpoint %s: %w", ckpt, err)
+			return experiment.Spec{}, fmt.Errorf("writing the random checkpoint %s: %w", ckpt, err)
 		}
 	}
-	s := PaperSpec(dataset, root, ckpt, tokenizerFile)
-	s.TestPerClass, s.FinetuneEpochs, s.BatchSize, s.Rate = MiniTestPerClass, 1, 8, rate
+	s := experiment.PaperSpec(dataset, root, ckpt, tokenizerFile)
+	s.Data.TestPerClass, s.Finetune.Epochs, s.Batch, s.Attack.Rate = TestPerClass, 1, 8, rate
 	return s, nil
-}
-
-// CLIPVocabEnv names the environment variable that points to OpenAI's bpe_simple_vocab_16e6.txt.gz.
-const CLIPVocabEnv = "MMPOISON_CLIP_VOCAB"
-
-// FindCLIPVocab returns the CLIP BPE vocabulary file: $MMPOISON_CLIP_VOCAB when set (it must exist), else the
-// first of candidates that exists. The error lists what was tried.
-func FindCLIPVocab(candidates ...string) (string, error) {
-	if p := os.Getenv(CLIPVocabEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s: %w", CLIPVocabEnv, err)
-		}
-		return p, nil
-	}
-	for _, p := range candidates {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	return "", errors.New("no CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz): set $" + CLIPVocabEnv + "; looked for " +
-		strings.Join(candidates, ", "))
 }

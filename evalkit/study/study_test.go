@@ -1,35 +1,38 @@
-package experiment
+package study
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
+	"github.com/mmpoison/mmpoison/evalkit/sweep"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
 // studyResult builds a result whose goals have the given clean and poisoned minranks (one query per rank) and
 // whose untargeted utility changes by utilDelta.
-func studyResult(spec Spec, clean, pois [][]int, utilDelta float64) *Result {
+func studyResult(spec experiment.Spec, clean, pois [][]int, utilDelta float64) *experiment.Result {
 	util := func(v float64) *metrics.RecallResult {
 		return &metrics.RecallResult{Ks: metrics.RecallKs, ImageToText: []float64{v, v, v}, TextToImage: []float64{v, v, v}}
 	}
-	ev := func(ranks [][]int, u float64) *ModelEval {
-		e := &ModelEval{UtilityOthers: util(u), Utility: util(u)}
+	ev := func(ranks [][]int, u float64) *experiment.ModelEval {
+		e := &experiment.ModelEval{UtilityOthers: util(u), Utility: util(u)}
 		for _, r := range ranks {
 			a := metrics.AttackResultFromRanks(r, nil)
-			e.Goals = append(e.Goals, GoalEval{Attack: a, RandomQueries: metrics.AttackResultFromRanks([]int{40, 50}, nil)})
+			e.Goals = append(e.Goals, experiment.GoalEval{Attack: a, RandomQueries: metrics.AttackResultFromRanks([]int{40, 50}, nil)})
 		}
 		e.Attack, e.RandomQueries = e.Goals[0].Attack, e.Goals[0].RandomQueries
 		return e
 	}
-	return &Result{Spec: spec, Clean: ev(clean, 0.6), Poisoned: ev(pois, 0.6+utilDelta),
-		Poison: PoisonSummary{Rate: spec.Rate}}
+	return &experiment.Result{Spec: spec, Clean: ev(clean, 0.6), Poisoned: ev(pois, 0.6+utilDelta),
+		Poison: experiment.PoisonSummary{Rate: spec.Attack.Rate}}
 }
 
 func TestStudyGroups(t *testing.T) {
-	st := DefaultStudy()
+	st := Default()
 	groups, names := st.Groups()
 	want := []string{GroupAttackII, GroupAttackI, GroupAttackIII, GroupFrozenVisual, GroupFrozenText, GroupRates}
 	if !slices.Equal(names, want) {
@@ -45,14 +48,19 @@ func TestStudyGroups(t *testing.T) {
 			}
 		}
 	}
-	if g := groups[GroupAttackIII][0]; g.AttackKind() != "III" || len(g.Goals()) != 2 {
-		t.Errorf("attack III spec %+v", g)
+	if g := groups[GroupAttackIII][0]; g.Attack.Kind != attack.KindMultiLabel || len(g.Attack.Goals) != 2 || !g.Attack.AllSourceCaptions {
+		t.Errorf("attack III spec %+v", g.Attack)
 	}
-	if f := groups[GroupFrozenText][0].Freeze; !slices.Equal(f, []string{"text"}) {
+	if g := groups[GroupAttackI][0]; g.Attack.Kind != attack.KindSingleImage {
+		t.Errorf("attack I spec %+v", g.Attack)
+	}
+	if f := groups[GroupFrozenText][0].Finetune.Freeze; !slices.Equal(f, []string{"text"}) {
 		t.Errorf("frozen-text freezes %v", f)
 	}
-	// The rate group's φ = 1% runs are the Attack II runs: the same specs, so a sweep computes them once.
-	if hash(groups[GroupRates][3]) != hash(groups[GroupAttackII][0]) {
+	// The rate group's φ = 1% runs are the Attack II runs: the same results, so a sweep computes them once.
+	k1, _ := sweep.Key(groups[GroupRates][3])
+	k2, _ := sweep.Key(groups[GroupAttackII][0])
+	if k1.Hash != k2.Hash {
 		t.Error("the rate sweep's 1% run differs from the Attack II run")
 	}
 	st.Only = []string{GroupFrozenVisual}
@@ -62,10 +70,10 @@ func TestStudyGroups(t *testing.T) {
 }
 
 func TestFindings(t *testing.T) {
-	spec := DefaultSpec()
+	spec := experiment.DefaultSpec()
 	high, low := []int{0, 1, 2, 3}, []int{60, 70, 80, 90}
-	rateSpec := func(rate float64) Spec { s := spec; s.Rate = rate; return s }
-	sr := &StudyResult{Groups: map[string][]*Result{
+	rateSpec := func(rate float64) experiment.Spec { s := spec; s.Attack.Rate = rate; return s }
+	sr := &Result{Groups: map[string][]*experiment.Result{
 		GroupAttackII: {studyResult(spec, [][]int{low}, [][]int{high}, 0.01), studyResult(spec, [][]int{low}, [][]int{high}, -0.02)},
 		// Attack I: MinRank 75 → 1.5 (50×) in one seed, 75 → 30 (2.5×) in the other: F2 fails.
 		GroupAttackI: {studyResult(spec, [][]int{low}, [][]int{high}, 0), studyResult(spec, [][]int{low}, [][]int{{20, 30, 30, 40}}, 0)},
@@ -101,46 +109,32 @@ func TestFindings(t *testing.T) {
 			t.Errorf("F6 holds for a falling curve: %s", f.Measured)
 		}
 	}
-}
-
-func TestCurveOf(t *testing.T) {
-	pts := CurveOf([]float64{2, 1, 2, 1}, []float64{0.5, 0.1, 0.7, 0.3})
-	if len(pts) != 2 || pts[0].X != 1 || pts[1].X != 2 || pts[0].N != 2 {
-		t.Fatalf("points %+v", pts)
+	// Frozen towers: F5 holds only when both variants gain.
+	sr.Groups[GroupFrozenVisual] = []*experiment.Result{studyResult(spec, [][]int{low}, [][]int{high}, 0)}
+	sr.Groups[GroupFrozenText] = []*experiment.Result{studyResult(spec, [][]int{low}, [][]int{low}, 0)}
+	for _, f := range FindingsOf(GroupFrozenVisual, nil) {
+		t.Errorf("findings of an empty group: %+v", f)
 	}
-	if d := pts[1].Mean - 0.6; d > 1e-12 || d < -1e-12 {
-		t.Errorf("mean at x=2 is %v, want 0.6", pts[1].Mean)
-	}
-}
-
-func TestAllSourceCaptions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads Fashion-MNIST")
-	}
-	s := QuickSpec()
-	s.Attack, s.AllSourceCaptions = "III", true
-	s.ExtraGoals = []attack.Goal{{Source: "sandal", Target: "shirt"}}
-	d, err := LoadData(s)
-	if err != nil {
-		t.Skip(err)
-	}
-	ps, m, err := Poison(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps.Pairs {
-		if l := ps.Images[p.Image].Label; !p.Poisoned && (l == d.Goals[0][0] || l == d.Goals[1][0]) {
-			t.Fatalf("a class-%s caption stayed clean: %q", ps.Classes[l], p.Caption)
+	for _, f := range sr.Findings() {
+		if f.ID == "F5" && f.Holds {
+			t.Errorf("F5 holds with the text tower frozen and no gain: %s", f.Measured)
 		}
 	}
-	want := 2 * s.SourceTrainImages * len(d.Splits.Train.Examples[0].Captions)
-	if m.PoisonedPairs != want {
-		t.Errorf("%d poisoned pairs, want every source caption (%d)", m.PoisonedPairs, want)
+}
+
+// A study declares the paper's attack study as groups of specs; Run (with a sweep.Sweep) trains them,
+// resumably, and Findings checks F1–F6 on the results.
+func ExampleStudy_Groups() {
+	st := Default()
+	groups, names := st.Groups()
+	for _, name := range names {
+		fmt.Println(name, len(groups[name]), "runs")
 	}
-	// The cache key records "every caption", not the ignored Rate.
-	other := s
-	other.Rate = 0.05
-	if hash(s.finetuneKey(true)) != hash(other.finetuneKey(true)) {
-		t.Error("the ignored Rate changes the cache key")
-	}
+	// Output:
+	// attack-II 3 runs
+	// attack-I 3 runs
+	// attack-III 3 runs
+	// frozen-visual 3 runs
+	// frozen-text 3 runs
+	// rates 12 runs
 }

@@ -1,6 +1,7 @@
-package experiment
+package defenses
 
 import (
+	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/evalkit/cache"
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/internal/minidata"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/models/weights"
@@ -19,17 +23,17 @@ import (
 // checkerTestSpec is QuickSpec shrunk for the checker tests, so that a "small" checker pre-trains in well under
 // a minute on 2 cores: a fifth of the pool in batches of 32, half the fine-tuning split (about 2,500 training
 // pairs, 25 of them poisoned), one fine-tuning epoch.
-func checkerTestSpec() Spec {
-	s := QuickSpec()
-	s.PoolSize, s.TrainSize, s.FinetuneEpochs, s.BatchSize = 600, 550, 1, 32
+func checkerTestSpec() experiment.Spec {
+	s := experiment.QuickSpec()
+	s.Data.Pool, s.Data.Train, s.Finetune.Epochs, s.Batch = 600, 550, 1, 32
 	return s
 }
 
 // loadCheckerData loads checkerTestSpec's data, skipping the test when Fashion-MNIST is not installed.
-func loadCheckerData(t *testing.T) *Data {
+func loadCheckerData(t *testing.T) *experiment.Data {
 	t.Helper()
 	requireData(t)
-	d, err := LoadData(checkerTestSpec())
+	d, err := experiment.LoadData(checkerTestSpec())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,53 +43,59 @@ func loadCheckerData(t *testing.T) *Data {
 // quantile95 drops the 5% highest-scoring pairs.
 var quantile95 = defense.Threshold{Kind: defense.KindQuantile, Value: 0.95}
 
-// Leaving the checker fields empty keeps the filtered models' cache keys and the matrix cells' file names as
-// they were before the checker could be chosen (the values below were computed by that code); setting any of
-// them changes the keys.
-func TestCheckerKeysUnchanged(t *testing.T) {
-	d := &Data{Spec: QuickSpec()}
+// Every checker setting gives the data-side defenses' models and matrix cells other cache keys than the
+// default checker's, and a replaced checkpoint file at the same path is another checker.
+func TestCheckerKeys(t *testing.T) {
+	spec := experiment.QuickSpec()
 	fs := FilterSpec{Threshold: quantile95}
 	ks := KDistanceSpec{Threshold: defense.Threshold{Kind: defense.KindLabelled, MaxCleanDrop: 0.05}}
-	m := DefenseMatrix{Filter: fs, KDistance: ks, Dir: "/x"}
-	cellF := filepath.Base(m.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseFilter}))
-	cellK := filepath.Base(m.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseKDistance}))
-	got := [4]string{hash(filterKey(d, fs)), hash(kdistanceKey(d, ks, []int{3, 5})), cellF, cellK}
-	want := [4]string{"16c7835475f2f6f0", "e7b8416182bc4a15", "cell-filter-10a716564cb1e849.json", "cell-kdistance-134ae918cf1cee67.json"}
-	if got != want {
-		t.Errorf("keys %v, want %v", got, want)
+	keys := func(ck CheckerSpec) [3]string {
+		t.Helper()
+		m := Matrix{Checker: ck, Filter: fs, KDistance: ks}
+		var out [3]string
+		for i, def := range []string{DefenseFilter, DefenseKDistance} {
+			k, err := m.cellKey(Cell{Spec: spec, Defense: def})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = k.Name()
+		}
+		p, err := cache.NewKey("checker", ck.parts(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[2] = p.Hash
+		return out
 	}
-
+	def := keys(CheckerSpec{})
+	if def != keys(CheckerSpec{Seed: spec.Seed + 1}) {
+		t.Error("the default checker seed spelt out changes the keys")
+	}
 	file := filepath.Join(t.TempDir(), "checker.safetensors")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
-		set  func(*checkerChoice)
+		ck   CheckerSpec
 	}{
-		{"seed", func(c *checkerChoice) { c.Seed = 7 }},
-		{"preset", func(c *checkerChoice) { c.Preset = "small" }},
-		{"weights", func(c *checkerChoice) { c.Weights = file }},
-		{"weights and tokenizer", func(c *checkerChoice) { c.Weights, c.Tokenizer = file, file }},
+		{"seed", CheckerSpec{Seed: 7}},
+		{"preset", CheckerSpec{Preset: "small"}},
+		{"weights", CheckerSpec{Weights: file}},
+		{"weights and tokenizer", CheckerSpec{Weights: file, Tokenizer: file}},
 	} {
-		var c checkerChoice
-		tc.set(&c)
-		f, k := fs, ks
-		f.CheckerSeed, f.CheckerPreset, f.CheckerWeights, f.CheckerTokenizer = c.Seed, c.Preset, c.Weights, c.Tokenizer
-		k.CheckerSeed, k.CheckerPreset, k.CheckerWeights, k.CheckerTokenizer = c.Seed, c.Preset, c.Weights, c.Tokenizer
-		m2 := DefenseMatrix{Filter: f, KDistance: k, Dir: "/x"}
-		if hash(filterKey(d, f)) == want[0] || hash(kdistanceKey(d, k, []int{3, 5})) == want[1] ||
-			filepath.Base(m2.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseFilter})) == want[2] ||
-			filepath.Base(m2.cellPath(MatrixCell{Spec: d.Spec, Defense: DefenseKDistance})) == want[3] {
-			t.Errorf("%s: a checker setting shares a cache key with the default checker", tc.name)
+		got := keys(tc.ck)
+		for i := range got {
+			if got[i] == def[i] {
+				t.Errorf("%s: key %d is the default checker's", tc.name, i)
+			}
 		}
 	}
-	// A replaced checkpoint file at the same path is another checker.
-	before := hash(filterKey(d, FilterSpec{CheckerWeights: file}))
+	before := keys(CheckerSpec{Weights: file})
 	if err := os.WriteFile(file, []byte("longer"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if hash(filterKey(d, FilterSpec{CheckerWeights: file})) == before {
+	if after := keys(CheckerSpec{Weights: file}); after[0] == before[0] || after[2] == before[2] {
 		t.Error("a replaced checker checkpoint keeps its cache key")
 	}
 }
@@ -98,78 +108,79 @@ func TestCheckerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.safetensors")
-	weighted := QuickSpec()
-	weighted.Weights, weighted.TokenizerFile = file, file
+	weighted := experiment.QuickSpec()
+	weighted.Real.Weights, weighted.Real.Tokenizer = file, file
+	quick := experiment.QuickSpec()
 	cases := []struct {
 		name string
-		c    checkerChoice
-		spec Spec
+		c    CheckerSpec
+		spec experiment.Spec
 		want []string
 	}{
-		{"unknown preset", checkerChoice{Preset: "huge"}, QuickSpec(), []string{`unknown model preset "huge"`, `"small"`}},
-		{"missing checkpoint", checkerChoice{Weights: missing}, QuickSpec(), []string{missing, "does not exist"}},
-		{"checkpoint is a folder", checkerChoice{Weights: dir}, QuickSpec(), []string{dir, "is a folder"}},
-		{"missing tokenizer", checkerChoice{Weights: file, Tokenizer: missing}, QuickSpec(), []string{"CheckerTokenizer", missing, "does not exist"}},
-		{"tokenizer without checkpoint", checkerChoice{Tokenizer: file}, QuickSpec(), []string{"CheckerTokenizer " + file, "needs CheckerWeights"}},
-		{"preset and checkpoint", checkerChoice{Preset: "small", Weights: file}, QuickSpec(), []string{`"small"`, file, "not both"}},
-		{"preset without a pool", checkerChoice{Preset: "small"}, weighted, []string{`"small"`, "no pre-training pool", "CheckerWeights"}},
+		{"unknown preset", CheckerSpec{Preset: "huge"}, quick, []string{`unknown model preset "huge"`, `"small"`}},
+		{"missing checkpoint", CheckerSpec{Weights: missing}, quick, []string{missing, "does not exist"}},
+		{"checkpoint is a folder", CheckerSpec{Weights: dir}, quick, []string{dir, "is a folder"}},
+		{"missing tokenizer", CheckerSpec{Weights: file, Tokenizer: missing}, quick, []string{"CheckerSpec.Tokenizer", missing, "does not exist"}},
+		{"tokenizer without checkpoint", CheckerSpec{Tokenizer: file}, quick, []string{"CheckerSpec.Tokenizer " + file, "needs CheckerSpec.Weights"}},
+		{"preset and checkpoint", CheckerSpec{Preset: "small", Weights: file}, quick, []string{`"small"`, file, "not both"}},
+		{"preset without a pool", CheckerSpec{Preset: "small"}, weighted, []string{`"small"`, "no pre-training pool", "CheckerSpec.Weights"}},
 	}
 	for _, tc := range cases {
-		err := tc.c.validate(tc.spec)
+		err := tc.c.Validate(tc.spec)
 		for _, w := range tc.want {
 			if err == nil || !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: error %v, want one containing %q", tc.name, err, w)
 			}
 		}
 	}
-	if err := (checkerChoice{Preset: "small", Seed: 3}).validate(QuickSpec()); err != nil {
+	if err := (CheckerSpec{Preset: "small", Seed: 3}).Validate(quick); err != nil {
 		t.Errorf("a known preset: %v", err)
 	}
 
-	// The runners refuse them before training: Filter, Detect, KDistanceFilter and the matrix.
-	m := DefenseMatrix{Attacks: []Spec{QuickSpec()}, Defenses: []string{DefenseKDistance}, Dir: t.TempDir(),
-		KDistance: KDistanceSpec{CheckerPreset: "huge"}}
-	if _, err := m.Run(Options{}); err == nil || !strings.Contains(err.Error(), `"huge"`) {
+	// The runners refuse them before training: Filter, Detect, KDistance and the matrix.
+	m := Matrix{Attacks: []experiment.Spec{quick}, Defenses: []string{DefenseKDistance}, Dir: t.TempDir(),
+		Checker: CheckerSpec{Preset: "huge"}}
+	if _, err := m.Run(experiment.Options{}); err == nil || !strings.Contains(err.Error(), `"huge"`) {
 		t.Errorf("matrix with an unknown checker preset: %v", err)
 	}
 	d := loadCheckerData(t)
-	quiet := Options{Quiet: true}
-	if _, err := Filter(d, FilterSpec{CheckerPreset: "huge"}, quiet); err == nil || !strings.Contains(err.Error(), `unknown model preset "huge"`) {
+	quiet := experiment.Options{Quiet: true}
+	if _, err := Filter(d, CheckerSpec{Preset: "huge"}, FilterSpec{}, quiet); err == nil || !strings.Contains(err.Error(), `unknown model preset "huge"`) {
 		t.Errorf("filter with an unknown preset: %v", err)
 	}
-	if _, err := Filter(d, FilterSpec{CheckerWeights: missing}, quiet); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := Filter(d, CheckerSpec{Weights: missing}, FilterSpec{}, quiet); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("filter with a missing checkpoint: %v", err)
 	}
-	if _, err := Detect(d, KDistanceSpec{CheckerWeights: missing}, quiet); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := Detect(d, CheckerSpec{Weights: missing}, KDistanceSpec{}, quiet); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("detector with a missing checkpoint: %v", err)
 	}
-	if _, err := KDistanceFilter(d, KDistanceSpec{CheckerPreset: "huge"}, quiet); err == nil || !strings.Contains(err.Error(), `"huge"`) {
+	if _, err := KDistance(d, CheckerSpec{Preset: "huge"}, KDistanceSpec{}, quiet); err == nil || !strings.Contains(err.Error(), `"huge"`) {
 		t.Errorf("k-distance filter with an unknown preset: %v", err)
 	}
 	// A CLIP-vocabulary checkpoint without its tokenizer: the Fashion-MNIST words do not fit it.
 	clipCkpt := filepath.Join(dir, "mini-clip.safetensors")
-	if err := WriteRandomCheckpoint(clipCkpt, 1); err != nil {
+	if err := minidata.WriteRandomCheckpoint(clipCkpt, 1); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Detect(d, KDistanceSpec{CheckerWeights: clipCkpt, Threshold: quantile95}, quiet)
-	if err == nil || !strings.Contains(err.Error(), "49408") || !strings.Contains(err.Error(), "set CheckerTokenizer") {
+	_, err := Detect(d, CheckerSpec{Weights: clipCkpt}, KDistanceSpec{Threshold: quantile95}, quiet)
+	if err == nil || !strings.Contains(err.Error(), "49408") || !strings.Contains(err.Error(), "set CheckerSpec.Tokenizer") {
 		t.Errorf("checkpoint with another vocabulary and no tokenizer: %v", err)
 	}
 }
 
-// TestDetectCheckerCheckpoint: a checkpoint saved by a pre-training stage, given as CheckerWeights, is the
+// TestDetectCheckerCheckpoint: a checkpoint saved by a pre-training stage, given as CheckerSpec.Weights, is the
 // checker it was: the detector's scores are those of the seed-based checker that produced it.
 func TestDetectCheckerCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pre-trains a checker")
 	}
 	d := loadCheckerData(t)
-	quiet := Options{Quiet: true}
-	seeded, err := Detect(d, KDistanceSpec{Threshold: quantile95}, quiet)
+	quiet := experiment.Options{Quiet: true}
+	seeded, err := Detect(d, CheckerSpec{}, KDistanceSpec{Threshold: quantile95}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := Detect(d, KDistanceSpec{Threshold: quantile95, CheckerWeights: seeded.Checker.Path}, quiet)
+	loaded, err := Detect(d, CheckerSpec{Weights: seeded.Checker.Path}, KDistanceSpec{Threshold: quantile95}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,11 +195,11 @@ func TestDetectCheckerCheckpoint(t *testing.T) {
 	if want := "tiny pre-trained on the clean pool, seed 43"; seeded.CheckerModel != want {
 		t.Errorf("seeded checker described as %q, want %q", seeded.CheckerModel, want)
 	}
-	if !strings.HasPrefix(loaded.CheckerModel, "checkpoint pretrain-") || !strings.HasSuffix(loaded.CheckerModel, "(tiny)") {
+	if !strings.HasPrefix(loaded.CheckerModel, "checkpoint model.safetensors") || !strings.HasSuffix(loaded.CheckerModel, "(tiny)") {
 		t.Errorf("loaded checker described as %q", loaded.CheckerModel)
 	}
 	// The filter's distances through the same path agree as well.
-	poisoned, _, err := Poison(d)
+	poisoned, _, err := experiment.Poison(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +207,7 @@ func TestDetectCheckerCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := FilterSpec{CheckerWeights: seeded.Checker.Path}.checker()
+	ck := CheckerSpec{Weights: seeded.Checker.Path}
 	img, txt, _, err := ck.embedPairs(d, seeded.Checker.Path, poisoned, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +222,7 @@ func TestDetectCheckerCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, _, err := loadEmbedder(seeded.Checker.Path, &quiet)
+	emb, _, err := experiment.LoadEmbedder(seeded.Checker.Path, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,24 +250,24 @@ func TestDetectCheckerCheckpoint(t *testing.T) {
 func TestCheckerForeignCheckpoint(t *testing.T) {
 	d := loadCheckerData(t)
 	vocab := testVocab(t)
-	quiet := Options{Quiet: true}
+	quiet := experiment.Options{Quiet: true}
 	dir := t.TempDir()
 	withConfig := filepath.Join(dir, "mini-clip.safetensors")
-	if err := WriteRandomCheckpoint(withConfig, 3); err != nil {
+	if err := minidata.WriteRandomCheckpoint(withConfig, 3); err != nil {
 		t.Fatal(err)
 	}
 	f, err := safetensors.ReadFile(withConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := MiniCLIPConfig()
+	cfg := minidata.CLIPConfig()
 	f.Metadata = map[string]string{weights.MetadataVisionHeads: strconv.Itoa(cfg.VisionHeads),
 		weights.MetadataTextHeads: strconv.Itoa(cfg.TextHeads)}
 	openAI := filepath.Join(dir, "openai-names.safetensors")
 	if err := safetensors.WriteFile(openAI, f); err != nil {
 		t.Fatal(err)
 	}
-	poisoned, _, err := Poison(d)
+	poisoned, _, err := experiment.Poison(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +276,8 @@ func TestCheckerForeignCheckpoint(t *testing.T) {
 		name, path string
 		inPlace    bool
 	}{{"mmpoison config", withConfig, true}, {"OpenAI names only", openAI, false}} {
-		ck := checkerChoice{Weights: tc.path, Tokenizer: vocab}
-		if err := ck.validate(d.Spec); err != nil {
+		ck := CheckerSpec{Weights: tc.path, Tokenizer: vocab}
+		if err := ck.Validate(d.Spec); err != nil {
 			t.Fatal(err)
 		}
 		st, err := ck.stage(d, quiet)
@@ -289,7 +300,7 @@ func TestCheckerForeignCheckpoint(t *testing.T) {
 		}
 		dists = append(dists, dist)
 		// The first pair by hand: CLIP's resize to 32 px, the grayscale repeated over RGB, OpenAI's normalisation.
-		emb, _, err := loadEmbedder(st.Path, &quiet)
+		emb, _, err := experiment.LoadEmbedder(st.Path, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +309,7 @@ func TestCheckerForeignCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := LoadTokenizerFile(vocab, got.ContextLength)
+		tok, err := tokenizer.LoadFile(vocab, got.ContextLength)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,8 +331,7 @@ func TestCheckerForeignCheckpoint(t *testing.T) {
 		}
 	}
 	// The conversion is cached, and Detect runs on it.
-	det, err := Detect(d, KDistanceSpec{Threshold: quantile95,
-		CheckerWeights: openAI, CheckerTokenizer: vocab}, quiet)
+	det, err := Detect(d, CheckerSpec{Weights: openAI, Tokenizer: vocab}, KDistanceSpec{Threshold: quantile95}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,8 +360,8 @@ func TestFilterCheckerPreset(t *testing.T) {
 		t.Skip("pre-trains two checkers and fine-tunes a model")
 	}
 	d := loadCheckerData(t)
-	quiet := Options{Quiet: true}
-	f, err := Filter(d, FilterSpec{Threshold: quantile95, CheckerPreset: "small"}, quiet)
+	quiet := experiment.Options{Quiet: true}
+	f, err := Filter(d, CheckerSpec{Preset: "small"}, FilterSpec{Threshold: quantile95}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,11 +376,11 @@ func TestFilterCheckerPreset(t *testing.T) {
 	if want := "small pre-trained on the clean pool, seed 43"; f.CheckerModel != want {
 		t.Errorf("checker described as %q, want %q", f.CheckerModel, want)
 	}
-	poisoned, _, err := Poison(d)
+	poisoned, _, err := experiment.Poison(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, err := checkerChoice{}.stage(d, quiet)
+	def, err := CheckerSpec{}.stage(d, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,25 +397,5 @@ func TestFilterCheckerPreset(t *testing.T) {
 		f.Checker.Seconds, f.Gamma, r.Dropped, r.Total, r.Poisoned, deref(r.Recall), deref(r.Precision), hit, f.Model.Seconds)
 	if rc := r.Recall; rc == nil || *rc < 0.5 {
 		t.Errorf("the small checker caught too little poison: recall %v (chance: 0.05)", deref(rc))
-	}
-}
-
-// TestCheckerPretrainKeyOwnsItsPool: the default checker (seed s+1 on the pool of seed s) never shares a cache
-// key with the victim of seed s+1, whose pool is another draw; the victims' own keys do not change.
-func TestCheckerPretrainKeyOwnsItsPool(t *testing.T) {
-	victim := QuickSpec()
-	next := victim
-	next.Seed = victim.Seed + 1
-	checker := checkerSpecFor(&Data{Spec: victim}, 0)
-	if checker.Seed != next.Seed {
-		t.Fatalf("checker seed %d, want %d", checker.Seed, next.Seed)
-	}
-	if hash(checker.pretrainKey()) == hash(next.pretrainKey()) {
-		t.Fatal("the checker of seed 42 shares its pre-training key with the victim of seed 43")
-	}
-	self := victim
-	self.poolSeed = victim.Seed
-	if hash(self.pretrainKey()) != hash(victim.pretrainKey()) {
-		t.Fatal("a pool seed equal to the seed changes the key")
 	}
 }
