@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep"
@@ -130,6 +131,21 @@ func Collect(src Source, opts Options) (*dataset.Dataset, *Report, error) {
 	}
 	rep.Loaded = len(d.Examples)
 	return d, rep, nil
+}
+
+// validText returns s with every byte that is not part of valid UTF-8 replaced by U+FFFD, as the tokenizers read
+// it (so the ids do not change), and as JSON can record it: captions and IDs written into a poison manifest
+// must read back unchanged.
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // item is one example before decoding: the annotation side (an Entry) and either the encoded image bytes
