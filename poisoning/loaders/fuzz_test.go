@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -389,5 +390,34 @@ func TestHostileRowsAndMembers(t *testing.T) {
 				t.Errorf("%s: errors %v", name, errs)
 			}
 		}
+	}
+}
+
+// TestHostileImageOptions: an absurd image size is refused before any image is read; a PNG whose header claims
+// 8000×8000 16-bit RGBA pixels is an *ExampleError naming its file, not gigabytes of memory.
+func TestHostileImageOptions(t *testing.T) {
+	dir := t.TempDir()
+	bomb := encodeImage(t, "png", 4, 4, 1)
+	bomb[24], bomb[25] = 16, 6 // 16-bit RGBA
+	for i, v := range []uint32{8000, 8000} {
+		bomb[16+4*i], bomb[17+4*i], bomb[18+4*i], bomb[19+4*i] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
+	crc := crc32.ChecksumIEEE(bomb[12:29])
+	bomb[29], bomb[30], bomb[31], bomb[32] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+	path := filepath.Join(dir, "bomb.png")
+	writeFile(t, path, bomb)
+	writeFile(t, filepath.Join(dir, "list.csv"), []byte("filepath,title\nbomb.png,a bomb\n"))
+	c, err := OpenCSV(CSVConfig{Path: filepath.Join(dir, "list.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs := collectAll(t, c, Options{ImageSize: 100_000})
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "Options.ImageSize is 100000") {
+		t.Errorf("ImageSize 100000: errors %v", errs)
+	}
+	fuzzcheck.PeakWithin(t, "collecting a PNG bomb", 1<<20, func() { _, errs = collectAll(t, c, Options{ImageSize: 224}) })
+	var exErr *ExampleError
+	if len(errs) != 1 || !errors.As(errs[0], &exErr) || !strings.Contains(errs[0].Error(), "needs about") || !strings.Contains(errs[0].Error(), path) {
+		t.Errorf("PNG bomb: errors %v", errs)
 	}
 }
