@@ -284,13 +284,10 @@ func readMergeLines(r io.Reader) ([]mergeLine, error) {
 		if err != nil && err != io.EOF {
 			return nil, fmt.Errorf("line %d: %s: %w", n+1, what, err)
 		}
-		s := string(b)
+		// b is the reader's buffer: only the two symbols of a merge are copied out of it.
 		if n > 0 {
-			if len(s) > 0 && s[len(s)-1] == '\n' {
-				s = s[:len(s)-1]
-			}
-			s = strings.TrimSuffix(s, "\r")
-			fields := strings.Fields(s)
+			line := bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+			fields := bytes.Fields(line)
 			switch {
 			case len(fields) == 0:
 				if blank == 0 {
@@ -298,13 +295,12 @@ func readMergeLines(r io.Reader) ([]mergeLine, error) {
 				}
 			case blank != 0:
 				return nil, fmt.Errorf("line %d is blank", blank)
-			case len(fields) != 2 || !utf8.ValidString(s):
-				return nil, fmt.Errorf("line %d: %q is not a merge of two symbols", n+1, s)
+			case len(fields) != 2 || !utf8.Valid(line):
+				return nil, fmt.Errorf("line %d: %q is not a merge of two symbols", n+1, line)
 			default:
-				// Clones: the fields would otherwise keep the whole line (up to maxMergeLine bytes) alive.
-				lines = append(lines, mergeLine{a: strings.Clone(fields[0]), b: strings.Clone(fields[1]), line: n + 1})
+				lines = append(lines, mergeLine{a: string(fields[0]), b: string(fields[1]), line: n + 1})
 			}
-		} else if !utf8.ValidString(s) {
+		} else if !utf8.Valid(b) {
 			return nil, errors.New("not UTF-8 text")
 		}
 		if err == io.EOF {
