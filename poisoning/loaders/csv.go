@@ -45,7 +45,8 @@ type CSVConfig struct {
 }
 
 // maxCSVRecord bounds one row of a CSV or TSV file (with the line breaks of its quoted fields): 1 MiB. The reader
-// never buffers more; a longer row is an *AnnotationError naming the file and line.
+// never reads further ahead, and holds a few copies of a row at most (the line, the fields, what the collector
+// has not yet freed); a longer row is an *AnnotationError naming the file.
 const maxCSVRecord = 1 << 20
 
 // errCSVRecordTooLong is the error of a row longer than maxCSVRecord.

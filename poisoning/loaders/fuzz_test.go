@@ -206,7 +206,7 @@ func FuzzCSV(f *testing.F) {
 		writeFile(t, path, data)
 		var ix *Index
 		var err error
-		fuzzcheck.Within(t, "reading a CSV", 4*maxCSVRecord+64*uint64(len(data)), func() {
+		fuzzcheck.Within(t, "reading a CSV", 8*maxCSVRecord+64*uint64(len(data)), func() {
 			var c *CSV
 			if c, err = OpenCSV(CSVConfig{Path: path, LabelKey: "label", Classes: []string{"cat", "dog"}}); err != nil {
 				if c, err = OpenCSV(CSVConfig{Path: path}); err != nil {
@@ -345,7 +345,7 @@ func TestHostileRowsAndMembers(t *testing.T) {
 	csvPath := filepath.Join(dir, "rows.csv")
 	writeFile(t, csvPath, []byte("filepath,title\na.jpg,\""+strings.Repeat("x", 8<<20)))
 	var err error
-	fuzzcheck.PeakWithin(t, "reading a CSV", 4*maxCSVRecord, func() {
+	fuzzcheck.PeakWithin(t, "reading a CSV", 8*maxCSVRecord, func() {
 		var c *CSV
 		if c, err = OpenCSV(CSVConfig{Path: csvPath}); err == nil {
 			_, err = c.Index()
