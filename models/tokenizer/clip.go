@@ -281,6 +281,9 @@ func readMergeLines(r io.Reader) ([]mergeLine, error) {
 		if err == bufio.ErrBufferFull {
 			return nil, fmt.Errorf("line %d is longer than %d bytes (not a merges file?)", n+1, maxMergeLine)
 		}
+		if errors.Is(err, tooMuch) {
+			return nil, fmt.Errorf("line %d: %w", n+1, tooMuch)
+		}
 		if err != nil && err != io.EOF {
 			return nil, fmt.Errorf("line %d: %s: %w", n+1, what, err)
 		}

@@ -128,7 +128,9 @@ func readSentences(dir, rel string) ([]string, error) {
 				caps = append(caps, validText(s))
 			}
 		}
-		if err := sc.Err(); err != nil {
+		if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+			return nil, &AnnotationError{File: p, Offset: -1, Err: fmt.Errorf("a sentence line longer than %d bytes", bufio.MaxScanTokenSize)}
+		} else if err != nil {
 			return nil, &AnnotationError{File: p, Offset: -1, Err: err}
 		}
 		if len(caps) == 0 {

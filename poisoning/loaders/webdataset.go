@@ -133,6 +133,14 @@ func ExpandShards(pattern string) ([]string, error) {
 	return expandShards(pattern, maxShards)
 }
 
+// quotePattern quotes a shard pattern for an error, the first 200 bytes of a longer one.
+func quotePattern(pattern string) string {
+	if len(pattern) <= 200 {
+		return strconv.Quote(pattern)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", pattern[:200], len(pattern))
+}
+
 // shardRange is one brace range of a shard pattern, after the literal text before it.
 type shardRange struct {
 	prefix string
@@ -149,30 +157,30 @@ func expandShards(pattern string, limit int) ([]string, error) {
 		open := strings.IndexByte(rest, '{')
 		if open < 0 {
 			if strings.ContainsRune(rest, '}') {
-				return nil, fmt.Errorf("loaders: shard pattern %q has an unmatched }", pattern)
+				return nil, fmt.Errorf("loaders: shard pattern %s has an unmatched }", quotePattern(pattern))
 			}
 			break
 		}
 		closing := strings.IndexByte(rest[open:], '}')
 		if closing < 0 {
-			return nil, fmt.Errorf("loaders: shard pattern %q has an unmatched {", pattern)
+			return nil, fmt.Errorf("loaders: shard pattern %s has an unmatched {", quotePattern(pattern))
 		}
 		closing += open
 		lo, hi, ok := strings.Cut(rest[open+1:closing], "..")
 		a, errA := strconv.Atoi(lo)
 		b, errB := strconv.Atoi(hi)
 		if !ok || errA != nil || errB != nil || a < 0 || b < a {
-			return nil, fmt.Errorf("loaders: shard pattern %q: %q is not a numeric range such as {000000..000099}", pattern, rest[open:closing+1])
+			return nil, fmt.Errorf("loaders: shard pattern %s: %.80q is not a numeric range such as {000000..000099}", quotePattern(pattern), rest[open:closing+1])
 		}
 		if b-a >= limit || count > limit/(b-a+1) {
-			return nil, fmt.Errorf("loaders: shard pattern %q expands to more than a million shards in all (%d left for it)", pattern, limit)
+			return nil, fmt.Errorf("loaders: shard pattern %s expands to more than a million shards in all (%d left for it)", quotePattern(pattern), limit)
 		}
 		count *= b - a + 1
 		ranges = append(ranges, shardRange{prefix: rest[:open], lo: a, hi: b, width: len(lo)})
 		rest = rest[closing+1:]
 	}
 	if count > maxShardNameBytes/max(len(pattern), 1) {
-		return nil, fmt.Errorf("loaders: shard pattern %q expands to %d names of up to %d bytes, more than %d bytes of names", pattern, count, len(pattern), maxShardNameBytes)
+		return nil, fmt.Errorf("loaders: shard pattern %s expands to %d names of up to %d bytes, more than %d bytes of names", quotePattern(pattern), count, len(pattern), maxShardNameBytes)
 	}
 	out := make([]string, 0, count)
 	n := make([]int, len(ranges)) // the current number of each range, as an odometer
