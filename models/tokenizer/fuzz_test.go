@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -142,10 +141,10 @@ func openAIAvailable() (os.FileInfo, error) { return os.Stat(openAIVocab) }
 // its merges, start and end, and encodes text.
 func FuzzOpenAIVocab(f *testing.F) {
 	f.Add([]byte(syntheticMerges(1, 50)))
-	f.Add(gzipBytes([]byte(syntheticMerges(2, 30))))
+	f.Add(gzipped(f, syntheticMerges(2, 30)))
 	f.Add([]byte("#version: 0.2\n" + strings.Join(tinyMerges, "\n")))
 	f.Add([]byte("#version\na b\n\nc d\n"))
-	f.Add(gzipBytes(bytes.Repeat([]byte("x"), 1<<16)))
+	f.Add(gzipped(f, strings.Repeat("x", 1<<16)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var tok *BPE
 		var err error
@@ -194,14 +193,6 @@ func FuzzHuggingFaceVocab(f *testing.F) {
 			}
 		}
 	})
-}
-
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(b)
-	zw.Close()
-	return buf.Bytes()
 }
 
 // encodeUncut is Encode without the cut at MaxCaptionBytes: the reference for captions that the cut must not
@@ -257,10 +248,10 @@ func TestCaptionCut(t *testing.T) {
 // TestHostileVocabularies: a gzip bomb without a newline, a long line, a vocab.json beyond its bound and a merges
 // file padded beyond its bound are refused with one clear error, in memory far below their size.
 func TestHostileVocabularies(t *testing.T) {
-	bomb := gzipBytes(bytes.Repeat([]byte("a"), 100<<20)) // 100 MiB of 'a', no newline, about 100 KB
+	bomb := gzipped(t, strings.Repeat("a", 100<<20)) // 100 MiB of 'a', no newline, about 100 KB
 	longLine := "#version\na " + strings.Repeat("b", 5000) + "\n"
 	hugeVocab := `{"a": 0, "pad": "` + strings.Repeat("x", 20<<20) + `"}`
-	manyBytes := gzipBytes([]byte("#version\n" + strings.Repeat("a b"+strings.Repeat(" ", 4000)+"\n", 5000)))
+	manyBytes := gzipped(t, "#version\n"+strings.Repeat("a b"+strings.Repeat(" ", 4000)+"\n", 5000))
 	tests := []struct {
 		name  string
 		read  func() error

@@ -66,27 +66,22 @@ type Decoder struct {
 	MaxBytes int64
 }
 
-// limit returns the effective pixel limit, or -1 for none.
-func (d Decoder) limit() int64 {
+// orDefault returns the effective value of a limit field: def for 0, -1 (no limit) for a negative value.
+func orDefault(v, def int64) int64 {
 	switch {
-	case d.MaxPixels == 0:
-		return DefaultMaxPixels
-	case d.MaxPixels < 0:
+	case v == 0:
+		return def
+	case v < 0:
 		return -1
 	}
-	return d.MaxPixels
+	return v
 }
 
+// limit returns the effective pixel limit, or -1 for none.
+func (d Decoder) limit() int64 { return orDefault(d.MaxPixels, DefaultMaxPixels) }
+
 // byteLimit returns the effective memory limit, or -1 for none.
-func (d Decoder) byteLimit() int64 {
-	switch {
-	case d.MaxBytes == 0:
-		return DefaultMaxBytes
-	case d.MaxBytes < 0:
-		return -1
-	}
-	return d.MaxBytes
-}
+func (d Decoder) byteLimit() int64 { return orDefault(d.MaxBytes, DefaultMaxBytes) }
 
 // DecodeFile reads and decodes the image file at path. Errors name the file.
 func (d Decoder) DecodeFile(path string) (image.Image, error) {
