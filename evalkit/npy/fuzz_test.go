@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/internal/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
 
 // headerBytes returns a header whose dict is dict, in format version major (1, 2 or 3), unpadded.

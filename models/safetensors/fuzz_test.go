@@ -12,7 +12,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mmpoison/mmpoison/internal/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
 
 // withHeader returns a file made of the JSON header h and the data bytes.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mmpoison/mmpoison/internal/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
 
 // syntheticMerges returns the lines of an OpenAI-style merges file over the letters a to e: n merges, each of

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mmpoison/mmpoison/internal/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 

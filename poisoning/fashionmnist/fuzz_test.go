@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/internal/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
 
 // idxBound is the most a stream of n bytes may make the reader allocate: the payload it can hold (the package's

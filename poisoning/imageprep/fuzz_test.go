@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/internal/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep/internal/jpeg"
 )
