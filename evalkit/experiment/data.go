@@ -40,8 +40,9 @@ type Data struct {
 
 // LoadData validates the spec, loads the model's config (a preset, or Spec.Real.Weights' checkpoint), the data
 // at the model's resolution (Fashion-MNIST's seeded splits, or a real dataset: see RealSpec.Dataset) and the
-// tokenizer, and resolves the attack's class names. The fine-tuning split keeps Data.SourceImages images of
-// each goal's source class.
+// tokenizer, and resolves the attack's class names (spelled as the dataset does in Data.Spec). The fine-tuning
+// split keeps Data.SourceImages images of each goal's source class. The attack is applied once to that split,
+// so that one it cannot hold fails here, before any training (a FitError names what would fit).
 func LoadData(spec Spec) (*Data, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -57,42 +58,69 @@ func LoadData(spec Spec) (*Data, error) {
 	if err := d.loadSplits(); err != nil {
 		return nil, err
 	}
-	if err := d.resolveGoals(); err != nil {
+	full, err := d.resolveGoals()
+	if err != nil {
 		return nil, err
 	}
 	if err := d.loadTokenizer(); err != nil {
 		return nil, err
 	}
-	return d, d.Model.Validate()
+	if err := d.Model.Validate(); err != nil {
+		return nil, err
+	}
+	if err := d.checkBatch(); err != nil {
+		return nil, err
+	}
+	return d, d.checkAttack(full)
 }
 
-// resolveGoals sets Goals, Source and Target from the attack's goals and thins each source class of the train
-// split to Spec.Data.SourceImages images.
-func (d *Data) resolveGoals() error {
-	splits := d.Splits
-	for _, g := range d.Spec.Attack.Goals {
-		dst, err := splits.Train.ClassIndex(g.Target)
+// resolveGoals sets Goals, Source and Target from the attack's goals, writes the goals' class names as the
+// dataset spells them into d.Spec, and thins each source class of the train split to Spec.Data.SourceImages
+// images. It returns the train split as it was before thinning.
+func (d *Data) resolveGoals() (full *dataset.Dataset, err error) {
+	full = d.Splits.Train
+	goals := slices.Clone(d.Spec.Attack.Goals)
+	for i, g := range goals {
+		dst, err := full.ClassIndex(g.Target)
 		if err != nil {
-			return fmt.Errorf("attack target class: %w", err)
+			return nil, fmt.Errorf("attack target class: %w", err)
 		}
+		goals[i].Target = full.Classes[dst]
 		if g.Source == "" { // Triggered images of every other class.
 			d.Goals = append(d.Goals, [2]int{dataset.NoLabel, dst})
 			continue
 		}
-		src, err := splits.Train.ClassIndex(g.Source)
+		src, err := full.ClassIndex(g.Source)
 		if err != nil {
-			return fmt.Errorf("attack source class: %w", err)
+			return nil, fmt.Errorf("attack source class: %w", err)
 		}
 		if src == dst {
-			return fmt.Errorf("attack source and target are the same class %q", g.Source)
+			return nil, fmt.Errorf("attack source and target are the same class %q", g.Source)
+		}
+		goals[i].Source = full.Classes[src]
+		if n, have := d.Spec.Data.SourceImages, len(full.IndicesOfClass(src)); n > have {
+			return nil, fmt.Errorf("%d images of class %q asked to be kept in the fine-tuning split (Data.SourceImages), but it has only %d",
+				n, full.Classes[src], have)
 		}
 		d.Goals = append(d.Goals, [2]int{src, dst})
-		if n := d.Spec.Data.SourceImages; n > 0 {
-			splits.Train = keepFirstOfClass(splits.Train, src, n)
+	}
+	d.Spec.Attack.Goals = goals
+	d.Splits.Train = d.thinned(full, d.Spec.Data.SourceImages)
+	d.Source, d.Target = d.Goals[0][0], d.Goals[0][1]
+	return full, nil
+}
+
+// thinned returns ds with only the first n images of each goal's source class (n 0: ds itself).
+func (d *Data) thinned(ds *dataset.Dataset, n int) *dataset.Dataset {
+	if n <= 0 {
+		return ds
+	}
+	for _, g := range d.Goals {
+		if g[0] != dataset.NoLabel {
+			ds = keepFirstOfClass(ds, g[0], n)
 		}
 	}
-	d.Source, d.Target = d.Goals[0][0], d.Goals[0][1]
-	return nil
+	return ds
 }
 
 // keepFirstOfClass returns ds with only the first n examples of class label (the split's order is already

@@ -69,7 +69,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Spec: spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
+	res := &Result{Spec: d.Spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
 	if res.Pretrain, err = Pretrain(d, opts); err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	}
 	lap("finetune_poisoned")
 	m := res.FinetunePois.Manifest
-	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Attack.Source(), Target: spec.Attack.Target(),
+	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: d.Spec.Attack.Source(), Target: d.Spec.Attack.Target(),
 		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate, TargetImageID: m.TargetImageID}
 	var cleanEmb, poisEmb *testEmbeddings
 	if res.Clean, cleanEmb, err = evaluatePath(d, res.FinetuneClean.Path, opts); err != nil {

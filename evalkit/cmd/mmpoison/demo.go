@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 
@@ -17,7 +18,10 @@ func demo(args []string) error {
 		return err
 	}
 	res, err := experiment.Run(spec, experiment.Options{Quiet: quiet})
-	if err != nil {
+	var short *experiment.FitError
+	if errors.As(err, &short) {
+		return errors.New(short.CommandLine())
+	} else if err != nil {
 		return err
 	}
 	kernelext.ShowTable(report.AttackTable(res))
@@ -75,7 +79,10 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 			o.set()
 		}
 	}
-	return spec, *outDir, *q, spec.Validate()
+	if err := spec.Validate(); err != nil {
+		return spec, "", false, err
+	}
+	return spec, *outDir, *q, writableOut(*outDir)
 }
 
 // attackFlagValues are the attack flags of demo.
@@ -119,7 +126,13 @@ func (v attackFlagValues) apply(fs *flag.FlagSet, s *attack.Spec) error {
 		}
 		s.Goals = append(s.Goals[:1], extra...)
 	}
+	if wasSet(fs, "rate") && wasSet(fs, "count") {
+		return errors.New("-rate and -count both set the number of poisoned pairs: give one of them")
+	}
 	if wasSet(fs, "rate") {
+		if err := checkRate(*v.rate); err != nil {
+			return err
+		}
 		s.Rate, s.Count, s.AllSourceCaptions = *v.rate, 0, false
 	}
 	if wasSet(fs, "count") {

@@ -92,8 +92,18 @@ func paper(args []string) error {
 			set()
 		}
 	}
+	if wasSet(fs, "rate") {
+		if err := checkRate(*rate); err != nil {
+			return fmt.Errorf("paper: %w", err)
+		}
+	}
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("paper: %w (see mmpoison paper -h)", err)
+	}
+	if !*prepare {
+		if err := writableOut(*out); err != nil {
+			return fmt.Errorf("paper: %w", err)
+		}
 	}
 	if *prepare {
 		return writeSpec(*mini, spec)
