@@ -25,10 +25,10 @@ type RankSeries struct {
 	Ranks []int
 }
 
-// RankHistogram draws overlaid histograms of MinRank distributions, one
-// semi-transparent, outlined histogram per series, normalised to the
-// fraction of queries so that series of different sizes compare; a dashed
-// vertical line marks each median and the legend gives median, mean and n.
+// RankHistogram draws MinRank distributions as histograms side by side: in each bin, one opaque bar per series
+// (in series order), holding the fraction of that series' queries, so that series of different sizes compare
+// and no bar hides another; a dashed vertical line marks each median and the legend, under the plot, gives
+// median, mean and n. The y axis ends at the tallest bar, never above 1.
 //
 // By default the rank axis is linear from 0 to the largest rank, with about
 // bins bins (bins ≤ 0 means 25) of equal, round integer width (1, 2 or 5
@@ -37,7 +37,7 @@ type RankSeries struct {
 // centred on their rank. [WithLogRanks] switches to a logarithmic axis with
 // about bins geometric bins. Negative ranks are ignored.
 //
-// Default labels: x "MinRank", y "fraction of queries"; legend top right.
+// Default labels: x "MinRank", y "fraction of queries".
 func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) (*kernelext.Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("plots.RankHistogram: no series")
@@ -58,23 +58,17 @@ func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) 
 		return nil, errors.New("plots.RankHistogram: no ranks")
 	}
 	cfg := newConfig(title, "MinRank", "fraction of queries", true, false, opts)
+	cfg.legendBelow = true
 	edges := linearEdges(maxRank, bins)
 	if cfg.logRanks {
 		edges = geometricEdges(maxRank, bins)
 	}
-
 	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
 	yTop := 0.0
-	type med struct {
-		x float64
-		i int
-	}
-	var medians []med
+	var medians []plotter.XY // x: the median, y: the series
 	for i, s := range series {
-		h := &plotter.Histogram{Bins: make([]plotter.HistogramBin, len(edges)-1)}
-		for b := range h.Bins {
-			h.Bins[b].Min, h.Bins[b].Max = float64(edges[b])-0.5, float64(edges[b+1])-0.5
-		}
+		h := &dodgedBins{edges: edges, weights: make([]float64, len(edges)-1), slot: i, slots: len(series),
+			fill: DefaultStyle.Color(i)}
 		var valid []int
 		for _, r := range s.Ranks {
 			if r >= 0 {
@@ -82,45 +76,88 @@ func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) 
 				if !found {
 					b--
 				}
-				h.Bins[b].Weight++
+				h.weights[b]++
 				valid = append(valid, r)
 			}
 		}
 		label := s.Name
 		if len(valid) > 0 {
-			for b := range h.Bins {
-				h.Bins[b].Weight /= float64(len(valid))
-				yTop = max(yTop, h.Bins[b].Weight)
+			for b := range h.weights {
+				h.weights[b] /= float64(len(valid))
+				yTop = max(yTop, h.weights[b])
 			}
 			slices.Sort(valid)
 			m := median(valid)
-			medians = append(medians, med{m, i})
+			medians = append(medians, plotter.XY{X: m, Y: float64(i)})
 			label = fmt.Sprintf("%s (median %s, mean %.1f, n=%d)", s.Name, trimFloat(m), meanInts(valid), len(valid))
 		}
-		h.FillColor = withAlpha(DefaultStyle.Color(i), DefaultStyle.FillAlpha)
-		h.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(i), Width: DefaultStyle.LineWidth * 2 / 3}
 		p.Add(h)
 		p.Legend.Add(label, h)
 	}
+	p.Y.Min, p.Y.Max = 0, min(1, yTop*1.08)
 	for _, m := range medians {
-		l, err := plotter.NewLine(plotter.XYs{{X: m.x, Y: 0}, {X: m.x, Y: yTop * 1.03}})
+		l, err := plotter.NewLine(plotter.XYs{{X: m.X, Y: 0}, {X: m.X, Y: p.Y.Max}})
 		if err != nil {
 			return nil, fmt.Errorf("plots.RankHistogram: %w", err)
 		}
-		l.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(m.i), Width: DefaultStyle.LineWidth,
+		l.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(int(m.Y)), Width: DefaultStyle.LineWidth,
 			Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
 		p.Add(l)
 	}
-	p.X.Min, p.X.Max = -0.5, float64(edges[len(edges)-1])-0.5
+	lo, hi := -0.5, float64(edges[len(edges)-1])-0.5
+	p.X.Min, p.X.Max = lo, hi
 	if cfg.logRanks {
 		p.X.Scale = rankLogScale{}
 		p.X.Tick.Marker = plot.ConstantTicks(rankLogTicks(maxRank))
 	} else {
+		p.X.Min, p.X.Max = lo-0.01*(hi-lo), hi+0.01*(hi-lo) // The outer bars' outlines stay inside the axes.
 		p.X.Tick.Marker = integerTicks{}
 	}
-	p.Y.Min = 0
-	p.Y.Max = yTop * (1.06 + 0.1*float64(len(series))) // headroom for the legend
+	p.Y.Tick.Marker = plot.ConstantTicks(fractionTicks(p.Y.Max))
 	return cfg.render(p)
+}
+
+// dodgedBins is one series of RankHistogram: in bin b (ranks edges[b] … edges[b+1]−1) a bar of height
+// weights[b] in the slot-th of slots equal parts of the bin.
+type dodgedBins struct {
+	edges       []int
+	weights     []float64
+	slot, slots int
+	fill        color.Color
+}
+
+func (h *dodgedBins) Plot(c draw.Canvas, plt *plot.Plot) {
+	trX, trY := plt.Transforms(&c)
+	for b, w := range h.weights {
+		if w <= 0 {
+			continue
+		}
+		x0, x1 := h.slotRange(plt, b)
+		pts := []vg.Point{{X: trX(x0), Y: trY(0)}, {X: trX(x1), Y: trY(0)}, {X: trX(x1), Y: trY(w)}, {X: trX(x0), Y: trY(w)}}
+		c.FillPolygon(h.fill, c.ClipPolygonXY(pts))
+	}
+}
+
+// slotRange is the x range of the series' bar in bin b: on a logarithmic rank axis the slots divide the bin
+// evenly as drawn.
+func (h *dodgedBins) slotRange(plt *plot.Plot, b int) (float64, float64) {
+	lo, hi := float64(h.edges[b])-0.5, float64(h.edges[b+1])-0.5
+	if _, log := plt.X.Scale.(rankLogScale); log {
+		l0, l1 := math.Log(lo+1.5), math.Log(hi+1.5)
+		at := func(k int) float64 { return math.Exp(l0+(l1-l0)*float64(k)/float64(h.slots)) - 1.5 }
+		return at(h.slot), at(h.slot + 1)
+	}
+	w := (hi - lo) / float64(h.slots)
+	return lo + w*float64(h.slot), lo + w*float64(h.slot+1)
+}
+
+func (h *dodgedBins) DataRange() (xmin, xmax, ymin, ymax float64) {
+	return float64(h.edges[0]) - 0.5, float64(h.edges[len(h.edges)-1]) - 0.5, 0, slices.Max(h.weights)
+}
+
+func (h *dodgedBins) Thumbnail(c *draw.Canvas) {
+	pts := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Min.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Min.Y}}
+	c.FillPolygon(h.fill, c.ClipPolygonY(pts))
 }
 
 // linearEdges returns integer bin edges 0, w, 2w, ... covering 0..maxRank,
@@ -251,12 +288,13 @@ type HitSeries struct {
 // (distinct colours, markers and dashes), with error bars when Err is given.
 // The y axis spans [0, 1] and the x ticks are the Ks used.
 //
-// Default labels: x "K", y "Hit@K"; legend bottom right.
+// Default labels: x "K", y "Hit@K"; legend under the plot.
 func HitAtKCurve(title string, series []HitSeries, opts ...Option) (*kernelext.Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("plots.HitAtKCurve: no series")
 	}
 	cfg := newConfig(title, "K", "Hit@K", false, false, opts)
+	cfg.legendBelow = true
 	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
 	var allKs []int
 	for i, s := range series {
@@ -290,13 +328,14 @@ func HitAtKCurve(title string, series []HitSeries, opts ...Option) (*kernelext.F
 		p.X.Min = 0
 	}
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Y.Tick.Marker = plot.ConstantTicks(fractionTicks())
+	p.Y.Tick.Marker = plot.ConstantTicks(fractionTicks(1))
 	return cfg.render(p)
 }
 
-func fractionTicks() []plot.Tick {
+// fractionTicks marks every 0.1 up to top (at most 1), labelling 0, 0.2, 0.4, …
+func fractionTicks(top float64) []plot.Tick {
 	var t []plot.Tick
-	for i := 0; i <= 10; i++ {
+	for i := 0; i <= 10 && float64(i)/10 <= top+1e-9; i++ {
 		v := float64(i) / 10
 		label := ""
 		if i%2 == 0 {
@@ -480,12 +519,13 @@ type XYSeries struct {
 // against the step for several runs, or the clean and poisoned losses.
 // [WithLogY] gives a logarithmic y axis.
 //
-// Default labels: x "step", y "loss"; legend top right.
+// Default labels: x "step", y "loss"; legend under the plot.
 func LossCurve(title string, series []XYSeries, opts ...Option) (*kernelext.Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("plots.LossCurve: no series")
 	}
 	cfg := newConfig(title, "step", "loss", true, false, opts)
+	cfg.legendBelow = true
 	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
 	if cfg.logY {
 		p.Y.Scale = plot.LogScale{}
