@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/mmpoison/mmpoison/evalkit/cache"
+	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -99,5 +103,37 @@ func TestGoalsSpelledAsTheDataset(t *testing.T) {
 	}
 	if g := d.Spec.Attack.Goals[0]; g.Source != "trouser" || g.Target != "bag" || spec.Attack.Goals[0].Source != " Trouser" {
 		t.Errorf("goal %+v (the caller's spec: %+v)", g, spec.Attack.Goals[0])
+	}
+}
+
+// Options.CacheDir keeps a run's models in its own cache, so that a fresh folder trains every stage anew.
+func TestOptionsCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	key, err := cache.NewKey("pretrain", "cache-dir-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	produced := 0
+	produce := func(st *Stage) (*context.Context, clip.Config, error) {
+		produced++
+		cfg, err := clip.Preset("tiny")
+		if err != nil {
+			return nil, cfg, err
+		}
+		cfg.VocabSize = 64
+		ctx, err := clip.NewContext(cfg, 1)
+		return ctx, cfg, err
+	}
+	for i, want := range []bool{false, true} {
+		st, err := cachedStage(Options{CacheDir: dir}, key, produce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Cached != want || !strings.HasPrefix(st.Path, dir) {
+			t.Errorf("call %d: cached %v, path %s (want under %s)", i, st.Cached, st.Path, dir)
+		}
+	}
+	if produced != 1 {
+		t.Errorf("produced %d times", produced)
 	}
 }

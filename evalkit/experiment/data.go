@@ -36,6 +36,7 @@ type Data struct {
 	attack     attack.Definition    // The registry's entry of Spec.Attack.Kind.
 	init       *context.Context     // The checkpoint of Spec.Real.Weights, until the pre-training stage takes it.
 	trainFiles map[string]trainFile // With Spec.Real.TrainCrop: the training images' files, by example ID.
+	kept       []KeptImages         // The source classes thinned to Spec.Data.SourceImages.
 }
 
 // LoadData validates the spec, loads the model's config (a preset, or Spec.Real.Weights' checkpoint), the data
@@ -103,6 +104,9 @@ func (d *Data) resolveGoals() (full *dataset.Dataset, err error) {
 				n, full.Classes[src], have)
 		}
 		d.Goals = append(d.Goals, [2]int{src, dst})
+		if n := d.Spec.Data.SourceImages; n > 0 {
+			d.kept = append(d.kept, KeptImages{Class: full.Classes[src], Kept: n, Of: len(full.IndicesOfClass(src))})
+		}
 	}
 	d.Spec.Attack.Goals = goals
 	d.Splits.Train = d.thinned(full, d.Spec.Data.SourceImages)
@@ -276,29 +280,45 @@ func (d *Data) ClassPrompts() []string {
 	return out
 }
 
-// DataSummary describes a run's real data or loaded checkpoint (Result.Data).
+// DataSummary describes a run's data as loaded, and its loaded checkpoint (Result.Data).
 type DataSummary struct {
-	// Dataset is the spec's dataset ("" for Fashion-MNIST); Model the checkpoint's architecture.
+	// Dataset is the spec's dataset ("" for Fashion-MNIST); Model the checkpoint's architecture ("" for a
+	// model pre-trained here).
 	Dataset string `json:"dataset,omitempty"`
-	Model   string `json:"model"`
+	Model   string `json:"model,omitempty"`
+	// PoolImages and PoolCaptions count the pre-training pool (0 with a checkpoint).
+	PoolImages   int `json:"pool_images,omitempty"`
+	PoolCaptions int `json:"pool_captions,omitempty"`
 	// TrainImages, TrainCaptions, TestImages and TestCaptions count the splits as loaded.
 	TrainImages   int `json:"train_images"`
 	TrainCaptions int `json:"train_captions"`
 	TestImages    int `json:"test_images"`
 	TestCaptions  int `json:"test_captions"`
+	// Kept says, for each goal's source class thinned to Data.SourceImages, how many of its images the
+	// fine-tuning split kept.
+	Kept []KeptImages `json:"kept,omitempty"`
 	// Skipped lists the images left out because they could not be decoded, each naming its file.
 	Skipped []string `json:"skipped,omitempty"`
 }
 
-// summary returns the data summary of d, or nil for the Fashion-MNIST default with a preset model.
+// KeptImages says that the fine-tuning split kept Kept of the Of images of Class.
+type KeptImages struct {
+	Class string `json:"class"`
+	Kept  int    `json:"kept"`
+	Of    int    `json:"of"`
+}
+
+// summary returns the data summary of d.
 func (d *Data) summary() *DataSummary {
-	if d.Spec.Real.Weights == "" {
-		return nil
-	}
-	m := d.Model
-	model := fmt.Sprintf("%s: image %d×%d, embedding %d, vision width %d × %d layers, text width %d × %d layers, vocabulary %d",
-		m.Name, m.ImageSize, m.ImageSize, m.EmbedDim, m.VisionWidth, m.VisionLayers, m.TextWidth, m.TextLayers, m.VocabSize)
-	return &DataSummary{Dataset: d.Spec.Real.Dataset, Model: model,
+	s := &DataSummary{Dataset: d.Spec.Real.Dataset, Kept: d.kept,
 		TrainImages: len(d.Splits.Train.Examples), TrainCaptions: d.Splits.Train.NumCaptions(),
 		TestImages: len(d.Splits.Test.Examples), TestCaptions: d.Splits.Test.NumCaptions(), Skipped: d.Skipped}
+	if d.Spec.Real.Weights == "" {
+		s.PoolImages, s.PoolCaptions = len(d.Splits.Pool.Examples), d.Splits.Pool.NumCaptions()
+		return s
+	}
+	m := d.Model
+	s.Model = fmt.Sprintf("%s: image %d×%d, embedding %d, vision width %d × %d layers, text width %d × %d layers, vocabulary %d",
+		m.Name, m.ImageSize, m.ImageSize, m.EmbedDim, m.VisionWidth, m.VisionLayers, m.TextWidth, m.TextLayers, m.VocabSize)
+	return s
 }

@@ -20,9 +20,11 @@ type Result struct {
 	// Poison summarises the poisoned training set; the full manifest is written beside the result.
 	Poison PoisonSummary `json:"poison"`
 	// Clean is the model fine-tuned on the clean train split (the paper's clean baseline); Poisoned the one
-	// fine-tuned on the poisoned split.
-	Clean    *ModelEval `json:"clean"`
-	Poisoned *ModelEval `json:"poisoned"`
+	// fine-tuned on the poisoned split; Pretrained the pre-trained model both start from (epoch 0 of the
+	// per-epoch evaluations; nil in results written before it was recorded).
+	Clean      *ModelEval `json:"clean"`
+	Poisoned   *ModelEval `json:"poisoned"`
+	Pretrained *ModelEval `json:"pretrained,omitempty"`
 	// EmbeddingShift is the cosine distance between the clean and the poisoned model's embeddings of the same
 	// test inputs, per tower (the paper's measure of where the poison lives).
 	EmbeddingShift *EmbeddingShift `json:"embedding_shift,omitempty"`
@@ -93,6 +95,9 @@ func Run(spec Spec, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if res.EmbeddingShift, err = embeddingShift(d, cleanEmb, poisEmb); err != nil {
+		return nil, err
+	}
+	if res.Pretrained, err = evaluatePretrained(d, res.Pretrain, opts); err != nil {
 		return nil, err
 	}
 	lap("evaluate")
