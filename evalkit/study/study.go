@@ -313,9 +313,9 @@ func f4(sr *Result) (Finding, bool) {
 		measured = fmt.Sprintf("Recall@10 change (TR and IR, untargeted classes): largest %.3f", worstRun)
 	}
 	return Finding{ID: "F4", Claim: "utility barely moves: Recall@10 on the untargeted classes stays within 0.05",
-		Paper: "Recall@10 within about ±0.03 of the clean model",
+		Paper:    "Recall@10 within about ±0.03 of the clean model",
 		Measured: measured,
-		Seeds: seeds, Bar: "|mean change over seeds| ≤ 0.05 for TR@10 and IR@10 of Attacks I–III",
+		Seeds:    seeds, Bar: "|mean change over seeds| ≤ 0.05 for TR@10 and IR@10 of Attacks I–III",
 	}.judge(finite(utilDiffs), worstMean <= 0.05), len(utilDiffs) > 0
 }
 
