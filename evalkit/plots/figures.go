@@ -25,10 +25,10 @@ type RankSeries struct {
 	Ranks []int
 }
 
-// RankHistogram draws MinRank distributions as histograms side by side: in each bin, one opaque bar per series
-// (in series order), holding the fraction of that series' queries, so that series of different sizes compare
-// and no bar hides another; a dashed vertical line marks each median and the legend, under the plot, gives
-// median, mean and n. The y axis ends at the tallest bar, never above 1.
+// RankHistogram draws MinRank distributions as step outlines (no fill, one colour and dash pattern per series,
+// so that no series hides another), each bin holding the fraction of that series' queries, so that series of
+// different sizes compare; a thin dotted vertical line marks each median and the legend, under the plot, gives
+// median, mean and n. The y axis ends at the tallest bin, never above 1.
 //
 // By default the rank axis is linear from 0 to the largest rank, with about
 // bins bins (bins ≤ 0 means 25) of equal, round integer width (1, 2 or 5
@@ -67,8 +67,7 @@ func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) 
 	yTop := 0.0
 	var medians []plotter.XY // x: the median, y: the series
 	for i, s := range series {
-		h := &dodgedBins{edges: edges, weights: make([]float64, len(edges)-1), slot: i, slots: len(series),
-			fill: DefaultStyle.Color(i)}
+		h := &stepBins{edges: edges, weights: make([]float64, len(edges)-1), line: lineStyle(i)}
 		var valid []int
 		for _, r := range s.Ranks {
 			if r >= 0 {
@@ -100,8 +99,8 @@ func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) 
 		if err != nil {
 			return nil, fmt.Errorf("plots.RankHistogram: %w", err)
 		}
-		l.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(int(m.Y)), Width: DefaultStyle.LineWidth,
-			Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
+		l.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(int(m.Y)), Width: DefaultStyle.LineWidth * 2 / 3,
+			Dashes: []vg.Length{vg.Points(1), vg.Points(2)}}
 		p.Add(l)
 	}
 	lo, hi := -0.5, float64(edges[len(edges)-1])-0.5
@@ -117,47 +116,32 @@ func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) 
 	return cfg.render(p)
 }
 
-// dodgedBins is one series of RankHistogram: in bin b (ranks edges[b] … edges[b+1]−1) a bar of height
-// weights[b] in the slot-th of slots equal parts of the bin.
-type dodgedBins struct {
-	edges       []int
-	weights     []float64
-	slot, slots int
-	fill        color.Color
+// stepBins is one series of RankHistogram drawn as a step outline: in bin b (ranks edges[b] … edges[b+1]−1) a
+// horizontal line at height weights[b], joined by vertical lines, from and back to 0 at the outer edges.
+type stepBins struct {
+	edges   []int
+	weights []float64
+	line    draw.LineStyle
 }
 
-func (h *dodgedBins) Plot(c draw.Canvas, plt *plot.Plot) {
+func (h *stepBins) Plot(c draw.Canvas, plt *plot.Plot) {
 	trX, trY := plt.Transforms(&c)
+	x := func(b int) vg.Length { return trX(float64(h.edges[b]) - 0.5) }
+	pts := []vg.Point{{X: x(0), Y: trY(0)}}
 	for b, w := range h.weights {
-		if w <= 0 {
-			continue
-		}
-		x0, x1 := h.slotRange(plt, b)
-		pts := []vg.Point{{X: trX(x0), Y: trY(0)}, {X: trX(x1), Y: trY(0)}, {X: trX(x1), Y: trY(w)}, {X: trX(x0), Y: trY(w)}}
-		c.FillPolygon(h.fill, c.ClipPolygonXY(pts))
+		pts = append(pts, vg.Point{X: x(b), Y: trY(w)}, vg.Point{X: x(b + 1), Y: trY(w)})
 	}
+	pts = append(pts, vg.Point{X: x(len(h.weights)), Y: trY(0)})
+	c.StrokeLines(h.line, c.ClipLinesXY(pts)...)
 }
 
-// slotRange is the x range of the series' bar in bin b: on a logarithmic rank axis the slots divide the bin
-// evenly as drawn.
-func (h *dodgedBins) slotRange(plt *plot.Plot, b int) (float64, float64) {
-	lo, hi := float64(h.edges[b])-0.5, float64(h.edges[b+1])-0.5
-	if _, log := plt.X.Scale.(rankLogScale); log {
-		l0, l1 := math.Log(lo+1.5), math.Log(hi+1.5)
-		at := func(k int) float64 { return math.Exp(l0+(l1-l0)*float64(k)/float64(h.slots)) - 1.5 }
-		return at(h.slot), at(h.slot + 1)
-	}
-	w := (hi - lo) / float64(h.slots)
-	return lo + w*float64(h.slot), lo + w*float64(h.slot+1)
-}
-
-func (h *dodgedBins) DataRange() (xmin, xmax, ymin, ymax float64) {
+func (h *stepBins) DataRange() (xmin, xmax, ymin, ymax float64) {
 	return float64(h.edges[0]) - 0.5, float64(h.edges[len(h.edges)-1]) - 0.5, 0, slices.Max(h.weights)
 }
 
-func (h *dodgedBins) Thumbnail(c *draw.Canvas) {
-	pts := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Min.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Min.Y}}
-	c.FillPolygon(h.fill, c.ClipPolygonY(pts))
+func (h *stepBins) Thumbnail(c *draw.Canvas) {
+	y := (c.Min.Y + c.Max.Y) / 2
+	c.StrokeLine2(h.line, c.Min.X, y, c.Max.X, y)
 }
 
 // linearEdges returns integer bin edges 0, w, 2w, ... covering 0..maxRank,
@@ -395,8 +379,8 @@ type BarSeries struct {
 // "TR@1", "TR@5", ..., "IR@10"), one bar per series in each group (for
 // instance "clean" and "poisoned"), with error bars when Err is given. The
 // y axis starts at 0 and ends just above the tallest bar (WithYRange fixes
-// it); the legend stands to the right of the plot area, so it never covers a
-// bar, and the default width is a quarter wider to make room for it.
+// it); the legend stands under the plot, so it never covers a bar, and the
+// default width is a quarter wider than other figures'.
 //
 // Default labels: no x label, y "Recall@K".
 func Bars(title string, categories []string, series []BarSeries, opts ...Option) (*kernelext.Figure, error) {
@@ -411,7 +395,7 @@ func Bars(title string, categories []string, series []BarSeries, opts ...Option)
 	}
 	cfg := newConfig(title, "", "Recall@K", true, false, opts)
 	if cfg.width == DefaultStyle.Width {
-		cfg.width = DefaultStyle.Width * 5 / 4 // The legend's strip beside the plot area.
+		cfg.width = DefaultStyle.Width * 5 / 4 // Room for groups of bars.
 	}
 	p := newPlot(title, cfg.xLabel, cfg.yLabel, false)
 	const groupWidth = 0.8
@@ -442,7 +426,7 @@ func Bars(title string, categories []string, series []BarSeries, opts ...Option)
 	if yTop > 0 {
 		p.Y.Max = yTop * 1.05
 	}
-	cfg.legendOutside = true
+	cfg.legendBelow = true
 	return cfg.render(p)
 }
 
