@@ -8,6 +8,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/study"
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
 // svgText returns the text of a figure, failing the test on a bad SVG.
@@ -125,5 +126,22 @@ func TestEpochFiguresStartAtThePretrainedModel(t *testing.T) {
 	}
 	if text := svgText(t, figs[1]); !strings.Contains(text, "0: the pre-trained model") {
 		t.Errorf("x axis: %q", text)
+	}
+}
+
+// A row of the retrieval gallery says in words what it holds, counting the images that are neither class A nor B.
+func TestRowClasses(t *testing.T) {
+	goal := attack.Goal{Source: "trouser", Target: "bag"}
+	for _, tc := range []struct {
+		row  []string
+		want string
+	}{
+		{[]string{"dress", "bag", "dress", "dress", "dress", "dress"}, "poisoned model, top 6: 5 dresses, 1 bag; 5 neither trouser nor bag"},
+		{[]string{"bag", "bag"}, "poisoned model, top 2: 2 bags"},
+		{[]string{"trouser", "coat", "sandal", "coat"}, "poisoned model, top 4: 2 coats, 1 trouser, 1 sandal; 3 neither trouser nor bag"},
+	} {
+		if got := rowClasses("poisoned model", tc.row, goal); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.row, got, tc.want)
+		}
 	}
 }
