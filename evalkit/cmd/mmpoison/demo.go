@@ -24,6 +24,8 @@ func demo(args []string) error {
 	} else if err != nil {
 		return err
 	}
+	fmt.Println(report.Setup(res))
+	fmt.Println()
 	kernelext.ShowTable(report.AttackTable(res))
 	kernelext.ShowTable(report.UtilityTable(res))
 	files, err := report.Write(out, res)
@@ -163,7 +165,8 @@ func dataFlags(fs *flag.FlagSet, def experiment.DataSpec) dataFlagValues {
 		train:        fs.Int("train", def.Train, "images in the fine-tuning train split"),
 		testPerClass: fs.Int("test-per-class", def.TestPerClass, "test images per class"),
 		sourceImages: fs.Int("source-images", def.SourceImages, "images of each source class the fine-tuning split keeps (0: all)"),
-		dir:          fs.String("data-dir", "", "folder holding the Fashion-MNIST .gz files (default: search)"),
+		dir: fs.String("data-dir", "", "folder holding the four Fashion-MNIST .gz files (default: /usr/share/datasets/fashion-mnist, "+
+			"else ~/.cache/mmpoison/fashion-mnist, downloading the official files there if missing)"),
 	}
 }
 
