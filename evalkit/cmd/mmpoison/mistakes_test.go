@@ -40,6 +40,8 @@ func TestMistakesCaughtBeforeWork(t *testing.T) {
 		{[]string{"study", "-seeds", ""}, false, []string{"-seeds is empty"}},
 		{[]string{"study", "-out", file}, false, []string{"is a file, not a folder"}},
 		{[]string{"defenses", "-seeds", " , "}, false, []string{"-seeds is empty"}},
+		{[]string{"paper", "-prepare", "-mini", filepath.Join(file+"-dir", "mini"), "-tokenizer", filepath.Join(file+"-dir", "vocab.txt.gz")}, false,
+			[]string{"CLIP vocabulary not found: looked for " + filepath.Join(file+"-dir", "vocab.txt.gz") + " (-tokenizer); pass -tokenizer or set $MMPOISON_CLIP_VOCAB"}},
 		{[]string{"demo", "-rate", "0.02"}, true, []string{"-rate 0.02 asks for 200 poisoned pairs (φ = 2% of the 10000 fine-tuning pairs",
 			"keeps 20 of its 220 trouser images (-source-images 20), so it has only 100 trouser captions",
 			"What would work: -rate 0.01 or lower; -count 100 or fewer; -source-images 41 or more (of 220)"}},
