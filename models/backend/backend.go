@@ -4,7 +4,8 @@
 // absolute plugin path as "xla:/path/to/pjrt_plugin.so"). Otherwise an XLA PJRT plugin that is already
 // installed is used (faster than pure Go on a CPU, and the way to use a GPU); if none is installed,
 // GoMLX's installer may try to fetch one (skipped when $GOMLX_NO_AUTO_INSTALL is set, and given at most
-// InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so.
+// InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so (in a GoNB notebook:
+// on stdout, once per notebook kernel).
 //
 // The pure-Go backend always gets the "parallelism=-1" setting: its default scheduler can deadlock on 2-core
 // machines, and -1 was the fastest setting that cannot.
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,11 @@ var InstallTimeout = 20 * time.Second
 
 // Notice is where the one-line notices about the chosen backend and the GoMLX patches go (nil: nowhere).
 var Notice io.Writer = os.Stderr
+
+// NotebookNotice is where the pure-Go fallback notice goes inside a GoNB notebook (nil: nowhere), once per
+// notebook kernel: each cell runs as a new process, and an expected condition should not print an error in
+// every cell.
+var NotebookNotice io.Writer = os.Stdout
 
 var (
 	mu        sync.Mutex
@@ -113,7 +120,7 @@ func New() (backends.Backend, error) {
 		case <-time.After(InstallTimeout):
 		}
 	}
-	notice("mmpoison: no XLA PJRT plugin found or installable: using the pure-Go backend (slower; set %s to choose)",
+	fallbackNotice("mmpoison: no XLA PJRT plugin found or installable: using the pure-Go backend (slower; set %s to choose)",
 		backends.ConfigEnvVar)
 	return FromConfig("go")
 }
@@ -162,5 +169,24 @@ func quietly(fn func() (backends.Backend, error)) (backends.Backend, error) {
 func notice(format string, args ...any) {
 	if Notice != nil {
 		fmt.Fprintf(Notice, format+"\n", args...)
+	}
+}
+
+// fallbackNotice reports the pure-Go fallback: on Notice from a command; inside a GoNB notebook (GoNB sets
+// $GONB_PIPE, and $GONB_TMP_DIR to a folder of the kernel's) on NotebookNotice, only the first time in the
+// kernel, which a file in that folder remembers.
+func fallbackNotice(format string, args ...any) {
+	dir := os.Getenv("GONB_TMP_DIR")
+	if os.Getenv("GONB_PIPE") == "" || dir == "" {
+		notice(format, args...)
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "mmpoison-backend-notice"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return // Shown before in this kernel.
+	}
+	f.Close()
+	if NotebookNotice != nil {
+		fmt.Fprintf(NotebookNotice, format+"\n", args...)
 	}
 }
