@@ -29,8 +29,8 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 		headers = append(headers, fmt.Sprintf("Hit@%d", k))
 	}
 	headers = append(headers, "MinRank mean", "MinRank median")
-	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.Attack.Kind,
-		goalsText(r), 100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Poison.Mode), headers...)
+	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%s of %s pairs, %s)", r.Spec.Attack.Kind,
+		goalsText(r), 100*r.Poison.Rate, thousands(r.Poison.PoisonedPairs), thousands(r.Poison.TotalPairs), r.Poison.Mode), headers...)
 	row := func(name string, a *metrics.AttackResult) {
 		vals := []any{name}
 		for _, k := range metrics.DefaultKs {

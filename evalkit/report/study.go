@@ -433,8 +433,8 @@ func BackdoorTable(r *experiment.Result) *kernelext.Table {
 	}
 	headers = append(headers, "MinRank mean")
 	b := r.Poisoned.Backdoor
-	t := kernelext.NewTable(fmt.Sprintf("Backdoor → %s, φ = %.2f%% (%d of %d pairs), trigger %d×%d %s %s", r.Spec.Attack.Target(),
-		100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Spec.Attack.Trigger.Resolved().Size,
+	t := kernelext.NewTable(fmt.Sprintf("Backdoor → %s, φ = %.2f%% (%s of %s pairs), trigger %d×%d %s %s", r.Spec.Attack.Target(),
+		100*r.Poison.Rate, thousands(r.Poison.PoisonedPairs), thousands(r.Poison.TotalPairs), r.Spec.Attack.Trigger.Resolved().Size,
 		r.Spec.Attack.Trigger.Resolved().Size, r.Spec.Attack.Trigger.Resolved().Pattern, r.Spec.Attack.Trigger.Resolved().Position), headers...)
 	row := func(name string, zs *metrics.ZeroShotRate, a *metrics.AttackResult) {
 		vals := []any{name, "–"}
