@@ -4,8 +4,7 @@
 // absolute plugin path as "xla:/path/to/pjrt_plugin.so"). Otherwise an XLA PJRT plugin that is already
 // installed is used (faster than pure Go on a CPU, and the way to use a GPU); if none is installed,
 // GoMLX's installer may try to fetch one (skipped when $GOMLX_NO_AUTO_INSTALL is set, and given at most
-// InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so (in a GoNB notebook:
-// on stdout, once per notebook kernel).
+// InstallTimeout); failing that, the pure-Go backend runs, and one line on stderr says so.
 //
 // The pure-Go backend always gets the "parallelism=-1" setting: its default scheduler can deadlock on 2-core
 // machines, and -1 was the fastest setting that cannot.
@@ -18,10 +17,10 @@
 package backend
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,9 +42,9 @@ var InstallTimeout = 20 * time.Second
 // Notice is where the one-line notices about the chosen backend and the GoMLX patches go (nil: nowhere).
 var Notice io.Writer = os.Stderr
 
-// NotebookNotice is where the pure-Go fallback notice goes inside a GoNB notebook (nil: nowhere), once per
-// notebook kernel: each cell runs as a new process, and an expected condition should not print an error in
-// every cell.
+// NotebookNotice is where those notices go inside a GoNB notebook instead (nil: nowhere), each once per
+// notebook kernel: every cell runs as a new process, and an expected condition (no XLA plugin) should not print
+// an error in every cell.
 var NotebookNotice io.Writer = os.Stdout
 
 var (
@@ -120,7 +119,7 @@ func New() (backends.Backend, error) {
 		case <-time.After(InstallTimeout):
 		}
 	}
-	fallbackNotice("mmpoison: no XLA PJRT plugin found or installable: using the pure-Go backend (slower; set %s to choose)",
+	notice("mmpoison: no XLA PJRT plugin found or installable: using the pure-Go backend (slower; set %s to choose)",
 		backends.ConfigEnvVar)
 	return FromConfig("go")
 }
@@ -166,27 +165,24 @@ func quietly(fn func() (backends.Backend, error)) (backends.Backend, error) {
 	return fn()
 }
 
+// notice writes one line on Notice; inside a GoNB notebook (GoNB sets $GONB_PIPE, and $GONB_TMP_DIR to a
+// folder of the kernel's) on NotebookNotice, and only the first time in the kernel, which a file in that folder
+// named after the line remembers.
 func notice(format string, args ...any) {
-	if Notice != nil {
-		fmt.Fprintf(Notice, format+"\n", args...)
-	}
-}
-
-// fallbackNotice reports the pure-Go fallback: on Notice from a command; inside a GoNB notebook (GoNB sets
-// $GONB_PIPE, and $GONB_TMP_DIR to a folder of the kernel's) on NotebookNotice, only the first time in the
-// kernel, which a file in that folder remembers.
-func fallbackNotice(format string, args ...any) {
-	dir := os.Getenv("GONB_TMP_DIR")
-	if os.Getenv("GONB_PIPE") == "" || dir == "" {
-		notice(format, args...)
+	line := fmt.Sprintf(format+"\n", args...)
+	if dir := os.Getenv("GONB_TMP_DIR"); os.Getenv("GONB_PIPE") != "" && dir != "" {
+		name := fmt.Sprintf("%s%cmmpoison-notice-%x", dir, os.PathSeparator, sha256.Sum256([]byte(line)))
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return // Shown before in this kernel.
+		}
+		f.Close()
+		if NotebookNotice != nil {
+			fmt.Fprint(NotebookNotice, line)
+		}
 		return
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "mmpoison-backend-notice"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return // Shown before in this kernel.
-	}
-	f.Close()
-	if NotebookNotice != nil {
-		fmt.Fprintf(NotebookNotice, format+"\n", args...)
+	if Notice != nil {
+		fmt.Fprint(Notice, line)
 	}
 }

@@ -69,8 +69,8 @@ func TestFallbackNotice(t *testing.T) {
 	}
 }
 
-// TestFallbackNoticeInANotebook: inside a GoNB notebook the fallback notice goes to NotebookNotice, not
-// Notice, and only in the first cell of the kernel.
+// TestFallbackNoticeInANotebook: inside a GoNB notebook a notice goes to NotebookNotice, not Notice, and only
+// in the first cell of the kernel.
 func TestFallbackNoticeInANotebook(t *testing.T) {
 	t.Setenv("GONB_PIPE", "/nonexistent/pipe")
 	t.Setenv("GONB_TMP_DIR", t.TempDir())
@@ -79,13 +79,13 @@ func TestFallbackNoticeInANotebook(t *testing.T) {
 	NotebookNotice, Notice = &nb, &errs
 	defer func() { NotebookNotice, Notice = oldNB, old }()
 	for range 3 { // Three cells of one kernel.
-		fallbackNotice("mmpoison: %s", "pure Go")
+		notice("mmpoison: %s", "pure Go")
 	}
 	if nb.String() != "mmpoison: pure Go\n" || errs.Len() != 0 {
 		t.Errorf("notebook got %q, Notice got %q", nb.String(), errs.String())
 	}
 	t.Setenv("GONB_PIPE", "")
-	fallbackNotice("mmpoison: %s", "pure Go")
+	notice("mmpoison: %s", "pure Go")
 	if errs.String() != "mmpoison: pure Go\n" {
 		t.Errorf("outside a notebook Notice got %q", errs.String())
 	}
