@@ -12,7 +12,7 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
-// FitError is LoadData's error when the attack asks for more poisoned pairs than the fine-tuning split holds
+// FitError is Data.Check's error when the attack asks for more poisoned pairs than the fine-tuning split holds
 // items for (an attack.ShortageError): it names what would fit, each alternative checked by applying the
 // attack to the split. Error words it in the spec's fields, CommandLine in the demo's flags.
 type FitError struct {
@@ -100,10 +100,23 @@ func (e *FitError) explain(w fitWords) string {
 // percent formats a rate as a percentage without needless digits (0.02 → "2", 0.0075 → "0.75").
 func percent(rate float64) string { return strconv.FormatFloat(100*rate, 'g', 4, 64) }
 
-// checkAttack applies the attack once to the fine-tuning split, so that an attack the data cannot hold fails
-// here, before any training; a shortage becomes a FitError. full is the split before its source classes were
-// thinned to Data.SourceImages images.
-func (d *Data) checkAttack(full *dataset.Dataset) error {
+// Check says whether the spec's attack and batch size fit the loaded data, before any training: it refuses a
+// batch larger than a training stage's pairs, and applies the attack once to the fine-tuning split, an attack
+// asking for more poisoned pairs than the split holds items for failing with a FitError that names what would
+// fit. Run calls it right after LoadData.
+func (d *Data) Check() error {
+	if err := d.checkBatch(); err != nil {
+		return err
+	}
+	return d.checkAttack()
+}
+
+// checkAttack applies the attack once to the fine-tuning split; a shortage becomes a FitError.
+func (d *Data) checkAttack() error {
+	full := d.fullTrain
+	if full == nil {
+		full = d.Splits.Train
+	}
 	_, _, err := Poison(d)
 	var short *attack.ShortageError
 	if !errors.As(err, &short) {

@@ -63,11 +63,9 @@ func TestCheckAfterLoading(t *testing.T) {
 			spec := DefaultSpec()
 			tc.change(&spec)
 			d := fakeData(spec, 220)
-			full, err := d.resolveGoals()
+			err := d.resolveGoals()
 			if err == nil {
-				if err = d.checkBatch(); err == nil {
-					err = d.checkAttack(full)
-				}
+				err = d.Check()
 			}
 			var fe *FitError
 			if tc.want == nil {
@@ -98,7 +96,7 @@ func TestGoalsSpelledAsTheDataset(t *testing.T) {
 	spec := DefaultSpec()
 	spec.Attack.Goals = []attack.Goal{{Source: " Trouser", Target: "BAG"}}
 	d := fakeData(spec, 30)
-	if _, err := d.resolveGoals(); err != nil {
+	if err := d.resolveGoals(); err != nil {
 		t.Fatal(err)
 	}
 	if g := d.Spec.Attack.Goals[0]; g.Source != "trouser" || g.Target != "bag" || spec.Attack.Goals[0].Source != " Trouser" {

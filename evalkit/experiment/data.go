@@ -37,13 +37,14 @@ type Data struct {
 	init       *context.Context     // The checkpoint of Spec.Real.Weights, until the pre-training stage takes it.
 	trainFiles map[string]trainFile // With Spec.Real.TrainCrop: the training images' files, by example ID.
 	kept       []KeptImages         // The source classes thinned to Spec.Data.SourceImages.
+	fullTrain  *dataset.Dataset     // The train split before the source classes were thinned.
 }
 
 // LoadData validates the spec, loads the model's config (a preset, or Spec.Real.Weights' checkpoint), the data
 // at the model's resolution (Fashion-MNIST's seeded splits, or a real dataset: see RealSpec.Dataset) and the
 // tokenizer, and resolves the attack's class names (spelled as the dataset does in Data.Spec). The fine-tuning
-// split keeps Data.SourceImages images of each goal's source class. The attack is applied once to that split,
-// so that one it cannot hold fails here, before any training (a FitError names what would fit).
+// split keeps Data.SourceImages images of each goal's source class. Check then says whether the attack and the
+// batch size fit the data (Run calls it before any training).
 func LoadData(spec Spec) (*Data, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -59,32 +60,25 @@ func LoadData(spec Spec) (*Data, error) {
 	if err := d.loadSplits(); err != nil {
 		return nil, err
 	}
-	full, err := d.resolveGoals()
-	if err != nil {
+	if err := d.resolveGoals(); err != nil {
 		return nil, err
 	}
 	if err := d.loadTokenizer(); err != nil {
 		return nil, err
 	}
-	if err := d.Model.Validate(); err != nil {
-		return nil, err
-	}
-	if err := d.checkBatch(); err != nil {
-		return nil, err
-	}
-	return d, d.checkAttack(full)
+	return d, d.Model.Validate()
 }
 
 // resolveGoals sets Goals, Source and Target from the attack's goals, writes the goals' class names as the
 // dataset spells them into d.Spec, and thins each source class of the train split to Spec.Data.SourceImages
-// images. It returns the train split as it was before thinning.
-func (d *Data) resolveGoals() (full *dataset.Dataset, err error) {
-	full = d.Splits.Train
+// images (the split as it was before is kept for Check).
+func (d *Data) resolveGoals() error {
+	full := d.Splits.Train
 	goals := slices.Clone(d.Spec.Attack.Goals)
 	for i, g := range goals {
 		dst, err := full.ClassIndex(g.Target)
 		if err != nil {
-			return nil, fmt.Errorf("attack target class: %w", err)
+			return fmt.Errorf("attack target class: %w", err)
 		}
 		goals[i].Target = full.Classes[dst]
 		if g.Source == "" { // Triggered images of every other class.
@@ -93,14 +87,14 @@ func (d *Data) resolveGoals() (full *dataset.Dataset, err error) {
 		}
 		src, err := full.ClassIndex(g.Source)
 		if err != nil {
-			return nil, fmt.Errorf("attack source class: %w", err)
+			return fmt.Errorf("attack source class: %w", err)
 		}
 		if src == dst {
-			return nil, fmt.Errorf("attack source and target are the same class %q", g.Source)
+			return fmt.Errorf("attack source and target are the same class %q", g.Source)
 		}
 		goals[i].Source = full.Classes[src]
 		if n, have := d.Spec.Data.SourceImages, len(full.IndicesOfClass(src)); n > have {
-			return nil, fmt.Errorf("%d images of class %q asked to be kept in the fine-tuning split (Data.SourceImages), but it has only %d",
+			return fmt.Errorf("%d images of class %q asked to be kept in the fine-tuning split (Data.SourceImages), but it has only %d",
 				n, full.Classes[src], have)
 		}
 		d.Goals = append(d.Goals, [2]int{src, dst})
@@ -109,9 +103,9 @@ func (d *Data) resolveGoals() (full *dataset.Dataset, err error) {
 		}
 	}
 	d.Spec.Attack.Goals = goals
-	d.Splits.Train = d.thinned(full, d.Spec.Data.SourceImages)
+	d.Splits.Train, d.fullTrain = d.thinned(full, d.Spec.Data.SourceImages), full
 	d.Source, d.Target = d.Goals[0][0], d.Goals[0][1]
-	return full, nil
+	return nil
 }
 
 // thinned returns ds with only the first n images of each goal's source class (n 0: ds itself).

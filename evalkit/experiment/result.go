@@ -52,8 +52,8 @@ type PoisonSummary struct {
 	TargetImageID string `json:"target_image_id,omitempty"`
 }
 
-// Run executes the whole experiment: load data, pre-train (or load) the clean model, fine-tune it on the clean
-// and on the poisoned train split, and evaluate both.
+// Run executes the whole experiment: load data and check that the attack fits it (Data.Check), pre-train (or
+// load) the clean model, fine-tune it on the clean and on the poisoned train split, and evaluate both.
 func Run(spec Spec, opts Options) (*Result, error) {
 	timings := map[string]float64{}
 	tick := time.Now()
@@ -64,6 +64,9 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	start := time.Now()
 	d, err := LoadData(spec)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.Check(); err != nil {
 		return nil, err
 	}
 	lap("load_data")
