@@ -376,8 +376,10 @@ func legendBelow(p *plot.Plot, strip vg.Length) func(draw.Canvas) {
 		defer func() { p.Legend = legend }()
 		p.Draw(draw.Crop(c, 0, 0, strip, 0))
 		width, height := c.Max.X-c.Min.X, c.Max.Y-c.Min.Y
-		margin := (width - (r.Max.X - r.Min.X)) / 2
-		legend.Draw(draw.Crop(c, margin, -margin, vg.Points(4), -(height - strip)))
+		// Centred with room for a tenth more text to its right: swatches stay left of their text, so a viewer's
+		// wider substitute font (where it ignores textLength) runs into the margin, not into a swatch.
+		margin := max(vg.Points(4), (width-(r.Max.X-r.Min.X)*11/10)/2)
+		legend.Draw(draw.Crop(c, margin, 0, vg.Points(4), -(height - strip)))
 	}
 }
 
@@ -401,7 +403,7 @@ func legendRight(p *plot.Plot) func(draw.Canvas) {
 		legend := p.Legend
 		legend.Top, legend.Left, legend.XOffs, legend.YOffs = true, true, 0, 0
 		r := legend.Rectangle(c)
-		strip := r.Max.X - r.Min.X + vg.Points(12)
+		strip := (r.Max.X-r.Min.X)*11/10 + vg.Points(12) // A tenth more for a wider substitute font.
 		p.Legend = plot.NewLegend()
 		defer func() { p.Legend = legend }()
 		p.Draw(draw.Crop(c, 0, -strip, 0, 0))

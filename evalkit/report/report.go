@@ -159,7 +159,7 @@ func othersLabel(r *experiment.Result) string {
 // tables' words.
 func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
 	src, dst := r.Spec.Attack.Source(), r.Spec.Attack.Target()
-	ranks, err := plots.RankHistogram(fmt.Sprintf("MinRank: rank of the first %s image for each query caption", dst), []plots.RankSeries{
+	ranks, err := plots.RankHistogram(fmt.Sprintf("MinRank of the first %s image per query", dst), []plots.RankSeries{
 		{Name: cleanLabel(src), Ranks: r.Clean.Attack.MinRanks},
 		{Name: randomLabel, Ranks: r.Poisoned.RandomQueries.MinRanks},
 		{Name: poisonedLabel(src), Ranks: r.Poisoned.Attack.MinRanks},

@@ -306,7 +306,7 @@ func GoalMatrixFigure(rs []*experiment.Result, classes []string) (*kernelext.Fig
 func StudyFigures(sr *study.Result) ([]*kernelext.Figure, error) {
 	var figs []*kernelext.Figure
 	if rs := sr.Groups[study.GroupAttackII]; len(rs) > 0 {
-		f, err := PooledRankHistogram(fmt.Sprintf("Attack II: MinRank of the first %s image per query caption\n%d seeds pooled",
+		f, err := PooledRankHistogram(fmt.Sprintf("Attack II: MinRank of the first %s image per query\n%d seeds pooled",
 			rs[0].Spec.Attack.Target(), seedCount(rs)), rs)
 		if err != nil {
 			return nil, err

@@ -40,7 +40,7 @@ func TestFiguresUseTheTablesWords(t *testing.T) {
 			}
 		}
 	}
-	if text := svgText(t, figs[0]); !strings.Contains(text, "rank of the first bag image for each query caption") {
+	if text := svgText(t, figs[0]); !strings.Contains(text, "MinRank of the first bag image per query") {
 		t.Errorf("MinRank figure title: %q", text)
 	}
 	utility, util := svgText(t, figs[2]), UtilityTable(r).Text()
