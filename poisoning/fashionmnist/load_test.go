@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mmpoison/mmpoison/internal/testskip"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
@@ -187,7 +188,7 @@ func TestLoadFromDir(t *testing.T) {
 // TestDebianData loads the real data installed by Debian's dataset-fashion-mnist package.
 func TestDebianData(t *testing.T) {
 	if _, err := os.Stat(DefaultSystemDir); err != nil {
-		t.Skipf("%s absent (install dataset-fashion-mnist): %v", DefaultSystemDir, err)
+		testskip.Skip(t, fmt.Sprintf("%s absent: apt-get install dataset-fashion-mnist (%v)", DefaultSystemDir, err))
 	}
 	start := time.Now()
 	s, err := Load(Config{Download: DownloadNever, CacheDir: t.TempDir()})
