@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/internal/testskip"
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 var (

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mmpoison/mmpoison/internal/testskip"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 // fakeRaw returns a Raw with trainPer and testPer images of every class.

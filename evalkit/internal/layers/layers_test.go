@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/internal/testskip"
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 const module = "github.com/mmpoison/mmpoison"
@@ -37,8 +37,6 @@ func layerOf(rel string) (layer int, ok bool) {
 	switch {
 	case under("kernelext"):
 		return display, true
-	case under("internal"): // internal/testskip: a test helper that imports nothing of mmpoison.
-		return data, true
 	case under("poisoning/attack", "poisoning/defense"):
 		return poison, true
 	case under("poisoning"):

@@ -1,5 +1,5 @@
 // Package testenv is what evalkit's tests share about their environment: one fresh model cache per test binary,
-// and skipping visibly (internal/testskip) when Fashion-MNIST or the CLIP vocabulary is not installed. It is
+// and skipping visibly (poisoning/testskip) when Fashion-MNIST or the CLIP vocabulary is not installed. It is
 // internal to the tests.
 package testenv
 
@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/internal/testskip"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 // Main runs a package's tests with one fresh model cache, so that its tests reuse the models others trained.
@@ -32,7 +32,7 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// RequireFashionMNIST skips the test (visibly, see internal/testskip) when Fashion-MNIST is not installed in its
+// RequireFashionMNIST skips the test (visibly, see poisoning/testskip) when Fashion-MNIST is not installed in its
 // system folder.
 func RequireFashionMNIST(t testing.TB) {
 	t.Helper()

@@ -103,18 +103,27 @@ const VocabURL = "https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_
 // test's folder, e.g. "../../.."). When neither exists it skips the test (Skip), saying where to put the file.
 func CLIPVocab(t testing.TB, up string) string {
 	t.Helper()
+	p, err := FindCLIPVocab(up)
+	if err != nil {
+		Skip(t, err.Error())
+	}
+	return p
+}
+
+// FindCLIPVocab is CLIPVocab without the test: the vocabulary's path, or an error saying where it was looked for
+// and where to get it.
+func FindCLIPVocab(up string) (string, error) {
 	if p := os.Getenv(VocabEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			Skip(t, fmt.Sprintf("$%s names %s, which is not there: download %s to it", VocabEnv, p, VocabURL))
+			return "", fmt.Errorf("$%s names %s, which is not there: download %s to it", VocabEnv, p, VocabURL)
 		}
-		return p
+		return p, nil
 	}
 	p := filepath.Join(up, "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
 	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		return p
+		return p, nil
 	}
 	abs, _ := filepath.Abs(p)
-	Skip(t, fmt.Sprintf("no CLIP vocabulary: looked for %s (the shared/ folder beside the checkout holds the project's "+
-		"large test files); download %s there or set $%s to it", abs, VocabURL, VocabEnv))
-	return ""
+	return "", fmt.Errorf("no CLIP vocabulary: looked for %s (the shared/ folder beside the checkout holds the project's "+
+		"large test files); download %s there or set $%s to it", abs, VocabURL, VocabEnv)
 }
