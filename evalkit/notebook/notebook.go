@@ -83,14 +83,17 @@ func (s Settings) String() string {
 // Data loads the notebook's data (experiment.LoadData of Spec), or stops the cell.
 func (s Settings) Data() *experiment.Data { return Must(experiment.LoadData(s.Spec())) }
 
-// Run returns the notebook's experiment, quietly: trained the first time, loaded from the cache afterwards.
-func (s Settings) Run() *experiment.Result {
-	return Must(experiment.Run(s.Spec(), experiment.Options{Quiet: true}))
-}
+// Run returns the notebook's experiment, quietly: trained the first time, then loaded from the cache (the models
+// and the result, so that every later cell gets it at once).
+func (s Settings) Run() *experiment.Result { return s.run(true) }
 
 // Train is Run with a live progress display for every model it has to train (none when all are cached).
-func (s Settings) Train() *experiment.Result {
-	return Must(experiment.Run(s.Spec(), experiment.Options{}))
+func (s Settings) Train() *experiment.Result { return s.run(false) }
+
+// run runs the notebook's experiment as a sweep of one, so that its result is cached too.
+func (s Settings) run(quiet bool) *experiment.Result {
+	sw := &sweep.Sweep{Options: experiment.Options{Quiet: quiet}}
+	return Must(sw.Run([]experiment.Spec{s.Spec()}))[0]
 }
 
 // RunSeeds returns the experiment once per seed (Seeds), quietly, each run kept in the cache.
