@@ -156,9 +156,8 @@ func Vocab() (string, error) {
 	if st, err := os.Stat(p); err == nil && !st.IsDir() {
 		return p, nil
 	}
-	return "", fmt.Errorf("the CLIP vocabulary bpe_simple_vocab_16e6.txt.gz is missing: it is not in ../%s "+
-		"(the shared folder beside this checkout) and $%s is not set; put OpenAI's file there or set $%s to it",
-		filepath.ToSlash(vocabFile), VocabEnv, VocabEnv)
+	return "", fmt.Errorf("the CLIP vocabulary is missing: no ../%s beside this checkout, and $%s is not set; "+
+		"put OpenAI's file there (README.md, \"../shared\") or set $%s to it", filepath.ToSlash(vocabFile), VocabEnv, VocabEnv)
 }
 
 // module is the first line of the repository's go.mod.
