@@ -174,6 +174,9 @@ func (c CheckerSpec) embedPairs(d *experiment.Data, path string, ps *dataset.Pai
 		for _, ex := range ps.Images[start:min(start+embedChunk, len(ps.Images))] {
 			im := ex.Image
 			if im.Height != cfg.ImageSize || im.Width != cfg.ImageSize {
+				if err := imageprep.CheckCLIPSize(im.Width, im.Height, cfg.ImageSize); err != nil {
+					return nil, nil, cfg, fmt.Errorf("image %s: %w", ex.ID, err)
+				}
 				im = imageprep.CLIP(im, cfg.ImageSize)
 			}
 			pix, err := clip.Preprocess(cfg, im)
