@@ -39,6 +39,7 @@ func Pretrain(d *Data, opts Options) (*Stage, error) {
 		return nil, err
 	}
 	return cachedStage(key, func(st *Stage) (*context.Context, clip.Config, error) {
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, "pre-training (clean pool)", nil, d.Splits.Pool.Pairs(), s.Pretrain)
 		st.History = hist
 		return ctx, d.Model, err
@@ -104,6 +105,7 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 			st.Epochs = append(st.Epochs, ev)
 			return epochFields(ev), nil
 		}
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, title, init, pairs, d.Spec.Finetune)
 		st.History = hist
 		return ctx, d.Model, err
