@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,35 +166,122 @@ func sameOutcome(t *testing.T, got, want stageOutcome) {
 // A run killed mid-pre-training and run again resumes after the last finished epoch and publishes the model,
 // history and evaluations of an uninterrupted run.
 func TestKillMidPretraining(t *testing.T) {
-	testKill(t, "pretrain", "pretrain-", 0)
+	testKill(t, "pretrain", "pretrain-", 0, nil, "resuming the training after epoch")
 }
 
 // Same, killed mid-fine-tuning (after pre-training was published).
 func TestKillMidFinetuning(t *testing.T) {
-	testKill(t, "finetune", "finetune-poisoned-", 1)
+	testKill(t, "finetune", "finetune-poisoned-", 1, nil, "resuming the training after epoch")
 }
 
-func testKill(t *testing.T, stages, prefix string, stage int) {
+// Killed mid-fine-tuning, with the saved training state then damaged (64 KiB zeroed in the middle of its
+// checkpoint): the rerun says so, removes it and trains the stage from its start, with the same numbers.
+func TestKillThenDamagedState(t *testing.T) {
+	testKill(t, "finetune", "finetune-poisoned-", 1, zeroMiddle, "is unusable")
+}
+
+// testKill kills a child running stages once the stage named prefix (at index stage of the outcome) saved
+// training state, applies damage (if not nil) to that state's checkpoint, reruns the child and checks that its
+// error output says want and that it publishes the uninterrupted run's numbers.
+func testKill(t *testing.T, stages, prefix string, stage int, damage func(*testing.T, string), want string) {
 	if testing.Short() {
 		t.Skip("trains a tiny spec in child processes (seconds)")
 	}
 	requireData(t)
-	want := reference(t)
+	ref := reference(t)
 	root := t.TempDir()
 	startKillChild(t, root, stages).killWhenSaved(t, root, prefix)
+	if damage != nil {
+		found, _ := filepath.Glob(filepath.Join(root, "v3", ".partial", prefix+"*", stateDir, stateCheckpoint))
+		damage(t, found[0])
+	}
 	rerun := startKillChild(t, root, stages)
 	got := rerun.outcome(t)
-	if !strings.Contains(rerun.stderr.String(), "resuming the training after epoch") {
-		t.Errorf("the rerun did not resume:\n%s", rerun.stderr.String())
+	if !strings.Contains(rerun.stderr.String(), want) {
+		t.Errorf("the rerun did not say %q:\n%s", want, rerun.stderr.String())
 	}
 	if got[stage].Cached {
 		t.Errorf("the killed stage was found in the cache")
 	}
 	for i := range got {
-		sameOutcome(t, got[i], want[i])
+		sameOutcome(t, got[i], ref[i])
 	}
 	if left, _ := filepath.Glob(filepath.Join(root, "v3", ".partial", "*")); len(left) > 0 {
 		t.Errorf("partial folders left after publishing: %v", left)
+	}
+}
+
+// The damages of issue 15 to a file: 64 KiB zeroed in the middle, 4 KiB of random bytes in the middle, the file
+// cut in half.
+func zeroMiddle(t *testing.T, path string) {
+	damageFile(t, path, func(b []byte) []byte { copy(b[len(b)/2:], make([]byte, 64<<10)); return b })
+}
+
+func randomMiddle(t *testing.T, path string) {
+	damageFile(t, path, func(b []byte) []byte {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := len(b) / 2; i < len(b)/2+4096; i++ {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	})
+}
+
+func cutInHalf(t *testing.T, path string) {
+	damageFile(t, path, func(b []byte) []byte { return b[:len(b)/2] })
+}
+
+func damageFile(t *testing.T, path string, damage func([]byte) []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, damage(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Cached models damaged in each of the three ways are reported by name, moved aside and recomputed: every rerun
+// publishes the uninterrupted run's numbers, and never uses the damaged file.
+func TestDamagedCachedModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny spec in child processes (seconds)")
+	}
+	requireData(t)
+	root := t.TempDir()
+	first := startKillChild(t, root, "finetune").outcome(t)
+	if referenceOutcome == nil {
+		referenceOutcome = first
+	}
+	ref := reference(t)
+	for _, tc := range []struct {
+		name, entry string
+		damage      func(*testing.T, string)
+	}{
+		{"fine-tuned model, 64 KiB zeroed", ref[1].Key, zeroMiddle},
+		{"pre-trained model, random bytes", ref[0].Key, randomMiddle},
+		{"fine-tuned model, cut in half", ref[1].Key, cutInHalf},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entry := filepath.Join(root, "v3", tc.entry)
+			tc.damage(t, filepath.Join(entry, modelFile))
+			rerun := startKillChild(t, root, "finetune")
+			got := rerun.outcome(t)
+			if msg := rerun.stderr.String(); !strings.Contains(msg, "cache entry "+entry+" is corrupt") ||
+				!strings.Contains(msg, "model.safetensors") || !strings.Contains(msg, "recomputing it") {
+				t.Errorf("no notice naming the damaged entry:\n%s", msg)
+			}
+			for i := range got {
+				if got[i].Cached != (got[i].Key != tc.entry) {
+					t.Errorf("stage %s: cached %v", got[i].Key, got[i].Cached)
+				}
+				sameOutcome(t, got[i], ref[i])
+			}
+		})
+	}
+	if moved, _ := filepath.Glob(filepath.Join(root, "v3", ".corrupt", "*", "*")); len(moved) != 3 {
+		t.Errorf("moved aside: %v, want the 3 damaged entries", moved)
 	}
 }
 
