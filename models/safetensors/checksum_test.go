@@ -86,6 +86,10 @@ func TestChecksumRoundTrip(t *testing.T) {
 	if meta, err := ReadMetadata(path); err != nil || len(meta) != 1 {
 		t.Errorf("ReadMetadata = %v, %v", meta, err)
 	}
+	data, _ := os.ReadFile(path)
+	if unchecked, err := Parse(fuzzcheck.WithoutChecksum(data)); err != nil || unchecked.Metadata["unchecked.sha25"] == "" {
+		t.Errorf("fuzzcheck.WithoutChecksum does not rename %s: %v", ChecksumKey, err)
+	}
 	plain := encodeFile(t, &File{Metadata: map[string]string{"k": "v"}, Tensors: f.Tensors})
 	if _, err := Parse(plain); err != nil {
 		t.Errorf("a file without a checksum: %v", err)
