@@ -1,0 +1,75 @@
+package train
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
+)
+
+// microConfig is a ViT small enough that a training checkpoint makes a fuzzing seed of a few kilobytes.
+func microConfig() clip.Config {
+	return clip.Config{Name: "micro", EmbedDim: 4, ImageSize: 8, ImageChannels: 1, PatchSize: 4, VisionWidth: 8,
+		VisionLayers: 1, VisionHeads: 2, ContextLength: 4, VocabSize: 6, TextWidth: 8, TextLayers: 1, TextHeads: 2,
+		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
+}
+
+// FuzzResume resumes a trainer from arbitrary bytes as a training checkpoint (model, optimizer moments, and the
+// run's options and position in the metadata). Properties: no panic; memory within 16 times the header plus 8
+// times the file; an error names the file; an accepted checkpoint puts the trainer at a position inside its
+// run (0 ≤ epoch ≤ Epochs, step ≥ epoch).
+func FuzzResume(f *testing.F) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "train.safetensors")
+	cfg := microConfig()
+	opts := smallOptions()
+	newTrainer := func() *Trainer {
+		ctx, err := clip.NewContext(cfg, 1)
+		if err != nil {
+			f.Fatal(err)
+		}
+		tr, err := New(benchBackend(f), cfg, ctx, opts)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return tr
+	}
+	seed := newTrainer()
+	seed.epoch, seed.step = 1, 4
+	if err := seed.SaveCheckpoint(path); err != nil {
+		f.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(fuzzcheck.WithoutChecksum(data))
+	f.Add(data)
+	tr := newTrainer()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if err := os.WriteFile(path, in, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hlen := uint64(0)
+		if len(in) >= 8 {
+			hlen = min(binary.LittleEndian.Uint64(in), uint64(len(in)))
+		}
+		tr.epoch, tr.step = 0, 0
+		var ok bool
+		var err error
+		fuzzcheck.Within(t, "Resume", 16*hlen+8*uint64(len(in)), func() { ok, err = tr.Resume(path) })
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if !ok || tr.epoch < 0 || tr.epoch > opts.Epochs || tr.step < tr.epoch {
+			t.Fatalf("resumed at epoch %d, step %d (ok %v) of a run of %d epochs", tr.epoch, tr.step, ok, opts.Epochs)
+		}
+	})
+}
