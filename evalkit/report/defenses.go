@@ -81,7 +81,12 @@ func DefenseMatrixTable(os []*defenses.Outcome) *kernelext.Table {
 				if cs[0].Report == nil {
 					return "–"
 				}
-				return ms(over(cs, f), "%.3f")
+				return ms(over(cs, func(o *defenses.Outcome) float64 {
+					if o.Report == nil { // A cell read back without its report: left out.
+						return math.NaN()
+					}
+					return f(o)
+				}), "%.3f")
 			}
 			name := d
 			if d == defenses.DefenseNone {
