@@ -87,7 +87,7 @@ func CheckDir(dir string) (string, error) {
 	}
 	switch st, err := os.Stat(abs); {
 	case err == nil && !st.IsDir():
-		return "", fmt.Errorf("output folder %s is a file", dir)
+		return "", fmt.Errorf("output folder %s is a file, not a folder", dir)
 	case err == nil:
 		entries, err := os.ReadDir(abs)
 		if err != nil {
@@ -108,7 +108,7 @@ func probe(parent, dir string) error {
 	for {
 		st, err := os.Stat(parent)
 		if err == nil && !st.IsDir() {
-			return fmt.Errorf("output folder %s: %s is a file", dir, parent)
+			return fmt.Errorf("output folder %s: %s is a file, not a folder", dir, parent)
 		}
 		if err == nil {
 			break

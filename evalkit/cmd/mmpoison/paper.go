@@ -76,6 +76,15 @@ func paper(args []string) error {
 	if *prepare && *mini == "" {
 		return errors.New("paper: -prepare needs -mini DIR")
 	}
+	if err := checkMinimums(fs, minimum{"batch", 2}, minimum{"epochs", 1}, minimum{"max-train", 0},
+		minimum{"test-per-class", 1}); err != nil {
+		return fmt.Errorf("paper: %w", err)
+	}
+	if *mini != "" {
+		if err := writableDir("mini", *mini); err != nil {
+			return fmt.Errorf("paper: %w", err)
+		}
+	}
 	if err := findVocab(tok, *mini != ""); err != nil {
 		return fmt.Errorf("paper: %w", err)
 	}
