@@ -55,6 +55,7 @@ func badFlags(file, full string) []badFlag {
 		{[]string{"defenses", "-attacks", "IV"}, `unknown kind "IV": known kinds are I, II, III, backdoor`},
 		{[]string{"defenses", "-defenses", "magic"}, `unknown defense "magic" (known: [none filter clean-finetune kdistance cleanclip])`},
 		{[]string{"defenses", "-checker-preset", "huge"}, `checker (CheckerSpec.Preset): unknown model preset "huge": known presets are`},
+		{[]string{"defenses", "-checker-weights", "/dev/zero"}, "checker checkpoint (CheckerSpec.Weights) /dev/zero is not a regular file"},
 		{[]string{"defenses", "-out", under}, "is a file, not a folder"},
 		{[]string{"defenses", "-runs", under}, "is a file, not a folder"},
 		{[]string{"bench", "-steps", "-1"}, "-steps -1: want 0 or more"},
@@ -67,6 +68,8 @@ func badFlags(file, full string) []badFlag {
 		{embed("--vision-heads", "-1"), "-vision-heads -1: want 0 or more"},
 		{embed("--text-heads", "-2"), "-text-heads -2: want 0 or more"},
 		{[]string{"embed", "--weights", file, "--captions", file, "--out", under, "img.png"}, "-out " + under + ": " + file + " is a file"},
+		{[]string{"embed", "--weights", "/dev/zero", "--captions", file, "--out", filepath.Dir(file), "img.png"}, "reading checkpoint: /dev/zero is not a regular file"},
+		{[]string{"embed", "--weights", file, "--captions", "/dev/zero", "--out", filepath.Dir(file), "img.png"}, "reading captions: /dev/zero is not a regular file"},
 		{[]string{"paper", "-batch", "-3"}, "paper: -batch -3: want 2 or more"},
 		{[]string{"paper", "-epochs", "0"}, "paper: -epochs 0: want 1 or more"},
 		{[]string{"paper", "-max-train", "-1"}, "paper: -max-train -1: want 0 or more"},
@@ -86,7 +89,7 @@ func TestBadFlagsOfEveryCommand(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
 	full := filepath.Join(dir, "thesis")
-	os.WriteFile(file, nil, 0o644)
+	os.WriteFile(file, []byte("a caption\n"), 0o644)
 	os.Mkdir(full, 0o755)
 	os.WriteFile(filepath.Join(full, "thesis.tex"), nil, 0o644)
 	for _, tc := range badFlags(file, full) {
