@@ -73,3 +73,28 @@ func FuzzResume(f *testing.F) {
 		}
 	})
 }
+
+// A checkpoint whose position lies outside the run (epoch 5 of a run of 2) is refused, naming the file.
+func TestResumeRefusesPositionOutsideRun(t *testing.T) {
+	cfg := microConfig()
+	ctx, err := clip.NewContext(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(benchBackend(t), cfg, ctx, smallOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "train.safetensors")
+	tr.epoch, tr.step = 5, 9
+	if err := tr.SaveCheckpoint(path); err != nil {
+		t.Fatal(err)
+	}
+	tr.epoch, tr.step = 0, 0
+	if ok, err := tr.Resume(path); ok || err == nil || !strings.Contains(err.Error(), path+": position epoch 5, step 9 is outside a run of 2 epochs") {
+		t.Errorf("Resume = %v, %v", ok, err)
+	}
+	if tr.epoch != 0 || tr.step != 0 {
+		t.Errorf("the refused checkpoint moved the trainer to epoch %d, step %d", tr.epoch, tr.step)
+	}
+}
