@@ -1,24 +1,18 @@
-package clip
+package clip_test
 
 import (
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/internal/cliptest"
 	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
-
-// microConfig is a ViT small enough that its checkpoint makes a fuzzing seed of a few kilobytes.
-func microConfig() Config {
-	return Config{Name: "micro", EmbedDim: 4, ImageSize: 8, ImageChannels: 1, PatchSize: 4, VisionWidth: 8,
-		VisionLayers: 1, VisionHeads: 2, ContextLength: 4, VocabSize: 6, TextWidth: 8, TextLayers: 1, TextHeads: 2,
-		ImageMean: OpenAIMean, ImageStd: OpenAIStd}
-}
 
 // FuzzLoad loads arbitrary bytes as an mmpoison checkpoint (clip.Load: the config from the metadata, then every
 // parameter). Properties: no panic; memory within 16 times the header plus 8 times the file; an accepted
@@ -27,12 +21,12 @@ func microConfig() Config {
 func FuzzLoad(f *testing.F) {
 	dir := f.TempDir()
 	path := filepath.Join(dir, "model.safetensors")
-	cfg := microConfig()
-	ctx, err := NewContext(cfg, 1)
+	cfg := cliptest.MicroConfig()
+	ctx, err := clip.NewContext(cfg, 1)
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := Save(path, ctx, cfg); err != nil {
+	if err := clip.Save(path, ctx, cfg); err != nil {
 		f.Fatal(err)
 	}
 	seed, err := os.ReadFile(path)
@@ -44,21 +38,14 @@ func FuzzLoad(f *testing.F) {
 	huge := strings.Replace(string(fuzzcheck.WithoutChecksum(seed)), `\"image_size\":8,`, `\"image_size\":100000,`, 1)
 	f.Add([]byte(huge)) // A header length off by 5: refused, and a seed for the fuzzer to fix.
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if err := os.WriteFile(path, in, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		hlen := uint64(0)
-		if len(in) >= 8 {
-			hlen = min(binary.LittleEndian.Uint64(in), uint64(len(in)))
-		}
-		var got Config
+		var got clip.Config
 		var ts []*safetensors.Tensor
 		var err error
-		fuzzcheck.Within(t, "Load", 16*hlen+8*uint64(len(in)), func() {
-			ctx, c, lerr := Load(path)
+		cliptest.ReadAsCheckpoint(t, path, in, func() {
+			ctx, c, lerr := clip.Load(path)
 			got, err = c, lerr
 			if lerr == nil {
-				ts, err = ParamsToTensors(ctx, c)
+				ts, err = clip.ParamsToTensors(ctx, c)
 			}
 		})
 		if err != nil {
@@ -81,8 +68,8 @@ func FuzzLoad(f *testing.F) {
 // A checkpoint whose metadata asks for 100000-pixel images (its tensors matching) is refused at load, before any
 // image is preprocessed at that size.
 func TestLoadRefusesHugeImages(t *testing.T) {
-	_, err := ConfigFromMetadata("m.safetensors", &safetensors.File{Metadata: map[string]string{
-		MetadataConfig: `{"embed_dim":4,"image_size":100000,"image_channels":1,"patch_size":100000,"vision_width":8,` +
+	_, err := clip.ConfigFromMetadata("m.safetensors", &safetensors.File{Metadata: map[string]string{
+		clip.MetadataConfig: `{"embed_dim":4,"image_size":100000,"image_channels":1,"patch_size":100000,"vision_width":8,` +
 			`"vision_layers":1,"vision_heads":2,"context_length":4,"vocab_size":6,"text_width":8,"text_layers":1,` +
 			`"text_heads":2,"image_mean":[0.5,0.5,0.5],"image_std":[0.5,0.5,0.5]}`}})
 	if err == nil || !strings.Contains(err.Error(), "m.safetensors: clip config") ||

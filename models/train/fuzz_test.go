@@ -1,22 +1,15 @@
 package train
 
 import (
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/internal/cliptest"
 	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
-
-// microConfig is a ViT small enough that a training checkpoint makes a fuzzing seed of a few kilobytes.
-func microConfig() clip.Config {
-	return clip.Config{Name: "micro", EmbedDim: 4, ImageSize: 8, ImageChannels: 1, PatchSize: 4, VisionWidth: 8,
-		VisionLayers: 1, VisionHeads: 2, ContextLength: 4, VocabSize: 6, TextWidth: 8, TextLayers: 1, TextHeads: 2,
-		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
-}
 
 // FuzzResume resumes a trainer from arbitrary bytes as a training checkpoint (model, optimizer moments, and the
 // run's options and position in the metadata). Properties: no panic; memory within 16 times the header plus 8
@@ -25,7 +18,7 @@ func microConfig() clip.Config {
 func FuzzResume(f *testing.F) {
 	dir := f.TempDir()
 	path := filepath.Join(dir, "train.safetensors")
-	cfg := microConfig()
+	cfg := cliptest.MicroConfig()
 	opts := smallOptions()
 	newTrainer := func() *Trainer {
 		ctx, err := clip.NewContext(cfg, 1)
@@ -51,17 +44,10 @@ func FuzzResume(f *testing.F) {
 	f.Add(data)
 	tr := newTrainer()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if err := os.WriteFile(path, in, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		hlen := uint64(0)
-		if len(in) >= 8 {
-			hlen = min(binary.LittleEndian.Uint64(in), uint64(len(in)))
-		}
 		tr.epoch, tr.step = 0, 0
 		var ok bool
 		var err error
-		fuzzcheck.Within(t, "Resume", 16*hlen+8*uint64(len(in)), func() { ok, err = tr.Resume(path) })
+		cliptest.ReadAsCheckpoint(t, path, in, func() { ok, err = tr.Resume(path) })
 		if err != nil {
 			if !strings.Contains(err.Error(), path) {
 				t.Fatalf("error %q does not name the file", err)
@@ -76,7 +62,7 @@ func FuzzResume(f *testing.F) {
 
 // A checkpoint whose position lies outside the run (epoch 5 of a run of 2) is refused, naming the file.
 func TestResumeRefusesPositionOutsideRun(t *testing.T) {
-	cfg := microConfig()
+	cfg := cliptest.MicroConfig()
 	ctx, err := clip.NewContext(cfg, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -11,17 +11,11 @@ import (
 	"testing"
 
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/internal/cliptest"
 	"github.com/mmpoison/mmpoison/models/safetensors"
 	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
-
-// microConfig is a ViT small enough that a whole checkpoint makes a fuzzing seed of a few kilobytes.
-func microConfig() clip.Config {
-	return clip.Config{Name: "micro", EmbedDim: 4, ImageSize: 8, ImageChannels: 1, PatchSize: 4, VisionWidth: 8,
-		VisionLayers: 1, VisionHeads: 2, ContextLength: 4, VocabSize: 6, TextWidth: 8, TextLayers: 1, TextHeads: 2,
-		ImageMean: clip.OpenAIMean, ImageStd: clip.OpenAIStd}
-}
 
 // shapesOnly returns the tensors of cfg's parameters with their shapes and no values (InferConfig reads none).
 func shapesOnly(cfg clip.Config) []*safetensors.Tensor {
@@ -59,7 +53,7 @@ func FuzzInferConfig(f *testing.F) {
 	f.Add(0, 300, 4, 3, 32, 8, 50, 24, true, "8", "x")      // a ResNet, 9600 pixels
 	f.Fuzz(func(t *testing.T, patch, grid, width, channels, textWidth, context, vocab, embed int, resNet bool,
 		visionHeads, textHeads string) {
-		base := microConfig()
+		base := cliptest.MicroConfig()
 		if resNet {
 			base = rnConfig()
 		}
@@ -102,7 +96,7 @@ func FuzzInferConfig(f *testing.F) {
 // writeMicroCheckpoints writes fuzzing seeds: the micro model OpenAI-named (by SaveOpenAI, with its metadata)
 // and HuggingFace-named, returning their bytes; dir gets the HuggingFace config.json of the micro model.
 func writeMicroCheckpoints(f *testing.F, dir string) (openAI, hf []byte) {
-	cfg := microConfig()
+	cfg := cliptest.MicroConfig()
 	ts := randomTensors(cfg, 1)
 	ctx, _, err := loadOpenAIFile(&safetensors.File{Tensors: ts, Metadata: map[string]string{
 		MetadataVisionHeads: "2", MetadataTextHeads: "2"}}, Hints{}, "")
@@ -147,17 +141,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add(binary.LittleEndian.AppendUint64(nil, 1<<40))
 	path := filepath.Join(dir, "model.safetensors")
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if err := os.WriteFile(path, in, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		hlen := uint64(0)
-		if len(in) >= 8 {
-			hlen = min(binary.LittleEndian.Uint64(in), uint64(len(in)))
-		}
 		var cfg clip.Config
 		var err error
 		var ts []*safetensors.Tensor
-		fuzzcheck.Within(t, "Load", 16*hlen+8*uint64(len(in)), func() {
+		cliptest.ReadAsCheckpoint(t, path, in, func() {
 			ctx, c, lerr := Load(path, "", Hints{})
 			cfg, err = c, lerr
 			if lerr == nil {
@@ -180,7 +167,7 @@ func FuzzLoad(f *testing.F) {
 // micro model's config from its HuggingFace-named shapes with it. Properties: no panic; memory within 64 times
 // the input; an accepted config is valid, and every size config.json states equals the shapes'.
 func FuzzHuggingFaceConfig(f *testing.F) {
-	cfg := microConfig()
+	cfg := cliptest.MicroConfig()
 	good, _ := json.Marshal(hfConfigFor(cfg))
 	f.Add(good)
 	f.Add([]byte(`{"model_type": "clip", "vision_config_dict": {"num_attention_heads": 4}, "text_config": null}`))
@@ -228,7 +215,7 @@ func FuzzOpenCLIPConfig(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	cfg := microConfig()
+	cfg := cliptest.MicroConfig()
 	f.Add([]byte(fmt.Sprintf(`{"embed_dim": 4, "quick_gelu": true, "vision_cfg": {"image_size": [8, 8], "layers": 1, `+
 		`"width": 8, "head_width": 4, "patch_size": 4}, "text_cfg": {"context_length": 4, "vocab_size": 6, "width": 8, `+
 		`"heads": %d, "layers": 1}}`, cfg.TextHeads)))
