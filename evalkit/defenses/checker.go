@@ -90,6 +90,8 @@ func (c CheckerSpec) Validate(victim experiment.Spec) error {
 			return fmt.Errorf("checker %s: %w", f.what, err)
 		case st.IsDir():
 			return fmt.Errorf("checker %s %s is a folder, not a file", f.what, f.path)
+		case !st.Mode().IsRegular():
+			return fmt.Errorf("checker %s %s is not a regular file (%v)", f.what, f.path, st.Mode().Type())
 		}
 	}
 	return nil
@@ -174,6 +176,9 @@ func (c CheckerSpec) embedPairs(d *experiment.Data, path string, ps *dataset.Pai
 		for _, ex := range ps.Images[start:min(start+embedChunk, len(ps.Images))] {
 			im := ex.Image
 			if im.Height != cfg.ImageSize || im.Width != cfg.ImageSize {
+				if err := imageprep.CheckCLIPSize(im.Width, im.Height, cfg.ImageSize); err != nil {
+					return nil, nil, cfg, fmt.Errorf("image %s: %w", ex.ID, err)
+				}
 				im = imageprep.CLIP(im, cfg.ImageSize)
 			}
 			pix, err := clip.Preprocess(cfg, im)

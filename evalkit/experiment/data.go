@@ -188,6 +188,9 @@ func (d *Data) WithPreset(preset string) (*Data, error) {
 		pool := *d.Splits.Pool
 		pool.Examples = slices.Clone(pool.Examples)
 		for i, ex := range pool.Examples {
+			if err := imageprep.CheckCLIPSize(ex.Image.Width, ex.Image.Height, n); err != nil {
+				return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+			}
 			pool.Examples[i].Image = imageprep.CLIP(ex.Image, n)
 		}
 		splits := *d.Splits

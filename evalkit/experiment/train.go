@@ -2,9 +2,9 @@ package experiment
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -39,6 +39,9 @@ type Options struct {
 	// afterEpoch, when set, is called by trainModel after every epoch with the model trained so far; the fields
 	// it returns join the live progress display (e.g. Hit@10).
 	afterEpoch func(ctx *context.Context, st train.EpochStats) ([]kernelext.Field, error)
+	// resume, when set, is the stage trainModel trains: its training resumes from the state saved in the
+	// stage's partial folder, and saves its state there after every epoch (see resume.go).
+	resume *Stage
 }
 
 // cache is the cache of CacheDir.
@@ -81,9 +84,17 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 		c(&to)
 	}
 	progress := newProgress(opts, title, steps, &to, ctx)
-	tr, err := train.New(b, d.Model, ctx, to)
-	if err != nil {
+	var tr *train.Trainer
+	if opts.resume != nil {
+		keepState(&to, &tr, opts.resume)
+	}
+	if tr, err = train.New(b, d.Model, ctx, to); err != nil {
 		return nil, nil, err
+	}
+	if opts.resume != nil {
+		if err := resumeState(tr, opts.resume, opts); err != nil {
+			return nil, nil, err
+		}
 	}
 	hist, err := tr.Fit(td)
 	if progress != nil {
@@ -91,6 +102,9 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", title, err)
+	}
+	if opts.resume != nil {
+		hist = opts.resume.History // The epochs before a resumption too.
 	}
 	return ctx, hist, nil
 }
@@ -147,6 +161,9 @@ type Stage struct {
 	// Cached is true when the model was loaded from the cache instead of trained.
 	Cached  bool    `json:"cached"`
 	Seconds float64 `json:"seconds"`
+
+	// partial is the partial folder of the cache entry being produced (see resume.go).
+	partial string
 }
 
 // Files of a stage's cache entry.
@@ -157,7 +174,8 @@ const (
 
 // cachedStage returns the stage of key's cache entry, calling produce to make the model when the entry does
 // not exist yet; produce returns the model's parameters and config, and fills in the stage's history and
-// per-epoch evaluations.
+// per-epoch evaluations. A produce that trains with opts.resume = st resumes a killed training; when its saved
+// state is unusable (removed by then), produce runs again from the start.
 func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.Context, clip.Config, error)) (*Stage, error) {
 	c, err := opts.cache()
 	if err != nil {
@@ -165,9 +183,17 @@ func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.
 	}
 	var made *Stage
 	dir, cached, err := c.Get(key, func(dir string) error {
-		st := &Stage{}
+		partial, err := c.Partial(key)
+		if err != nil {
+			return err
+		}
+		st := &Stage{partial: partial}
 		start := time.Now()
 		ctx, cfg, err := produce(st)
+		if errors.Is(err, errStateUnusable) {
+			st = &Stage{partial: partial}
+			ctx, cfg, err = produce(st)
+		}
 		if err != nil {
 			return err
 		}
@@ -188,11 +214,7 @@ func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.
 	st := made
 	if st == nil || cached {
 		st = &Stage{}
-		data, err := os.ReadFile(filepath.Join(dir, stageFile))
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(data, st); err != nil {
+		if err := readStageFile(filepath.Join(dir, stageFile), st); err != nil {
 			return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 		}
 	}
@@ -239,6 +261,7 @@ func Train(d *Data, req TrainRequest, opts Options) (*Stage, error) {
 		if req.SelfSupervised != nil {
 			configure = append(configure, func(o *train.Options) { o.SelfSupervised = req.SelfSupervised })
 		}
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, req.Title, init, req.Pairs, req.Recipe, configure...)
 		st.History = hist
 		return ctx, d.Model, err
