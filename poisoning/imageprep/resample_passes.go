@@ -1,0 +1,132 @@
+package imageprep
+
+import "sync"
+
+// The two passes of the 8-bit resize, written for speed: the same sums as PIL's ImagingResampleHorizontal_8bpc
+// and ImagingResampleVertical_8bpc (2^21 plus weight × sample over the taps, then clip8), in the same order of
+// the passes, so the same values. Sums fit in 32 bits, as in PIL: at most 255 times the sum of the positive
+// weights, about 1.1·2^22, plus 2^21.
+
+const half = 1 << (precisionBits - 1)
+
+// horizontalPass resamples rows of src (each stride bytes, ch channels a pixel) into dst, whose rows are
+// len(c.start)·ch bytes: as many rows as dst holds.
+func horizontalPass(src []uint8, stride int, dst []uint8, c coeffs, ch int) {
+	outLen := len(c.start) * ch
+	for y := 0; y*outLen < len(dst); y++ {
+		in := src[y*stride : (y+1)*stride]
+		out := dst[y*outLen : (y+1)*outLen]
+		switch ch {
+		case 3:
+			horizontal3(in, out, c)
+		case 1:
+			horizontal1(in, out, c)
+		default:
+			horizontalN(in, out, c, ch)
+		}
+	}
+}
+
+// horizontal3 resamples one row of RGB pixels.
+func horizontal3(in, out []uint8, c coeffs) {
+	for xx, x0 := range c.start {
+		ws := c.weights[xx]
+		s0, s1, s2 := dot3(in[3*x0:3*(x0+len(ws))], ws)
+		o := out[3*xx : 3*xx+3 : 3*xx+3]
+		o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
+	}
+}
+
+// dot3 returns 2^21 plus the sums of the weights times the samples of each channel of the RGB pixels p.
+//
+//go:noinline
+func dot3(p []uint8, ws []int32) (s0, s1, s2 int32) {
+	s0, s1, s2 = half, half, half
+	for len(ws) >= 2 && len(p) >= 6 { // Two taps at a time (the sums are exact in any order).
+		w0, w1 := ws[0], ws[1]
+		s0 += int32(p[0])*w0 + int32(p[3])*w1
+		s1 += int32(p[1])*w0 + int32(p[4])*w1
+		s2 += int32(p[2])*w0 + int32(p[5])*w1
+		p, ws = p[6:], ws[2:]
+	}
+	if len(ws) == 1 && len(p) >= 3 {
+		s0 += int32(p[0]) * ws[0]
+		s1 += int32(p[1]) * ws[0]
+		s2 += int32(p[2]) * ws[0]
+	}
+	return s0, s1, s2
+}
+
+// horizontal1 resamples one row of gray pixels.
+func horizontal1(in, out []uint8, c coeffs) {
+	for xx, x0 := range c.start {
+		ws := c.weights[xx]
+		p := in[x0 : x0+len(ws)]
+		p = p[:len(ws)]
+		s := int32(half)
+		for k, w := range ws {
+			s += int32(p[k]) * w
+		}
+		out[xx] = clip8(s)
+	}
+}
+
+// horizontalN resamples one row of pixels of ch channels.
+func horizontalN(in, out []uint8, c coeffs, ch int) {
+	for xx, x0 := range c.start {
+		ws := c.weights[xx]
+		for k := range ch {
+			s := int32(half)
+			for x, w := range ws {
+				s += int32(in[(x0+x)*ch+k]) * w
+			}
+			out[xx*ch+k] = clip8(s)
+		}
+	}
+}
+
+// verticalPass resamples columns into dst, whose rows are rowLen bytes, one row per output position of c: output
+// row yy sums the rows from c.start[yy] − yFirst of src (rows of stride bytes; the columns start at byte off
+// of each), one row at a time into a row of sums.
+func verticalPass(src []uint8, stride, off, yFirst int, c coeffs, dst []uint8, rowLen int) {
+	acc := make([]int32, rowLen)
+	for yy, y0 := range c.start {
+		for i := range acc {
+			acc[i] = half
+		}
+		for k, w := range c.weights[yy] {
+			o := (y0-yFirst+k)*stride + off
+			row := src[o : o+rowLen]
+			row = row[:len(acc)]
+			for i, v := range row {
+				acc[i] += int32(v) * w
+			}
+		}
+		out := dst[yy*rowLen : (yy+1)*rowLen]
+		out = out[:len(acc)]
+		for i, s := range acc {
+			out[i] = clip8(s)
+		}
+	}
+}
+
+// scratchPool holds byte buffers of at most maxScratch bytes that are used and given back within a call:
+// decoded pixels and the horizontal pass of a resize.
+var scratchPool sync.Pool
+
+const maxScratch = 16 << 20
+
+// getScratch returns a buffer of n bytes, of undefined content, from scratchPool when it has one large enough.
+func getScratch(n int) []uint8 {
+	if b, ok := scratchPool.Get().(*[]uint8); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]uint8, n)
+}
+
+// putScratch gives b back to scratchPool (unless it is too large to keep).
+func putScratch(b []uint8) {
+	if cap(b) <= maxScratch {
+		scratchPool.Put(&b)
+	}
+}
