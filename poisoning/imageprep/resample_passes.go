@@ -1,6 +1,9 @@
 package imageprep
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // The two passes of the 8-bit resize, written for speed: the same sums as PIL's ImagingResampleHorizontal_8bpc
 // and ImagingResampleVertical_8bpc (2^21 plus weight × sample over the taps, then clip8), in the same order of
@@ -87,26 +90,62 @@ func horizontalN(in, out []uint8, c coeffs, ch int) {
 
 // verticalPass resamples columns into dst, whose rows are rowLen bytes, one row per output position of c: output
 // row yy sums the rows from c.start[yy] − yFirst of src (rows of stride bytes; the columns start at byte off
-// of each), one row at a time into a row of sums.
+// of each), one row at a time into a row of sums. The sums of the first rowLen &^ 7 columns are kept two to an
+// int64 (addPacked), the others one to an int32.
 func verticalPass(src []uint8, stride, off, yFirst int, c coeffs, dst []uint8, rowLen int) {
-	acc := make([]int32, rowLen)
+	packed := rowLen &^ 7
+	acc, tail := make([]int64, packed/2), make([]int32, rowLen-packed)
 	for yy, y0 := range c.start {
 		for i := range acc {
-			acc[i] = half
+			acc[i] = half | half<<32
+		}
+		for i := range tail {
+			tail[i] = half
 		}
 		for k, w := range c.weights[yy] {
 			o := (y0-yFirst+k)*stride + off
 			row := src[o : o+rowLen]
-			row = row[:len(acc)]
-			for i, v := range row {
-				acc[i] += int32(v) * w
+			addPacked(acc, row[:packed], int64(w))
+			for i, v := range row[packed:] {
+				tail[i] += int32(v) * w
 			}
 		}
 		out := dst[yy*rowLen : (yy+1)*rowLen]
-		out = out[:len(acc)]
-		for i, s := range acc {
-			out[i] = clip8(s)
+		unpack(acc, out[:packed])
+		for i, s := range tail {
+			out[packed+i] = clip8(s)
 		}
+	}
+}
+
+// lanes spreads bytes 0 and 4 of a little-endian word into the low and high 32 bits.
+const lanes = 0x000000ff_000000ff
+
+// addPacked adds w times the bytes of row (len(acc)·2 of them) to acc: acc[4j+m] holds in its low 32 bits the
+// sum of byte 8j+m and in its high 32 bits that of byte 8j+m+4, so one multiplication serves two columns. Each
+// sum stays within 32 bits, so the low half is exact and the high one is exact once the low is taken off
+// (unpack).
+func addPacked(acc []int64, row []uint8, w int64) {
+	for len(row) >= 8 && len(acc) >= 4 {
+		x := binary.LittleEndian.Uint64(row)
+		a := acc[:4:4]
+		a[0] += int64(x&lanes) * w
+		a[1] += int64(x>>8&lanes) * w
+		a[2] += int64(x>>16&lanes) * w
+		a[3] += int64(x>>24&lanes) * w
+		row, acc = row[8:], acc[4:]
+	}
+}
+
+// unpack writes the clipped sums addPacked kept in acc to out, in column order.
+func unpack(acc []int64, out []uint8) {
+	for len(acc) >= 4 && len(out) >= 8 {
+		for m, s := range acc[:4] {
+			lo := int32(s)
+			out[m] = clip8(lo)
+			out[m+4] = clip8(int32((s - int64(lo)) >> 32))
+		}
+		acc, out = acc[4:], out[8:]
 	}
 }
 
