@@ -13,10 +13,17 @@ import (
 const half = 1 << (precisionBits - 1)
 
 // horizontalPass resamples rows of src (each stride bytes, ch channels a pixel) into dst, whose rows are
-// len(c.start)·ch bytes: as many rows as dst holds.
+// len(c.start)·ch bytes: as many rows as dst holds. RGB rows go two at a time (horizontal3x2).
 func horizontalPass(src []uint8, stride int, dst []uint8, c coeffs, ch int) {
 	outLen := len(c.start) * ch
-	for y := 0; y*outLen < len(dst); y++ {
+	rows, y := len(dst)/outLen, 0
+	if ch == 3 {
+		packed := make([]int64, stride)
+		for ; y+1 < rows; y += 2 {
+			horizontal3x2(src[y*stride:(y+2)*stride], stride, dst[y*outLen:(y+2)*outLen], c, packed)
+		}
+	}
+	for ; y < rows; y++ {
 		in := src[y*stride : (y+1)*stride]
 		out := dst[y*outLen : (y+1)*outLen]
 		switch ch {
@@ -28,6 +35,58 @@ func horizontalPass(src []uint8, stride int, dst []uint8, c coeffs, ch int) {
 			horizontalN(in, out, c, ch)
 		}
 	}
+}
+
+// horizontal3x2 resamples two rows of RGB pixels (in, rows of stride bytes) into out: each sample of the first
+// row is packed with the same sample of the second into one int64 of packed (low and high 32 bits), so one
+// multiplication serves both rows; as in addPacked, each half of a sum stays exact.
+func horizontal3x2(in []uint8, stride int, out []uint8, c coeffs, packed []int64) {
+	last := len(c.start) - 1
+	lo, hi := 3*c.start[0], 3*(c.start[last]+len(c.weights[last])) // the samples the window reads
+	row0, row1, pk := in[lo:hi], in[stride+lo:stride+hi], packed[lo:hi]
+	row1 = row1[:len(row0)]
+	pk = pk[:len(row0)]
+	for i, v := range row0 {
+		pk[i] = int64(v) | int64(row1[i])<<32
+	}
+	outLen := 3 * len(c.start)
+	out0, out1 := out[:outLen], out[outLen:2*outLen]
+	for xx, x0 := range c.start {
+		ws := c.weights[xx]
+		s0, s1, s2 := dot3x2(packed[3*x0:3*(x0+len(ws))], ws)
+		o0, o1 := out0[3*xx:3*xx+3:3*xx+3], out1[3*xx:3*xx+3:3*xx+3]
+		o0[0], o1[0] = unpack2(s0)
+		o0[1], o1[1] = unpack2(s1)
+		o0[2], o1[2] = unpack2(s2)
+	}
+}
+
+// unpack2 returns the clipped sums in the low and high halves of s.
+func unpack2(s int64) (uint8, uint8) {
+	l := int32(s)
+	return clip8(l), clip8(int32((s - int64(l)) >> 32))
+}
+
+// dot3x2 is dot3 on samples packed two to an int64.
+//
+//go:noinline
+func dot3x2(p []int64, ws []int32) (s0, s1, s2 int64) {
+	const start = half | half<<32
+	s0, s1, s2 = start, start, start
+	for len(ws) >= 2 && len(p) >= 6 {
+		w0, w1 := int64(ws[0]), int64(ws[1])
+		s0 += p[0]*w0 + p[3]*w1
+		s1 += p[1]*w0 + p[4]*w1
+		s2 += p[2]*w0 + p[5]*w1
+		p, ws = p[6:], ws[2:]
+	}
+	if len(ws) == 1 && len(p) >= 3 {
+		w := int64(ws[0])
+		s0 += p[0] * w
+		s1 += p[1] * w
+		s2 += p[2] * w
+	}
+	return s0, s1, s2
 }
 
 // horizontal3 resamples one row of RGB pixels.
@@ -141,9 +200,7 @@ func addPacked(acc []int64, row []uint8, w int64) {
 func unpack(acc []int64, out []uint8) {
 	for len(acc) >= 4 && len(out) >= 8 {
 		for m, s := range acc[:4] {
-			lo := int32(s)
-			out[m] = clip8(lo)
-			out[m+4] = clip8(int32((s - int64(lo)) >> 32))
+			out[m], out[m+4] = unpack2(s)
 		}
 		acc, out = acc[4:], out[8:]
 	}
