@@ -53,6 +53,7 @@ func BenchmarkJPEGPipeline(b *testing.B) {
 			}
 		}
 	}
+	b.Logf("%d files in %s, JPEG decoder: %s", len(files), dir, imageprep.JPEGDecoder())
 	pass() // Warm-up: the page cache, the JPEG library.
 	for b.Loop() {
 		pass()

@@ -2,6 +2,7 @@ package imageprep
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -290,5 +291,33 @@ func FuzzJPEGDecoders(f *testing.F) {
 		}
 		via := map[bool]string{true: viaGo, false: viaLib}[s == turbojpeg.S411]
 		checkSame(t, fmt.Sprintf("%v %dx%d", s, width, height), data, via)
+	})
+}
+
+// TestBenchDigests compares, on both decoders, CLIPFile at 224 pixels with Pillow + torchvision on the
+// benchmark's files: $MMPOISON_JPEG_BENCH_DIR/pillow-sha256.txt, written by .ci/yardstick/pillow_pipeline.py
+// --digests, holds the SHA-256 of each file's 224×224×3 pixels. It runs only when that file exists
+// (.ci/yardstick/jpeg-pipeline makes it).
+func TestBenchDigests(t *testing.T) {
+	list := filepath.Join(os.Getenv("MMPOISON_JPEG_BENCH_DIR"), "pillow-sha256.txt")
+	text, err := os.ReadFile(list)
+	if os.Getenv("MMPOISON_JPEG_BENCH_DIR") == "" || err != nil {
+		t.Skip("no Pillow digests of the benchmark's files ($MMPOISON_JPEG_BENCH_DIR/pillow-sha256.txt)")
+	}
+	lines := strings.Fields(string(text))
+	if len(lines) < 2 || len(lines)%2 != 0 {
+		t.Fatalf("%s: %d fields, want NAME SHA256 pairs", list, len(lines))
+	}
+	bothDecoders(t, func(t *testing.T) {
+		for i := 0; i < len(lines); i += 2 {
+			img, err := CLIPFile(filepath.Join(filepath.Dir(list), lines[i]), 224)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprintf("%x", sha256.Sum256(img.Pix)); got != lines[i+1] {
+				t.Errorf("%s: the pixels differ from Pillow's (SHA-256 %s, Pillow's %s)", lines[i], got, lines[i+1])
+			}
+		}
+		t.Logf("%d files match Pillow's pixels", len(lines)/2)
 	})
 }
