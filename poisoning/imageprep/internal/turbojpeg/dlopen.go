@@ -122,6 +122,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -130,16 +131,16 @@ const errLen = 200
 
 // Load loads the library once (trying Names in order) and returns nil, or why it cannot be used.
 var Load = sync.OnceValue(func() error {
-	var errs []error
+	var msgs []string
 	for _, name := range Names {
 		err := load(name)
 		if err == nil {
 			loaded = name
 			return nil
 		}
-		errs = append(errs, err)
+		msgs = append(msgs, err.Error())
 	}
-	return fmt.Errorf("turbojpeg: cannot load libjpeg-turbo's TurboJPEG library: %w", errors.Join(errs...))
+	return errors.New("turbojpeg: cannot load libjpeg-turbo's TurboJPEG library: " + strings.Join(msgs, "; "))
 })
 
 // load opens the library file name (found as dlopen finds it) and looks up the functions Decode and Encode
