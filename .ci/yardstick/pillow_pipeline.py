@@ -6,7 +6,7 @@ Test infrastructure only (the product never imports it). Each image goes through
     Compose([Resize(224, BICUBIC), CenterCrop(224), ToTensor(), Normalize(mean, std)])(Image.open(f).convert("RGB"))
 
 one warm-up pass, then --passes timed passes over the sorted *.jpg files; prints one line
-"pillow images/s R passes P images N". With --digests FILE it also writes, per file, the SHA-256 of the 224×224×3
+"pillow images/s R images/cpu-s C passes P images N" (C: per second of the process's CPU time). With --digests FILE it also writes, per file, the SHA-256 of the 224×224×3
 uint8 pixels before ToTensor (HWC, C order), which imageprep's TestBenchDigests compares with its own.
 
 Debian 12: apt-get install python3-pil python3-torchvision (Pillow 9.4.0, torchvision 0.14.1); run with
@@ -54,13 +54,13 @@ def main():
         return
     for f in files:  # warm-up
         one(f)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.passes):
         for f in files:
             one(f)
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     n = args.passes * len(files)
-    print(f"pillow images/s {n / dt:.1f} passes {args.passes} images {len(files)}")
+    print(f"pillow images/s {n / dt:.1f} images/cpu-s {n / dc:.1f} passes {args.passes} images {len(files)}")
 
 
 if __name__ == "__main__":
