@@ -180,8 +180,13 @@ func (w *WebDataset) shardSamples(shard string, yield func(item, error) bool) bo
 		return false
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
-	var r io.Reader = br
+	return w.readShard(shard, f, yield)
+}
+
+// readShard streams the samples of a shard (tar, or tar.gz detected from its first bytes) read from r.
+func (w *WebDataset) readShard(shard string, r io.Reader, yield func(item, error) bool) bool {
+	br := bufio.NewReaderSize(r, 1<<16)
+	r = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
