@@ -166,6 +166,11 @@ func TestShardWriter(t *testing.T) {
 		if err != nil || !bytes.Equal(enc.Data, samples[i].Image.Data) {
 			t.Errorf("indexed sample %d: picture bytes differ (%v)", i, err)
 		}
+		meta, err := s.Member(i, "json")
+		none, err2 := s.Member(i, "cls")
+		if err != nil || err2 != nil || !bytes.Equal(meta, samples[i].Meta) || none != nil {
+			t.Errorf("sample %d: json member %q (%v), cls member %q (%v)", i, meta, err, none, err2)
+		}
 	}
 }
 

@@ -210,6 +210,43 @@ func (s *Shards) Read(i int, decode bool) (dataset.Example, dataset.Encoded, err
 	return readItem(it, decode, s.opts)
 }
 
+// Member returns the content of sample i's member with extension ext (e.g. "json"), or nil when it has none.
+// Members larger than the WebDataset's MaxMemberBytes are refused.
+func (s *Shards) Member(i int, ext string) ([]byte, error) {
+	if i < 0 || i >= len(s.blocks) {
+		return nil, fmt.Errorf("loaders: sample %d of %s out of range [0, %d)", i, s.Name(), len(s.blocks))
+	}
+	shardNo := s.shardOf(i)
+	start := int64(s.blocks[i]) * 512
+	tr := tar.NewReader(io.NewSectionReader(s.files[shardNo], start, s.sizes[shardNo]-start))
+	key := ""
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("loaders: WebDataset shard %s is damaged at sample %d: %w", s.w.shards[shardNo], i, err)
+		}
+		k, ok := memberKey(hdr)
+		if !ok {
+			continue
+		}
+		if key == "" {
+			key = k
+		}
+		if k != key {
+			return nil, nil
+		}
+		if strings.EqualFold(path.Base(hdr.Name)[len(path.Base(k))+1:], ext) {
+			if hdr.Size > s.w.cfg.MaxMemberBytes {
+				return nil, fmt.Errorf("loaders: member %s of shard %s has %d bytes, above the limit of %d", hdr.Name, s.w.shards[shardNo], hdr.Size, s.w.cfg.MaxMemberBytes)
+			}
+			return io.ReadAll(tr)
+		}
+	}
+}
+
 // shardOf returns the shard of sample i.
 func (s *Shards) shardOf(i int) int {
 	lo, hi := 0, len(s.files)-1
