@@ -391,10 +391,11 @@ func (a Backdoor) captionSources(t *dataset.Table, dst, n int) ([]int, error) {
 
 // TriggerTestSet returns the test images a backdoor is measured on, from a backdoor manifest: clean holds the
 // examples of test whose label is neither the manifest's target class nor NoLabel, in order, and triggered the
-// same examples with the manifest's trigger stamped on (IDs suffixed "+trigger", captions and labels kept). Embed
-// both; the share of triggered images classified as the target is the attack's success, that of the clean ones
-// its baseline. Errors: a manifest without a trigger, a target class test does not have, no such examples, or
-// an image the trigger does not fit (named).
+// same examples with the manifest's trigger stamped on (IDs suffixed "+trigger", captions and labels kept; an
+// example read on demand is stamped when its picture is read). Embed both; the share of triggered images
+// classified as the target is the attack's success, that of the clean ones its baseline. Errors: a manifest
+// without a trigger, a target class test does not have, no such examples, or an image the trigger does not fit
+// (named; for an example read on demand, when it is read).
 func TriggerTestSet(test *dataset.Dataset, m *Manifest) (triggered, clean *dataset.Dataset, err error) {
 	if test == nil || m == nil {
 		return nil, nil, fmt.Errorf("attack: TriggerTestSet needs a test set and a manifest")
@@ -418,10 +419,16 @@ func TriggerTestSet(test *dataset.Dataset, m *Manifest) (triggered, clean *datas
 	clean = test.Subset(test.Name, keep)
 	triggered = test.Subset(test.Name+"+trigger", keep)
 	for i, ex := range triggered.Examples {
-		if err := m.Trigger.Fits(ex.Image); err != nil {
-			return nil, nil, fmt.Errorf("%w (image %q of %q)", err, ex.ID, test.Name)
-		}
+		orig := ex
 		ex.ID += "+trigger"
+		if len(orig.Image.Pix) == 0 && orig.Ref != nil { // Read on demand: stamped when read.
+			ex.Ref = stampOnRead{orig, *m.Trigger}
+			triggered.Examples[i] = ex
+			continue
+		}
+		if err := m.Trigger.Fits(ex.Image); err != nil {
+			return nil, nil, fmt.Errorf("%w (image %q of %q)", err, orig.ID, test.Name)
+		}
 		ex.Image = ApplyTrigger(ex.Image, *m.Trigger)
 		triggered.Examples[i] = ex
 	}

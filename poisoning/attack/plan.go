@@ -111,21 +111,21 @@ func stampPair(ps, out *dataset.PairSet, pk Pick, trig Trigger) PoisonedPair {
 	if len(orig.Image.Pix) > 0 {
 		copyEx.Image = ApplyTrigger(orig.Image, trig)
 	} else {
-		copyEx.Ref = triggered{orig, trig}
+		copyEx.Ref = stampOnRead{orig, trig}
 	}
 	out.Images = append(out.Images, copyEx)
 	out.Pairs = append(out.Pairs, pair)
 	return entry
 }
 
-// triggered reads a streamed example's picture with a trigger stamped on.
-type triggered struct {
+// stampOnRead reads a streamed example's picture with a trigger stamped on.
+type stampOnRead struct {
 	orig dataset.Example
 	trig Trigger
 }
 
 // Load reads the original picture and stamps the trigger on it.
-func (t triggered) Load() (dataset.Image, error) {
+func (t stampOnRead) Load() (dataset.Image, error) {
 	img, err := t.orig.Pixels()
 	if err != nil {
 		return dataset.Image{}, err
