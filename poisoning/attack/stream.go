@@ -12,9 +12,9 @@ import (
 type Out struct {
 	// Index is the pair's position in the poisoned set.
 	Index int
-	// Image is the example the pair shows as read (ID, captions, label), its picture decoded only for a
-	// triggered copy (ID suffixed "+trigger", the stamped picture in Image.Image); Encoded is the picture as
-	// stored (empty for a triggered copy and for a pool held in memory).
+	// Image is the example the pair shows as read (ID, captions, label); Encoded is its picture as stored. A
+	// picture without a stored form (a triggered copy, ID suffixed "+trigger", or one of a pool held in memory)
+	// is in Image.Image instead.
 	Image   dataset.Example
 	Encoded dataset.Encoded
 	// Caption is the pair's caption, written for image CaptionImageID as its caption CaptionIndex.
@@ -47,7 +47,7 @@ func Stream(p *Plan, t *dataset.Table, emit func(Out) error) (*Manifest, error) 
 	sources := map[int]Out{} // source pairs' captions, by pair
 	n := 0
 	for i := range t.NumImages() {
-		ex, enc, err := t.Images.Read(i, false)
+		ex, enc, err := read(t, i, false)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ func Stream(p *Plan, t *dataset.Table, emit func(Out) error) (*Manifest, error) 
 
 // rePoint shows clean pair o with the image of pick pk instead (Repair) and records its manifest entry.
 func rePoint(t *dataset.Table, o Out, pk Pick, m *Manifest) (Out, error) {
-	img, enc, err := t.Images.Read(pk.Image, false)
+	img, enc, err := read(t, pk.Image, false)
 	if err != nil {
 		return o, err
 	}
@@ -105,7 +105,7 @@ func streamAppended(p *Plan, t *dataset.Table, m *Manifest, n int, sources map[i
 			o.Caption, o.CaptionImageID, o.CaptionIndex = src.Caption, src.CaptionImageID, src.CaptionIndex
 			entry.OriginalImageID = src.Image.ID
 		}
-		img, enc, err := t.Images.Read(pk.Image, pk.Stamp)
+		img, enc, err := read(t, pk.Image, pk.Stamp)
 		if err != nil {
 			return 0, err
 		}
@@ -143,4 +143,13 @@ func stamped(o Out, pk Pick, trig Trigger) (Out, error) {
 	}
 	o.Image.Captions = []string{o.Caption}
 	return o, nil
+}
+
+// read reads pool image i, decoded when decode is true or when it has no stored form.
+func read(t *dataset.Table, i int, decode bool) (dataset.Example, dataset.Encoded, error) {
+	ex, enc, err := t.Images.Read(i, decode)
+	if err == nil && !decode && enc.Data == nil {
+		return t.Images.Read(i, true)
+	}
+	return ex, enc, err
 }

@@ -138,7 +138,7 @@ func TestVerifyRecords(t *testing.T) {
 			}
 			rs, m := slices.Clone(base), *m0
 			c.change(rs, &m)
-			err := m.VerifyRecords(ps.Classes, recordsOf(rs))
+			err := m.VerifyRecords(ps.Classes, recordsOf(rs), false)
 			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 				t.Errorf("%s, tampered %s: %v, want %q", a.Name(), c.name, err, c.want)
 			}

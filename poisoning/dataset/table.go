@@ -160,3 +160,22 @@ func (t *Table) IsClean() bool { return t.captionOf == nil }
 
 // Poisoned says whether pair p is poisoned.
 func (t *Table) Poisoned(p int) bool { return t.poisoned != nil && t.poisoned[p] }
+
+// Pair returns clean pair p's picture and caption, read from the pool: a clean table is the PairSource of its
+// pool's pairs (models/train streams a training set from it).
+func (t *Table) Pair(p int) (Image, string, error) {
+	if !t.IsClean() || p < 0 || p >= t.pairs {
+		return Image{}, "", fmt.Errorf("pair %d of %q: not a clean pair of the table's %d", p, t.Name, t.pairs)
+	}
+	i, j := t.Clean(p)
+	ex, _, err := t.Images.Read(i, true)
+	if err != nil {
+		return Image{}, "", err
+	}
+	if j >= len(ex.Captions) {
+		return Image{}, "", fmt.Errorf("example %s has %d captions, its pool said %d", ex.ID, len(ex.Captions), t.Images.NumCaptions(i))
+	}
+	return ex.Image, ex.Captions[j], nil
+}
+
+var _ PairSource = (*Table)(nil)
