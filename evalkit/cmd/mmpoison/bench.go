@@ -20,12 +20,16 @@ func benchCommand(args []string) error {
 	warmup := fs.Int("warmup", 3, "untimed warm-up steps per case (the first compiles)")
 	embed := fs.Int("embed", 1000, "pairs to embed and rank per case (0: skip)")
 	jsonOut := fs.String("json", "", "also write the measurements to this JSON file")
+	sc := scaleFlags(fs)
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
 	b, err := backend.Default()
 	if err != nil {
 		return err
+	}
+	if *sc.pairs > 0 {
+		return scaleBench(sc, b, *jsonOut)
 	}
 	var ms []*bench.Measurement
 	for _, p := range *presets {
