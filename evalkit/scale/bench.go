@@ -20,7 +20,7 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
-	"github.com/mmpoison/mmpoison/poisoning/loaders"
+	"github.com/mmpoison/mmpoison/poisoning/writers"
 )
 
 // BenchSpec configures Bench.
@@ -189,7 +189,7 @@ func Generate(dir string, n, perShard int, seed int64) ([]string, error) {
 	if perShard <= 0 {
 		perShard = DefaultPerShard
 	}
-	w := loaders.NewShardWriter(filepath.Join(dir, ShardsDir), perShard)
+	w := writers.NewShardWriter(filepath.Join(dir, ShardsDir), perShard)
 	capt := fashionmnist.Captioner{Seed: seed}
 	for k := range n {
 		i := k % imgs.Count
@@ -197,7 +197,7 @@ func Generate(dir string, n, perShard int, seed int64) ([]string, error) {
 		img := dataset.Image{Height: imgs.Rows, Width: imgs.Cols, Channels: 1, Pix: imgs.At(i)}
 		caps := capt.Captions(id, int(labels[i]), img)
 		meta, _ := json.Marshal(map[string]int{"label": int(labels[i])})
-		if err := w.Write(loaders.Sample{Image: dataset.Encoded{Data: pngs[i], Format: "png"}, ImageID: id,
+		if err := w.Write(writers.Sample{Image: dataset.Encoded{Data: pngs[i], Format: "png"}, ImageID: id,
 			Caption: caps[(k/imgs.Count)%len(caps)], Meta: meta}); err != nil {
 			return nil, err
 		}

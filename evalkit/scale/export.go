@@ -14,7 +14,7 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
-	"github.com/mmpoison/mmpoison/poisoning/loaders"
+	"github.com/mmpoison/mmpoison/poisoning/writers"
 )
 
 // Files of an export folder.
@@ -61,19 +61,19 @@ type Export struct {
 	Pairs         int `json:"pairs"`
 	PoisonedPairs int `json:"poisoned_pairs"`
 	// Shards are the WebDataset shards, in order (paths relative to the folder).
-	Shards []loaders.WrittenFile `json:"shards,omitempty"`
+	Shards []writers.WrittenFile `json:"shards,omitempty"`
 	// CSV is the open_clip CSV, if written.
 	CSV *CSVExport `json:"csv,omitempty"`
 	// Manifest is poison_manifest.json; Report is filter_report.json (Filter only).
-	Manifest loaders.WrittenFile  `json:"poison_manifest"`
-	Report   *loaders.WrittenFile `json:"filter_report,omitempty"`
+	Manifest writers.WrittenFile  `json:"poison_manifest"`
+	Report   *writers.WrittenFile `json:"filter_report,omitempty"`
 	// Skipped counts the input's samples left out for their annotations.
 	Skipped int `json:"skipped,omitempty"`
 }
 
 // CSVExport is the CSV file of an export, its separator and pictures.
 type CSVExport struct {
-	File      loaders.WrittenFile `json:"file"`
+	File      writers.WrittenFile `json:"file"`
 	Separator string              `json:"separator"`
 	// Pictures is the number of picture files under images/; PicturesSHA256 the SHA-256 of the lines
 	// "path sha256" of every picture, in order.
@@ -132,8 +132,8 @@ type setWriter struct {
 	out      Output
 	tmp      string
 	classes  []string
-	shards   *loaders.ShardWriter
-	csv      *loaders.CSVWriter
+	shards   *writers.ShardWriter
+	csv      *writers.CSVWriter
 	n        int
 	poisoned int
 	lastID   string // the last picture encoded as PNG, kept for the next pairs showing it
@@ -159,10 +159,10 @@ func newSetWriter(out Output, classes []string) (*setWriter, error) {
 			w.abort()
 			return nil, err
 		}
-		w.shards = loaders.NewShardWriter(filepath.Join(tmp, ShardsDir), out.PerShard)
+		w.shards = writers.NewShardWriter(filepath.Join(tmp, ShardsDir), out.PerShard)
 	}
 	if out.CSV {
-		if w.csv, err = loaders.NewCSVWriter(tmp, csvName(out.Separator), out.Separator); err != nil {
+		if w.csv, err = writers.NewCSVWriter(tmp, csvName(out.Separator), out.Separator); err != nil {
 			w.abort()
 			return nil, err
 		}
@@ -205,7 +205,7 @@ func (w *setWriter) write(ex dataset.Example, enc dataset.Encoded, caption strin
 	if err != nil {
 		return err
 	}
-	s := loaders.Sample{Image: enc, ImageID: ex.ID, Caption: caption, Meta: js}
+	s := writers.Sample{Image: enc, ImageID: ex.ID, Caption: caption, Meta: js}
 	if w.shards != nil {
 		if err := w.shards.Write(s); err != nil {
 			return err
@@ -273,16 +273,16 @@ func (w *setWriter) close(exp *Export, m *attack.Manifest, report any) error {
 }
 
 // writeJSON writes v as indented JSON into the folder and returns the file's record.
-func (w *setWriter) writeJSON(name string, v any) (loaders.WrittenFile, error) {
+func (w *setWriter) writeJSON(name string, v any) (writers.WrittenFile, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return loaders.WrittenFile{}, err
+		return writers.WrittenFile{}, err
 	}
 	data = append(data, '\n')
 	if err := atomicfile.WriteFile(filepath.Join(w.tmp, name), data); err != nil {
-		return loaders.WrittenFile{}, err
+		return writers.WrittenFile{}, err
 	}
-	return loaders.WrittenFile{Path: name, Size: int64(len(data)), SHA256: sha256Hex(data)}, nil
+	return writers.WrittenFile{Path: name, Size: int64(len(data)), SHA256: sha256Hex(data)}, nil
 }
 
 // encodePNG encodes a grayscale or RGB picture as PNG.

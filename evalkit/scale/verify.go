@@ -15,6 +15,7 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
+	"github.com/mmpoison/mmpoison/poisoning/writers"
 )
 
 func sha256Hex(data []byte) string {
@@ -31,7 +32,7 @@ func VerifyExport(dir string) error {
 	if err != nil {
 		return err
 	}
-	files := append([]loaders.WrittenFile{exp.Manifest}, exp.Shards...)
+	files := append([]writers.WrittenFile{exp.Manifest}, exp.Shards...)
 	if exp.Report != nil {
 		files = append(files, *exp.Report)
 	}
@@ -63,7 +64,7 @@ func VerifyExport(dir string) error {
 }
 
 // checkFile compares a file's size and SHA-256 with its record.
-func checkFile(dir string, f loaders.WrittenFile) error {
+func checkFile(dir string, f writers.WrittenFile) error {
 	file, err := os.Open(filepath.Join(dir, filepath.FromSlash(f.Path)))
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)

@@ -117,7 +117,7 @@ func readItem(it item, decode bool, opts Options) (dataset.Example, dataset.Enco
 	if name == "" {
 		name = it.entry.Path
 	}
-	enc := dataset.Encoded{Data: it.data, Format: FormatOf(it.data)}
+	enc := dataset.Encoded{Data: it.data, Format: formatOf(it.data)}
 	if enc.Format == "" {
 		return dataset.Example{}, dataset.Encoded{}, &ExampleError{ID: it.entry.ID, File: name, Err: errors.New("neither JPEG nor PNG data")}
 	}
@@ -129,8 +129,8 @@ func readItem(it item, decode bool, opts Options) (dataset.Example, dataset.Enco
 	return ex, enc, err
 }
 
-// FormatOf names the format of encoded picture data from its first bytes: "jpg", "png", or "" for neither.
-func FormatOf(data []byte) string {
+// formatOf names the format of encoded picture data from its first bytes: "jpg", "png", or "" for neither.
+func formatOf(data []byte) string {
 	switch {
 	case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
 		return "jpg"

@@ -1,4 +1,8 @@
-package loaders
+// Package writers writes image-caption sets in the formats other tools train on: WebDataset tar shards
+// (ShardWriter; open_clip's --train-data, webdataset, img2dataset's layout) and open_clip CSV/TSV files with
+// their pictures (CSVWriter), deterministically (the same samples give byte-identical files) and with the
+// SHA-256 of every file written. poisoning/loaders reads both back.
+package writers
 
 import (
 	"archive/tar"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
 
 // Sample is one image-caption pair to write: the picture as stored, its caption and the JSON metadata of its
@@ -73,7 +78,7 @@ func (h *hashedFile) close() (WrittenFile, error) {
 // PerShard samples each, sample k (counted over all shards) being the members %06d.jpg or .png, %06d.txt (the
 // caption) and %06d.json (the metadata), in that order. Every header is a plain USTAR one with mode 0644, owner
 // and group 0 without names and modification time 0 (1970-01-01), so the same samples give byte-identical
-// shards. open_clip and webdataset read them as they are; so does OpenWebDataset.
+// shards. open_clip and webdataset read them as they are; so does loaders.OpenWebDataset.
 type ShardWriter struct {
 	dir      string
 	perShard int
@@ -91,7 +96,7 @@ func NewShardWriter(dir string, perShard int) *ShardWriter {
 // Write appends a sample, starting a new shard when the current one is full.
 func (w *ShardWriter) Write(s Sample) error {
 	if s.Image.Format != "jpg" && s.Image.Format != "png" {
-		return fmt.Errorf("loaders: sample %d: image format %q, want jpg or png", w.n, s.Image.Format)
+		return fmt.Errorf("writers: sample %d: image format %q, want jpg or png", w.n, s.Image.Format)
 	}
 	if w.n%w.perShard == 0 {
 		if err := w.closeShard(); err != nil {
@@ -99,7 +104,7 @@ func (w *ShardWriter) Write(s Sample) error {
 		}
 		f, err := createHashed(w.dir, fmt.Sprintf("%06d.tar", w.n/w.perShard))
 		if err != nil {
-			return fmt.Errorf("loaders: %w", err)
+			return fmt.Errorf("writers: %w", err)
 		}
 		w.cur, w.tw = f, tar.NewWriter(f)
 	}
@@ -115,10 +120,10 @@ func (w *ShardWriter) Write(s Sample) error {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: key + "." + m.ext, Mode: 0o644, Size: int64(len(m.data)),
 			ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
 		if err := w.tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("loaders: shard %s: %w", w.cur.path, err)
+			return fmt.Errorf("writers: shard %s: %w", w.cur.path, err)
 		}
 		if _, err := w.tw.Write(m.data); err != nil {
-			return fmt.Errorf("loaders: shard %s: %w", w.cur.path, err)
+			return fmt.Errorf("writers: shard %s: %w", w.cur.path, err)
 		}
 	}
 	w.n++
@@ -134,7 +139,7 @@ func (w *ShardWriter) closeShard() error {
 	f, cerr := w.cur.close()
 	w.cur, w.tw = nil, nil
 	if err = errors.Join(err, cerr); err != nil {
-		return fmt.Errorf("loaders: shard %s: %w", f.Path, err)
+		return fmt.Errorf("writers: shard %s: %w", f.Path, err)
 	}
 	w.files = append(w.files, f)
 	return nil
@@ -148,7 +153,7 @@ func (w *ShardWriter) Close() ([]WrittenFile, error) {
 
 // CSVWriter writes samples as an open_clip CSV (or TSV) file with the columns filepath and title (open_clip's
 // default --csv-img-key and --csv-caption-key), the pictures as files under images/ beside it (consecutive
-// samples with the same ImageID share one file), named by relative paths. Fields are quoted where needed, as
+// samples with the same ImageID share one file), named by relative paths; loaders.OpenCSV reads it. Fields are quoted where needed, as
 // pandas and Python's csv module read them; separator ',' or '\t' (open_clip's --csv-separator).
 type CSVWriter struct {
 	dir    string
@@ -164,13 +169,13 @@ type CSVWriter struct {
 func NewCSVWriter(dir, name string, sep rune) (*CSVWriter, error) {
 	f, err := createHashed(dir, name)
 	if err != nil {
-		return nil, fmt.Errorf("loaders: %w", err)
+		return nil, fmt.Errorf("writers: %w", err)
 	}
 	c := &CSVWriter{dir: dir, file: f, w: csv.NewWriter(f), all: sha256.New()}
 	c.w.Comma = sep
-	if err := c.w.Write([]string{DefaultCSVImageKey, DefaultCSVCaptionKey}); err != nil {
+	if err := c.w.Write([]string{loaders.DefaultCSVImageKey, loaders.DefaultCSVCaptionKey}); err != nil {
 		f.close()
-		return nil, fmt.Errorf("loaders: %w", err)
+		return nil, fmt.Errorf("writers: %w", err)
 	}
 	return c, nil
 }
@@ -182,11 +187,11 @@ func (c *CSVWriter) Write(s Sample) error {
 		abs := filepath.Join(c.dir, filepath.FromSlash(rel))
 		if c.images%10000 == 0 {
 			if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-				return fmt.Errorf("loaders: %w", err)
+				return fmt.Errorf("writers: %w", err)
 			}
 		}
 		if err := os.WriteFile(abs, s.Image.Data, 0o644); err != nil {
-			return fmt.Errorf("loaders: %w", err)
+			return fmt.Errorf("writers: %w", err)
 		}
 		sum := sha256.Sum256(s.Image.Data)
 		fmt.Fprintf(c.all, "%s %x\n", rel, sum)
@@ -194,7 +199,7 @@ func (c *CSVWriter) Write(s Sample) error {
 		c.images++
 	}
 	if err := c.w.Write([]string{c.path, s.Caption}); err != nil {
-		return fmt.Errorf("loaders: %s: %w", c.file.path, err)
+		return fmt.Errorf("writers: %s: %w", c.file.path, err)
 	}
 	return nil
 }
@@ -206,7 +211,7 @@ func (c *CSVWriter) Close() (WrittenFile, int, string, error) {
 	err := c.w.Error()
 	f, cerr := c.file.close()
 	if err = errors.Join(err, cerr); err != nil {
-		return f, c.images, "", fmt.Errorf("loaders: %s: %w", f.Path, err)
+		return f, c.images, "", fmt.Errorf("writers: %s: %w", f.Path, err)
 	}
 	return f, c.images, hex.EncodeToString(c.all.Sum(nil)), nil
 }
