@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,9 +41,16 @@ type BenchSpec struct {
 	// Attack is the poisoning stage's attack (its classes are Fashion-MNIST's); Threshold the filter's γ.
 	Attack    attack.Spec
 	Threshold defense.Threshold
+	// Stages are the stages to run after "generate", in order, among "poison", "train" and "filter" (nil: all).
+	// Without "train" the filter's checker is a model fresh from its seeded initialisation; "train" and
+	// "filter" need "poison".
+	Stages []string
 	// Log receives progress lines (nil: none).
 	Log io.Writer
 }
+
+// BenchStages are the stages Bench runs after generating its data.
+var BenchStages = []string{"poison", "train", "filter"}
 
 // StageResult is what one stage of Bench measured.
 type StageResult struct {
@@ -98,39 +106,88 @@ func Bench(spec BenchSpec, opts experiment.Options) ([]StageResult, error) {
 	}); err != nil {
 		return results, err
 	}
-	err = stage("poison", func() (int, error) {
-		in, err := Open(Input{Format: FormatWebDataset, Path: strings.Join(shards, ","), Classes: fashionmnist.ShortNames()})
-		if err != nil {
-			return 0, err
+	stages := spec.Stages
+	if stages == nil {
+		stages = BenchStages
+	}
+	if !slices.Contains(stages, "poison") || !slices.IsSorted(stageOrder(stages)) {
+		return results, fmt.Errorf("bench stages %q: want poison, then train and/or filter, in that order", stages)
+	}
+	run := map[string]func() (int, error){
+		"poison": func() (int, error) {
+			in, err := Open(Input{Format: FormatWebDataset, Path: strings.Join(shards, ","), Classes: fashionmnist.ShortNames()})
+			if err != nil {
+				return 0, err
+			}
+			defer in.Close()
+			exp, _, err := Poison(in, spec.Attack, spec.Seed, Output{Dir: poisoned, Shards: true, PerShard: spec.PerShard})
+			if err != nil {
+				return 0, err
+			}
+			return exp.Pairs, nil
+		},
+		"train": func() (int, error) { return benchTrain(spec, poisoned, checker, opts, logf) },
+		"filter": func() (int, error) {
+			if !slices.Contains(stages, "train") {
+				if err := freshChecker(spec, checker); err != nil {
+					return 0, err
+				}
+			}
+			return benchFilter(spec, poisoned, filtered, checker, opts, logf)
+		},
+	}
+	for _, name := range stages {
+		if err := stage(name, run[name]); err != nil {
+			return results, err
 		}
-		defer in.Close()
-		exp, _, err := Poison(in, spec.Attack, spec.Seed, Output{Dir: poisoned, Shards: true, PerShard: spec.PerShard})
-		if err != nil {
-			return 0, err
+	}
+	return results, nil
+}
+
+// stageOrder returns the positions of stages in BenchStages (-1 for an unknown one).
+func stageOrder(stages []string) []int {
+	out := make([]int, len(stages))
+	for i, s := range stages {
+		out[i] = slices.Index(BenchStages, s)
+		if out[i] < 0 {
+			return []int{1, 0} // not sorted: refused
 		}
-		return exp.Pairs, nil
-	})
+	}
+	return out
+}
+
+// benchFilter filters the poisoned shards with the checker.
+func benchFilter(spec BenchSpec, poisoned, filtered, checker string, opts experiment.Options, logf func(string, ...any)) (int, error) {
+	in, err := Open(Input{Format: FormatWebDataset, Path: poisoned})
 	if err != nil {
-		return results, err
+		return 0, err
 	}
-	if err := stage("train", func() (int, error) { return benchTrain(spec, poisoned, checker, opts, logf) }); err != nil {
-		return results, err
+	defer in.Close()
+	_, rep, err := Filter(in, FilterSpec{Checker: checker, Threshold: spec.Threshold, Seed: spec.Seed},
+		Output{Dir: filtered, Shards: true, PerShard: spec.PerShard}, opts)
+	if err != nil {
+		return 0, err
 	}
-	err = stage("filter", func() (int, error) {
-		in, err := Open(Input{Format: FormatWebDataset, Path: poisoned})
-		if err != nil {
-			return 0, err
-		}
-		defer in.Close()
-		_, rep, err := Filter(in, FilterSpec{Checker: checker, Threshold: spec.Threshold, Seed: spec.Seed},
-			Output{Dir: filtered, Shards: true, PerShard: spec.PerShard}, opts)
-		if err != nil {
-			return 0, err
-		}
-		logf("filter: γ = %.4f, dropped %d of %d pairs", *rep.Gamma, rep.Dropped, rep.Total)
-		return rep.Total, nil
-	})
-	return results, err
+	logf("filter: γ = %.4f, dropped %d of %d pairs", *rep.Gamma, rep.Dropped, rep.Total)
+	return rep.Total, nil
+}
+
+// freshChecker saves the preset fresh from its seeded initialisation as the checker.
+func freshChecker(spec BenchSpec, path string) error {
+	cfg, err := clip.Preset(spec.Preset)
+	if err != nil {
+		return err
+	}
+	tok, err := fashionTokenizer(cfg.ContextLength)
+	if err != nil {
+		return err
+	}
+	cfg.VocabSize = tok.VocabSize()
+	ctx, err := clip.NewContext(cfg, uint64(spec.Seed))
+	if err != nil {
+		return err
+	}
+	return clip.Save(path, ctx, cfg)
 }
 
 // benchTrain trains the preset for one epoch on the poisoned shards and saves the model as the checker.

@@ -1,12 +1,16 @@
 package scale
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,7 +262,7 @@ func (w *setWriter) close(exp *Export, m *attack.Manifest, report any) error {
 		exp.CSV = &CSVExport{File: f, Separator: string(w.out.Separator), Pictures: pics, PicturesSHA256: sum}
 	}
 	var err error
-	if exp.Manifest, err = w.writeJSON(ManifestFile, m); err != nil {
+	if exp.Manifest, err = writeManifest(filepath.Join(w.tmp, ManifestFile), m); err != nil {
 		return err
 	}
 	if report != nil {
@@ -283,6 +287,67 @@ func (w *setWriter) writeJSON(name string, v any) (writers.WrittenFile, error) {
 		return writers.WrittenFile{}, err
 	}
 	return writers.WrittenFile{Path: name, Size: int64(len(data)), SHA256: sha256Hex(data)}, nil
+}
+
+// writeManifest writes m as json.MarshalIndent(m, "", "  ") and a newline would, one poisoned pair at a time
+// (a manifest lists every poisoned pair: marshalled whole, a large set's would need its size again in memory),
+// and returns the file's record.
+func writeManifest(path string, m *attack.Manifest) (writers.WrittenFile, error) {
+	head := *m
+	head.Pairs = []attack.PoisonedPair{}
+	data, err := json.MarshalIndent(&head, "", "  ")
+	if err != nil {
+		return writers.WrittenFile{}, err
+	}
+	const empty = "\"pairs\": []\n}"
+	if !bytes.HasSuffix(data, []byte(empty)) {
+		return writers.WrittenFile{}, errors.New("manifest: pairs are not its last field")
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return writers.WrittenFile{}, err
+	}
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	if len(m.Pairs) == 0 {
+		small, _ := json.MarshalIndent(m, "", "  ") // no pairs: null or [] as m has them
+		bw.Write(small)
+	} else {
+		bw.Write(data[:len(data)-len(empty)])
+		bw.WriteString("\"pairs\": [\n")
+		for i := range m.Pairs {
+			e, err := json.MarshalIndent(&m.Pairs[i], "    ", "  ")
+			if err != nil {
+				f.Close()
+				return writers.WrittenFile{}, err
+			}
+			bw.WriteString("    ")
+			bw.Write(e)
+			if i < len(m.Pairs)-1 {
+				bw.WriteString(",")
+			}
+			bw.WriteString("\n")
+		}
+		bw.WriteString("  ]\n}")
+	}
+	bw.WriteString("\n")
+	if err := errors.Join(bw.Flush(), f.Close()); err != nil {
+		return writers.WrittenFile{}, err
+	}
+	return writers.WrittenFile{Path: filepath.Base(path), Size: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // encodePNG encodes a grayscale or RGB picture as PNG.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/defenses"
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
@@ -14,7 +13,6 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
-	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
 
@@ -78,11 +76,14 @@ func Filter(in *Opened, fs FilterSpec, out Output, opts experiment.Options) (*Ex
 	if err != nil {
 		return nil, nil, err
 	}
-	poisoned := map[int]bool{}
-	for _, e := range m.Pairs {
-		poisoned[e.Index] = true
+	var sample *defense.LabelledSample
+	if fs.Threshold.Kind == defense.KindLabelled {
+		poisoned := map[int]bool{}
+		for _, e := range m.Pairs {
+			poisoned[e.Index] = true
+		}
+		sample = defenses.LabelledSample(len(dist), fs.LabelledPairs, fs.Seed, func(i int) bool { return poisoned[i] })
 	}
-	sample := defenses.LabelledSample(len(dist), fs.LabelledPairs, fs.Seed, func(i int) bool { return poisoned[i] })
 	gamma, err := defense.ChooseGamma(dist, fs.Threshold, sample)
 	if err != nil {
 		return nil, nil, fmt.Errorf("filter: %w", err)
@@ -107,7 +108,7 @@ func loadChecker(fs FilterSpec, opts experiment.Options) (*clip.Embedder, clip.C
 	}
 	var tok tokenizer.Tokenizer
 	if fs.Tokenizer == "" {
-		tok, err = tokenizer.NewWordLevel([]string{strings.Join(fashionmnist.Vocabulary(), " ")}, cfg.ContextLength)
+		tok, err = fashionTokenizer(cfg.ContextLength)
 	} else {
 		tok, err = tokenizer.LoadFile(fs.Tokenizer, cfg.ContextLength)
 	}

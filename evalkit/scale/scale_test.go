@@ -328,3 +328,28 @@ func (f failingSource) Read(i int, decode bool) (dataset.Example, dataset.Encode
 	}
 	return f.ImageSource.Read(i, decode)
 }
+
+// TestManifestFile: the manifest file written one pair at a time is what json.MarshalIndent writes, and
+// attack.ReadManifest reads it back.
+func TestManifestFile(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		m := &attack.Manifest{Version: attack.ManifestVersion, Attack: "a", Goals: []attack.Goal{{Source: "x", Target: "y", Pairs: n}},
+			Trigger: &attack.Trigger{Size: 3}, TotalPairs: 10, PoisonedPairs: n, CleanPairs: 10 - n, Rate: float64(n) / 10}
+		for i := range n {
+			m.Pairs = append(m.Pairs, attack.PoisonedPair{Index: i, Caption: "a \"quoted\" caption", TriggerX: i})
+		}
+		path := filepath.Join(t.TempDir(), "m.json")
+		f, err := scale.WriteManifest(path, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.MarshalIndent(m, "", "  ")
+		got, _ := os.ReadFile(path)
+		if !bytes.Equal(got, append(want, '\n')) || f.Size != int64(len(got)) {
+			t.Errorf("%d pairs: wrote\n%s\nwant\n%s", n, got, want)
+		}
+		if back, err := attack.ReadManifest(path); err != nil || len(back.Pairs) != n {
+			t.Errorf("%d pairs: read back %v, %v", n, back, err)
+		}
+	}
+}

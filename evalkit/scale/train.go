@@ -39,7 +39,7 @@ func Train(in *Opened, ts TrainSpec, opts experiment.Options) (*context.Context,
 	if err != nil {
 		return nil, cfg, nil, err
 	}
-	tok, err := tokenizer.NewWordLevel([]string{strings.Join(fashionmnist.Vocabulary(), " ")}, cfg.ContextLength)
+	tok, err := fashionTokenizer(cfg.ContextLength)
 	if err != nil {
 		return nil, cfg, nil, err
 	}
@@ -74,4 +74,9 @@ func Train(in *Opened, ts TrainSpec, opts experiment.Options) (*context.Context,
 		return nil, cfg, nil, fmt.Errorf("training on %s: %w", in.Source.Name(), err)
 	}
 	return ctx, cfg, hist, nil
+}
+
+// fashionTokenizer is the word-level tokenizer of the Fashion-MNIST captions, for n tokens.
+func fashionTokenizer(n int) (*tokenizer.WordLevel, error) {
+	return tokenizer.NewWordLevel([]string{strings.Join(fashionmnist.Vocabulary(), " ")}, n)
 }

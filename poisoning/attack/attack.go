@@ -177,9 +177,13 @@ type captionGroups struct {
 }
 
 // groupCaptions returns the caption groups of the clean pairs of t whose caption image has the given label.
+// A clean table's pairs of one image are consecutive, so its groups need no lookup.
 func groupCaptions(t *dataset.Table, label int) *captionGroups {
 	g := &captionGroups{}
-	slot := map[int32]int32{}
+	var slot map[int32]int32
+	if !t.IsClean() {
+		slot = map[int32]int32{}
+	}
 	var count []int32
 	var eligible []int32
 	for p := range t.NumPairs() {
@@ -190,10 +194,15 @@ func groupCaptions(t *dataset.Table, label int) *captionGroups {
 		if t.Label(int(img)) != label {
 			continue
 		}
-		s, ok := slot[img]
+		s, ok := int32(len(g.images)-1), len(g.images) > 0 && g.images[len(g.images)-1] == img
+		if slot != nil {
+			s, ok = slot[img]
+		}
 		if !ok {
 			s = int32(len(g.images))
-			slot[img] = s
+			if slot != nil {
+				slot[img] = s
+			}
 			g.images, count = append(g.images, img), append(count, 0)
 		}
 		count[s]++
@@ -202,6 +211,10 @@ func groupCaptions(t *dataset.Table, label int) *captionGroups {
 	g.start = make([]int32, len(g.images)+1)
 	for s, c := range count {
 		g.start[s+1] = g.start[s] + c
+	}
+	if slot == nil { // Consecutive groups: the eligible pairs are already grouped, in order.
+		g.pairs = eligible
+		return g
 	}
 	g.pairs = make([]int32, len(eligible))
 	next := slices.Clone(g.start[:len(g.images)])

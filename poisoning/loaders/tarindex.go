@@ -2,30 +2,35 @@ package loaders
 
 import (
 	"archive/tar"
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
 // Shards is a WebDataset read by index: IndexShards scans the shards once for where each sample starts, its
 // label and caption count, and Read then reads one sample's members at their byte offset (pread, safe for
-// concurrent use), so training can draw samples in any order. Memory holds 8 bytes per sample (12 with
-// several captions per sample) and one open file per shard; IDs, captions and pictures stay on disk.
+// concurrent use), so training can draw samples in any order. Memory holds 2 bytes per sample (4 with several
+// captions per sample) and one open file per shard; the samples' offsets are in an unlinked temporary file (4
+// bytes each), and IDs, captions and pictures stay in the shards.
 type Shards struct {
-	w      *WebDataset
-	opts   Options
-	files  []*os.File
-	sizes  []int64
-	first  []int    // first sample of each shard, and the count at the end
-	blocks []uint32 // per sample: its first member's header offset in 512-byte blocks
-	labels []int32
-	ncaps  []uint16 // per sample (nil: one caption each)
-	skip   []*ExampleError
+	w       *WebDataset
+	opts    Options
+	files   []*os.File
+	sizes   []int64
+	first   []int // first sample of each shard, and the count at the end
+	offsets *offsetFile
+	labels  []int16  // per sample (dataset.NoLabel is -1)
+	ncaps   []uint16 // per sample (nil: one caption each)
+	skip    []*ExampleError
 }
 
 // IndexShards scans the uncompressed tar shards of w in order and returns their index. A sample with an
@@ -37,25 +42,78 @@ func IndexShards(w *WebDataset, opts Options) (*Shards, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Shards{w: w, opts: opts, first: []int{0}}
+	if len(w.Classes()) > math.MaxInt16 {
+		return nil, fmt.Errorf("loaders: IndexShards holds labels in 16 bits: %d classes are too many", len(w.Classes()))
+	}
+	offsets, err := newOffsetFile()
+	if err != nil {
+		return nil, err
+	}
+	s := &Shards{w: w, opts: opts, first: []int{0}, offsets: offsets}
 	for _, shard := range w.shards {
 		if err := s.scan(shard); err != nil {
 			s.Close()
 			return nil, err
 		}
-		s.first = append(s.first, len(s.blocks))
+		s.first = append(s.first, s.Len())
+	}
+	if err := offsets.w.Flush(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("loaders: index of %s: %w", w.Name(), err)
 	}
 	return s, nil
 }
 
-// Close closes the shard files.
+// Close closes the shard files and the index.
 func (s *Shards) Close() error {
 	var errs []error
 	for _, f := range s.files {
 		errs = append(errs, f.Close())
 	}
-	s.files = nil
+	if s.offsets != nil {
+		errs = append(errs, s.offsets.f.Close())
+	}
+	s.files, s.offsets = nil, nil
 	return errors.Join(errs...)
+}
+
+// offsetFile holds the samples' offsets (in 512-byte blocks, 4 bytes each) in an unlinked temporary file.
+type offsetFile struct {
+	f *os.File
+	w *bufio.Writer
+	n int
+}
+
+func newOffsetFile() (*offsetFile, error) {
+	f, err := os.CreateTemp("", "mmpoison-shard-index-")
+	if err != nil {
+		return nil, fmt.Errorf("loaders: shard index: %w", err)
+	}
+	os.Remove(f.Name()) // The open file stays until Close; nothing is left behind.
+	return &offsetFile{f: f, w: bufio.NewWriter(f)}, nil
+}
+
+// add appends the offset of the next sample.
+func (o *offsetFile) add(start int64) error {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(start/512))
+	_, err := o.w.Write(b[:])
+	o.n++
+	return err
+}
+
+// at returns the byte offsets of samples i and i+1 (the latter 0 past the last).
+func (o *offsetFile) at(i int) (int64, int64, error) {
+	var b [8]byte
+	n, err := o.f.ReadAt(b[:], 4*int64(i))
+	if n < 4 {
+		return 0, 0, fmt.Errorf("loaders: shard index: %w", err)
+	}
+	next := int64(0)
+	if n == 8 {
+		next = int64(binary.LittleEndian.Uint32(b[4:])) * 512
+	}
+	return int64(binary.LittleEndian.Uint32(b[:4])) * 512, next, nil
 }
 
 // scan indexes one shard: the start of every sample, then each sample's annotations.
@@ -93,14 +151,16 @@ func (s *Shards) scan(shard string) error {
 		case err != nil:
 			return err
 		}
-		s.add(start, it.entry)
+		if err := s.add(start, it.entry); err != nil {
+			return fmt.Errorf("loaders: index of %s: %w", shard, err)
+		}
 	}
 	return nil
 }
 
 // add appends a sample at byte offset start with the annotations of e.
-func (s *Shards) add(start int64, e Entry) {
-	n := len(s.blocks)
+func (s *Shards) add(start int64, e Entry) error {
+	n := s.Len()
 	if len(e.Captions) != 1 && s.ncaps == nil {
 		s.ncaps = make([]uint16, n, max(n, 16))
 		for i := range s.ncaps {
@@ -110,8 +170,8 @@ func (s *Shards) add(start int64, e Entry) {
 	if s.ncaps != nil {
 		s.ncaps = append(s.ncaps, uint16(min(len(e.Captions), 1<<16-1)))
 	}
-	s.blocks = append(s.blocks, uint32(start/512))
-	s.labels = append(s.labels, int32(e.Label))
+	s.labels = append(s.labels, int16(e.Label))
+	return s.offsets.add(start)
 }
 
 // sampleStarts returns the byte offset of the first header of every sample of a tar shard, scanning headers
@@ -165,21 +225,29 @@ func memberKey(hdr *tar.Header) (string, bool) {
 	return dir + file[:dot], true
 }
 
+// regionBuffers are the read buffers of region, reused: readShard reads through a buffered reader of 64 KiB
+// and keeps one given to it, so a read by offset does not allocate one.
+var regionBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<16) }}
+
 // region reads the sample that starts at byte start of shard shardNo and ends by byte end.
 func (s *Shards) region(shardNo int, start, end int64) (item, error) {
 	var it item
 	itErr := fmt.Errorf("loaders: WebDataset shard %s: no sample at byte %d", s.w.shards[shardNo], start)
-	s.w.readShard(s.w.shards[shardNo], io.NewSectionReader(s.files[shardNo], start, end-start), func(x item, err error) bool {
+	br := regionBuffers.Get().(*bufio.Reader)
+	defer regionBuffers.Put(br)
+	br.Reset(io.NewSectionReader(s.files[shardNo], start, end-start))
+	s.w.readShard(s.w.shards[shardNo], br, func(x item, err error) bool {
 		it, itErr = x, err
 		return false // The first sample is the one.
 	})
+	br.Reset(nil)
 	return it, itErr
 }
 
 // Name, Classes and Len describe the indexed samples; Skipped lists the samples IndexShards left out.
 func (s *Shards) Name() string             { return s.w.Name() }
 func (s *Shards) Classes() []string        { return s.w.Classes() }
-func (s *Shards) Len() int                 { return len(s.blocks) }
+func (s *Shards) Len() int                 { return s.offsets.n }
 func (s *Shards) Skipped() []*ExampleError { return s.skip }
 
 // Label and NumCaptions describe sample i as indexed.
@@ -194,14 +262,9 @@ func (s *Shards) NumCaptions(i int) int {
 // Read reads sample i at its offset: ID, captions and label, the picture decoded when decode is true (as
 // Options.ImageSize says), and the image member's bytes.
 func (s *Shards) Read(i int, decode bool) (dataset.Example, dataset.Encoded, error) {
-	if i < 0 || i >= len(s.blocks) {
-		return dataset.Example{}, dataset.Encoded{}, fmt.Errorf("loaders: sample %d of %s out of range [0, %d)", i, s.Name(), len(s.blocks))
-	}
-	shardNo := s.shardOf(i)
-	start := int64(s.blocks[i]) * 512
-	end := s.sizes[shardNo]
-	if i+1 < s.first[shardNo+1] {
-		end = int64(s.blocks[i+1]) * 512
+	shardNo, start, end, err := s.locate(i)
+	if err != nil {
+		return dataset.Example{}, dataset.Encoded{}, err
 	}
 	it, err := s.region(shardNo, start, end)
 	if err != nil {
@@ -210,15 +273,28 @@ func (s *Shards) Read(i int, decode bool) (dataset.Example, dataset.Encoded, err
 	return readItem(it, decode, s.opts)
 }
 
+// locate returns sample i's shard and byte range.
+func (s *Shards) locate(i int) (shardNo int, start, end int64, err error) {
+	if i < 0 || i >= s.Len() {
+		return 0, 0, 0, fmt.Errorf("loaders: sample %d of %s out of range [0, %d)", i, s.Name(), s.Len())
+	}
+	shardNo = s.shardOf(i)
+	start, next, err := s.offsets.at(i)
+	end = s.sizes[shardNo]
+	if i+1 < s.first[shardNo+1] {
+		end = next
+	}
+	return shardNo, start, end, err
+}
+
 // Member returns the content of sample i's member with extension ext (e.g. "json"), or nil when it has none.
 // Members larger than the WebDataset's MaxMemberBytes are refused.
 func (s *Shards) Member(i int, ext string) ([]byte, error) {
-	if i < 0 || i >= len(s.blocks) {
-		return nil, fmt.Errorf("loaders: sample %d of %s out of range [0, %d)", i, s.Name(), len(s.blocks))
+	shardNo, start, end, err := s.locate(i)
+	if err != nil {
+		return nil, err
 	}
-	shardNo := s.shardOf(i)
-	start := int64(s.blocks[i]) * 512
-	tr := tar.NewReader(io.NewSectionReader(s.files[shardNo], start, s.sizes[shardNo]-start))
+	tr := tar.NewReader(io.NewSectionReader(s.files[shardNo], start, end-start))
 	key := ""
 	for {
 		hdr, err := tr.Next()

@@ -20,6 +20,7 @@ type scaleFlagValues struct {
 	dir, preset            *string
 	keep                   *bool
 	seed                   *int64
+	stages                 *list
 }
 
 // scaleFlags defines bench's scale-benchmark flags.
@@ -33,6 +34,7 @@ func scaleFlags(fs *flag.FlagSet) scaleFlagValues {
 		preset:   fs.String("scale-preset", "tiny", "model preset the scale benchmark trains"),
 		batch:    fs.Int("scale-batch", 64, "batch size of the scale benchmark's training"),
 		seed:     seedFlag(fs, 42),
+		stages:   listFlag(fs, "scale-stages", scale.BenchStages, "the scale benchmark's stages after generating its data: poison, then train and/or filter"),
 	}
 }
 
@@ -41,7 +43,7 @@ func scaleBench(v scaleFlagValues, b backends.Backend, jsonOut string) error {
 	def := experiment.DefaultSpec()
 	spec := scale.BenchSpec{Pairs: *v.pairs, Dir: *v.dir, Keep: *v.keep, PerShard: *v.perShard, Preset: *v.preset,
 		Batch: *v.batch, LR: def.Pretrain.LR, Seed: *v.seed, Attack: def.Attack,
-		Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.99}, Log: os.Stderr}
+		Threshold: defense.Threshold{Kind: defense.KindQuantile, Value: 0.99}, Stages: *v.stages, Log: os.Stderr}
 	res, err := scale.Bench(spec, experiment.Options{Backend: b})
 	for _, r := range res {
 		fmt.Printf("RESULT scale=%d stage=%s pairs=%d seconds=%.1f pairs_per_s=%.0f peak_rss_mib=%.0f backend=%q\n",
