@@ -2,8 +2,6 @@ package experiment
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
 
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
@@ -24,7 +22,7 @@ func EmbedImages(emb *clip.Embedder, cfg clip.Config, examples []dataset.Example
 	for start := 0; start < len(examples); start += EmbedChunk {
 		chunk := examples[start:min(start+EmbedChunk, len(examples))]
 		pre := make([][]float32, len(chunk))
-		if err := parallelEach(len(chunk), func(i int) error {
+		if err := dataset.Parallel(len(chunk), 0, func(i int) error {
 			var err error
 			pre[i], err = preprocess(cfg, &chunk[i])
 			return err
@@ -54,32 +52,4 @@ func preprocess(cfg clip.Config, ex *dataset.Example) ([]float32, error) {
 		return nil, fmt.Errorf("image %s: %w", ex.ID, err)
 	}
 	return pre, nil
-}
-
-// parallelEach calls f(0), …, f(n−1) on GOMAXPROCS goroutines and returns the error of the lowest i that
-// failed.
-func parallelEach(n int, f func(i int) error) error {
-	errs := make([]error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = f(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -3,8 +3,6 @@ package scale
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
@@ -63,41 +61,26 @@ func distances(t *dataset.Table, emb *clip.Embedder, cfg clip.Config, tok tokeni
 // readChunk reads images [start, end) of t and preprocesses them for a checker of config cfg.
 func readChunk(t *dataset.Table, cfg clip.Config, tok tokenizer.Tokenizer, start, end, first int) *chunk {
 	c := &chunk{start: start, first: first, images: make([][]float32, end-start), tokens: make([][][]int32, end-start)}
-	errs := make([]error, end-start)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				ex, _, err := t.Images.Read(start+k, true)
-				if err != nil { // A caption-level read error is fatal, a picture that does not decode is not.
-					if ex, _, errs[k] = t.Images.Read(start+k, false); errs[k] == nil {
-						c.tokens[k] = tokenizer.EncodeAll(tok, ex.Captions)
-					}
-					continue
-				}
-				c.tokens[k] = tokenizer.EncodeAll(tok, ex.Captions)
-				img := ex.Image
-				if img.Height != cfg.ImageSize || img.Width != cfg.ImageSize {
-					img = imageprep.CLIP(img, cfg.ImageSize)
-				}
-				c.images[k], errs[k] = clip.Preprocess(cfg, img)
+	c.err = dataset.Parallel(end-start, 0, func(k int) error {
+		ex, _, err := t.Images.Read(start+k, true)
+		if err != nil { // A picture that does not decode has no distance; a sample that cannot be read ends it.
+			if ex, _, err = t.Images.Read(start+k, false); err != nil {
+				return fmt.Errorf("image %d: %w", start+k, err)
 			}
-		}()
-	}
-	for k := range end - start {
-		next <- k
-	}
-	close(next)
-	wg.Wait()
-	for k, err := range errs {
-		if err != nil {
-			c.err = fmt.Errorf("image %d: %w", start+k, err)
-			break
 		}
-	}
+		c.tokens[k] = tokenizer.EncodeAll(tok, ex.Captions)
+		img := ex.Image
+		if img.Pix == nil {
+			return nil
+		}
+		if img.Height != cfg.ImageSize || img.Width != cfg.ImageSize {
+			img = imageprep.CLIP(img, cfg.ImageSize)
+		}
+		if c.images[k], err = clip.Preprocess(cfg, img); err != nil {
+			return fmt.Errorf("image %d: %w", start+k, err)
+		}
+		return nil
+	})
 	return c
 }
 

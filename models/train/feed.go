@@ -4,7 +4,6 @@ import (
 	gocontext "context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 
 	"github.com/mmpoison/mmpoison/models/clip"
@@ -121,34 +120,10 @@ const viewSeedStream = 0x7472766965772031 // "trview 1"
 // parallel fills buf with the batch's views (Data.View) or streamed pairs on data.Workers goroutines; batch
 // item j's generator is seeded by (Seed, step·B + j), so the result does not depend on the scheduling.
 func (t *Trainer) parallel(data *Data, pairs []int32, step int, buf *batch) error {
-	workers := data.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	errs := make([]error, len(pairs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, len(pairs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				rng := rand.New(rand.NewPCG(t.opts.Seed^viewSeedStream, uint64(step)*uint64(len(pairs))+uint64(j)))
-				errs[j] = t.item(data, int(pairs[j]), j, rng, buf)
-			}
-		}()
-	}
-	for j := range pairs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err // The first of the batch.
-		}
-	}
-	return nil
+	return dataset.Parallel(len(pairs), data.Workers, func(j int) error {
+		rng := rand.New(rand.NewPCG(t.opts.Seed^viewSeedStream, uint64(step)*uint64(len(pairs))+uint64(j)))
+		return t.item(data, int(pairs[j]), j, rng, buf)
+	})
 }
 
 // item writes batch item j, pair p, into buf: Data.View's image, or the streamed pair's image and tokens.

@@ -101,11 +101,12 @@ func TestStreamEqualsMemory(t *testing.T) {
 		ahead := 0
 		opts := smallOptions()
 		data := &Data{Stream: &Stream{Pairs: src, Encode: encode}, Prefetch: c.prefetch, Workers: c.workers}
-		losses, params := fitOnProgress(t, opts, data, func(p Progress) {
+		opts.Progress = func(p Progress) {
 			src.mu.Lock()
 			ahead = max(ahead, src.reads-p.Step*opts.BatchSize)
 			src.mu.Unlock()
-		})
+		}
+		losses, params := fitParams(t, 7, opts, data)
 		if !slices.Equal(losses, mem) {
 			t.Errorf("prefetch %d, workers %d: streamed losses %v, in memory %v", c.prefetch, c.workers, losses, mem)
 		}
@@ -144,34 +145,6 @@ func TestStreamEqualsMemory(t *testing.T) {
 	if _, err := tr.Fit(&Data{Stream: &Stream{Pairs: src, Encode: encode}}); err == nil || !strings.Contains(err.Error(), "pair 5: picture 5 is corrupt") {
 		t.Errorf("a corrupt picture: error %v", err)
 	}
-}
-
-// fitOnProgress is fitParams with a progress hook called after every step.
-func fitOnProgress(t *testing.T, opts Options, data *Data, hook func(Progress)) ([]float64, map[string][]float32) {
-	t.Helper()
-	cfg := tinyConfig()
-	ctx, err := clip.NewContext(cfg, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var losses []float64
-	opts.Progress = func(p Progress) { losses = append(losses, p.Loss); hook(p) }
-	tr, err := New(benchBackend(t), cfg, ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.Fit(data); err != nil {
-		t.Fatal(err)
-	}
-	ts, err := clip.ParamsToTensors(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := map[string][]float32{}
-	for _, x := range ts {
-		params[x.Name] = x.F32
-	}
-	return losses, params
 }
 
 // TestResumeMidEpoch: a run stopped or killed after k steps (4 steps per epoch, 2 epochs) and resumed from its

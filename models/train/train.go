@@ -340,7 +340,13 @@ func (t *Trainer) step1(buf *batch) (loss, scale, lr float64, err error) {
 	if err != nil {
 		return 0, 0, lr, fmt.Errorf("train: step %d: %w", t.step+1, err)
 	}
-	return float64(tensors.ToScalar[float32](outs[0])), float64(tensors.ToScalar[float32](outs[1])), lr, nil
+	loss, scale = float64(tensors.ToScalar[float32](outs[0])), float64(tensors.ToScalar[float32](outs[1]))
+	// Free the step's buffers now (on an accelerator's backend too), rather than when the garbage collector
+	// gets to them: memory stays that of one step however many steps run.
+	for _, x := range append(outs, images, tokens) {
+		x.FinalizeAll()
+	}
+	return loss, scale, lr, nil
 }
 
 // Restart rewinds the run to its first epoch and step, keeping the current weights and optimizer moments

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -44,27 +42,11 @@ func Lazy(ix *Index, opts Options) *dataset.Dataset {
 // *ExampleError each). Without opts.SkipCorrupt the first failure is returned as the error instead. Memory
 // holds one picture per worker.
 func CheckImages(src dataset.ImageSource, opts Options) ([]int, *Report, error) {
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	errs := make([]error, src.Len())
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				_, _, errs[i] = src.Read(i, true)
-			}
-		}()
-	}
-	for i := range src.Len() {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	dataset.Parallel(src.Len(), opts.Workers, func(i int) error {
+		_, _, errs[i] = src.Read(i, true)
+		return nil
+	})
 	rep := &Report{}
 	var good []int
 	for i, err := range errs {

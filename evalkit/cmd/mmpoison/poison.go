@@ -110,14 +110,7 @@ func poisonCommand(args []string) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	o, err := out.output()
-	if err != nil {
-		return err
-	}
-	if err := o.Check(); err != nil {
-		return err
-	}
-	src, err := scale.Open(in.input(*seed))
+	o, src, err := open(out, in, *seed)
 	if err != nil {
 		return err
 	}
@@ -128,6 +121,20 @@ func poisonCommand(args []string) error {
 	}
 	fmt.Printf("poison: %d pairs, %d poisoned (φ = %.4g, %s %s) written to %s\n", exp.Pairs, m.PoisonedPairs, m.Rate, m.Attack, m.Mode, o.Dir)
 	return verified(o.Dir, *out.verify)
+}
+
+// open checks the output flags and folder, then opens the input: a bad output is an error before the input
+// is read.
+func open(out outputFlagValues, in inputFlagValues, seed int64) (scale.Output, *scale.Opened, error) {
+	o, err := out.output()
+	if err != nil {
+		return o, nil, err
+	}
+	if err := o.Check(); err != nil {
+		return o, nil, err
+	}
+	src, err := scale.Open(in.input(seed))
+	return o, src, err
 }
 
 // verified verifies a written folder when asked to and says so.
@@ -165,14 +172,7 @@ func filterCommand(args []string) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	o, err := out.output()
-	if err != nil {
-		return err
-	}
-	if err := o.Check(); err != nil {
-		return err
-	}
-	src, err := scale.Open(in.input(*seed))
+	o, src, err := open(out, in, *seed)
 	if err != nil {
 		return err
 	}
