@@ -1,6 +1,8 @@
 // Package train fine-tunes and pre-trains CLIP models: AdamW with decoupled weight decay on weight matrices
 // only, a cosine learning-rate schedule with linear warm-up, seeded data order, frozen towers, progress
-// reporting, NaN detection and atomic, resumable checkpoints.
+// reporting, NaN detection and atomic checkpoints that resume mid-epoch. Batches are prepared ahead of the
+// step by a bounded, parallel feed, from pairs held in memory or streamed from any dataset.PairSource (Stream),
+// so memory holds a few batches whatever the training set's size.
 //
 // The protocol mirrors the paper: pre-train a clean model on a pool of pairs, then fine-tune it (possibly on
 // poisoned pairs) with Fit.
