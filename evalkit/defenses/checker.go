@@ -89,6 +89,8 @@ func (c CheckerSpec) Validate(victim experiment.Spec) error {
 			return fmt.Errorf("checker %s: %w", f.what, err)
 		case st.IsDir():
 			return fmt.Errorf("checker %s %s is a folder, not a file", f.what, f.path)
+		case !st.Mode().IsRegular():
+			return fmt.Errorf("checker %s %s is not a regular file (%v)", f.what, f.path, st.Mode().Type())
 		}
 	}
 	return nil

@@ -45,6 +45,9 @@ func preprocess(cfg clip.Config, ex *dataset.Example) ([]float32, error) {
 		return nil, err
 	}
 	if img.Height != cfg.ImageSize || img.Width != cfg.ImageSize {
+		if err := imageprep.CheckCLIPSize(img.Width, img.Height, cfg.ImageSize); err != nil {
+			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+		}
 		img = imageprep.CLIP(img, cfg.ImageSize)
 	}
 	pre, err := clip.Preprocess(cfg, img)

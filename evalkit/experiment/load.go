@@ -35,6 +35,9 @@ func (d *Data) loadSplits() error {
 		}
 		for i, ex := range ds.Examples {
 			if ex.Image.Height != n || ex.Image.Width != n {
+				if err := imageprep.CheckCLIPSize(ex.Image.Width, ex.Image.Height, n); err != nil {
+					return fmt.Errorf("image %s: %w", ex.ID, err)
+				}
 				ds.Examples[i].Image = imageprep.CLIP(ex.Image, n)
 			}
 		}

@@ -2,8 +2,8 @@ package experiment
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
@@ -20,9 +20,11 @@ type Result struct {
 	// Poison summarises the poisoned training set; the full manifest is written beside the result.
 	Poison PoisonSummary `json:"poison"`
 	// Clean is the model fine-tuned on the clean train split (the paper's clean baseline); Poisoned the one
-	// fine-tuned on the poisoned split.
-	Clean    *ModelEval `json:"clean"`
-	Poisoned *ModelEval `json:"poisoned"`
+	// fine-tuned on the poisoned split; Pretrained the pre-trained model both start from (epoch 0 of the
+	// per-epoch evaluations; nil in results written before it was recorded).
+	Clean      *ModelEval `json:"clean"`
+	Poisoned   *ModelEval `json:"poisoned"`
+	Pretrained *ModelEval `json:"pretrained,omitempty"`
 	// EmbeddingShift is the cosine distance between the clean and the poisoned model's embeddings of the same
 	// test inputs, per tower (the paper's measure of where the poison lives).
 	EmbeddingShift *EmbeddingShift `json:"embedding_shift,omitempty"`
@@ -50,8 +52,8 @@ type PoisonSummary struct {
 	TargetImageID string `json:"target_image_id,omitempty"`
 }
 
-// Run executes the whole experiment: load data, pre-train (or load) the clean model, fine-tune it on the clean
-// and on the poisoned train split, and evaluate both.
+// Run executes the whole experiment: load data and check that the attack fits it (Data.Check), pre-train (or
+// load) the clean model, fine-tune it on the clean and on the poisoned train split, and evaluate both.
 func Run(spec Spec, opts Options) (*Result, error) {
 	timings := map[string]float64{}
 	tick := time.Now()
@@ -64,12 +66,15 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
 	lap("load_data")
 	b, err := opts.backend()
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Spec: spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
+	res := &Result{Spec: d.Spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
 	if res.Pretrain, err = Pretrain(d, opts); err != nil {
 		return nil, err
 	}
@@ -83,7 +88,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	}
 	lap("finetune_poisoned")
 	m := res.FinetunePois.Manifest
-	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Attack.Source(), Target: spec.Attack.Target(),
+	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: d.Spec.Attack.Source(), Target: d.Spec.Attack.Target(),
 		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate, TargetImageID: m.TargetImageID}
 	var cleanEmb, poisEmb *testEmbeddings
 	if res.Clean, cleanEmb, err = evaluatePath(d, res.FinetuneClean.Path, opts); err != nil {
@@ -95,15 +100,22 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	if res.EmbeddingShift, err = embeddingShift(d, cleanEmb, poisEmb); err != nil {
 		return nil, err
 	}
+	if res.Pretrained, err = evaluatePretrained(d, res.Pretrain, opts); err != nil {
+		return nil, err
+	}
 	lap("evaluate")
 	timings["total"] = time.Since(start).Seconds()
 	res.Finished = time.Now().UTC()
 	return res, nil
 }
 
-// ReadResult loads a result written by Result.WriteJSON.
+// MaxResultFile bounds the size of a result JSON ReadResult reads: 256 MiB.
+const MaxResultFile = 256 << 20
+
+// ReadResult loads a result written by Result.WriteJSON: a regular file of at most MaxResultFile bytes, holding
+// what the tables and figures read (see Result.Check).
 func ReadResult(path string) (*Result, error) {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, MaxResultFile)
 	if err != nil {
 		return nil, err
 	}
@@ -111,10 +123,47 @@ func ReadResult(path string) (*Result, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%s: malformed result JSON: %w", path, err)
 	}
-	if r.Clean == nil || r.Poisoned == nil || r.Clean.Attack == nil || r.Poisoned.Attack == nil {
-		return nil, fmt.Errorf("%s: result has no evaluation", path)
+	if err := r.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// Check reports whether r holds what its tables and figures read: both models' evaluations, complete (see
+// ModelEval.Check), with as many goals in each.
+func (r *Result) Check() error {
+	if r.Clean == nil || r.Poisoned == nil {
+		return errors.New("result has no evaluation")
+	}
+	if len(r.Clean.Goals) != len(r.Poisoned.Goals) {
+		return fmt.Errorf("result has %d goals for the clean model, %d for the poisoned one", len(r.Clean.Goals),
+			len(r.Poisoned.Goals))
+	}
+	if err := r.Clean.Check(); err != nil {
+		return fmt.Errorf("clean model: %w", err)
+	}
+	if err := r.Poisoned.Check(); err != nil {
+		return fmt.Errorf("poisoned model: %w", err)
+	}
+	return nil
+}
+
+// Check reports whether e, read back from JSON, holds every metric Evaluate computes: the attack metrics (every
+// goal's), the utility, and complete backdoor metrics where there are any.
+func (e *ModelEval) Check() error {
+	if e.Attack == nil || e.RandomQueries == nil || e.Utility == nil || e.UtilityOthers == nil {
+		return errors.New("evaluation without its attack or utility metrics")
+	}
+	for i, g := range e.Goals {
+		if g.Attack == nil || g.RandomQueries == nil {
+			return fmt.Errorf("evaluation without the metrics of goal %d", i+1)
+		}
+	}
+	if b := e.Backdoor; b != nil && (b.ZeroShot == nil || b.Retrieval == nil || b.Retrieval.Triggered == nil ||
+		b.Retrieval.Clean == nil) {
+		return errors.New("evaluation with incomplete backdoor metrics")
+	}
+	return nil
 }
 
 // WriteJSON writes the result as indented JSON, atomically.

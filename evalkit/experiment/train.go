@@ -2,9 +2,9 @@ package experiment
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -31,11 +31,21 @@ type Options struct {
 	Log io.Writer
 	// Quiet turns off training progress.
 	Quiet bool
+	// CacheDir is the cache the models and evaluations are kept in ("": evalkit/cache's Root). A fresh folder
+	// makes every stage train anew, with its progress shown, e.g. in a notebook whose usual cache already
+	// holds the models.
+	CacheDir string
 
 	// afterEpoch, when set, is called by trainModel after every epoch with the model trained so far; the fields
 	// it returns join the live progress display (e.g. Hit@10).
 	afterEpoch func(ctx *context.Context, st train.EpochStats) ([]kernelext.Field, error)
+	// resume, when set, is the stage trainModel trains: its training resumes from the state saved in the
+	// stage's partial folder, and saves its state there after every epoch (see resume.go).
+	resume *Stage
 }
+
+// cache is the cache of CacheDir.
+func (o *Options) cache() (*cache.Cache, error) { return cache.Open(o.CacheDir) }
 
 func (o *Options) backend() (backends.Backend, error) {
 	if o.Backend != nil {
@@ -74,9 +84,17 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 		c(&to)
 	}
 	progress := newProgress(opts, title, steps, &to, ctx)
-	tr, err := train.New(b, d.Model, ctx, to)
-	if err != nil {
+	var tr *train.Trainer
+	if opts.resume != nil {
+		keepState(&to, &tr, opts.resume)
+	}
+	if tr, err = train.New(b, d.Model, ctx, to); err != nil {
 		return nil, nil, err
+	}
+	if opts.resume != nil {
+		if err := resumeState(tr, opts.resume, opts); err != nil {
+			return nil, nil, err
+		}
 	}
 	hist, err := tr.Fit(td)
 	if progress != nil {
@@ -84,6 +102,9 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", title, err)
+	}
+	if opts.resume != nil {
+		hist = opts.resume.History // The epochs before a resumption too.
 	}
 	return ctx, hist, nil
 }
@@ -140,6 +161,9 @@ type Stage struct {
 	// Cached is true when the model was loaded from the cache instead of trained.
 	Cached  bool    `json:"cached"`
 	Seconds float64 `json:"seconds"`
+
+	// partial is the partial folder of the cache entry being produced (see resume.go).
+	partial string
 }
 
 // Files of a stage's cache entry.
@@ -150,13 +174,26 @@ const (
 
 // cachedStage returns the stage of key's cache entry, calling produce to make the model when the entry does
 // not exist yet; produce returns the model's parameters and config, and fills in the stage's history and
-// per-epoch evaluations.
-func cachedStage(key cache.Key, produce func(st *Stage) (*context.Context, clip.Config, error)) (*Stage, error) {
+// per-epoch evaluations. A produce that trains with opts.resume = st resumes a killed training; when its saved
+// state is unusable (removed by then), produce runs again from the start.
+func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.Context, clip.Config, error)) (*Stage, error) {
+	c, err := opts.cache()
+	if err != nil {
+		return nil, err
+	}
 	var made *Stage
-	dir, cached, err := cache.Get(key, func(dir string) error {
-		st := &Stage{}
+	dir, cached, err := c.Get(key, func(dir string) error {
+		partial, err := c.Partial(key)
+		if err != nil {
+			return err
+		}
+		st := &Stage{partial: partial}
 		start := time.Now()
 		ctx, cfg, err := produce(st)
+		if errors.Is(err, errStateUnusable) {
+			st = &Stage{partial: partial}
+			ctx, cfg, err = produce(st)
+		}
 		if err != nil {
 			return err
 		}
@@ -177,11 +214,7 @@ func cachedStage(key cache.Key, produce func(st *Stage) (*context.Context, clip.
 	st := made
 	if st == nil || cached {
 		st = &Stage{}
-		data, err := os.ReadFile(filepath.Join(dir, stageFile))
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(data, st); err != nil {
+		if err := readStageFile(filepath.Join(dir, stageFile), st); err != nil {
 			return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 		}
 	}
@@ -219,7 +252,7 @@ func Train(d *Data, req TrainRequest, opts Options) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cachedStage(key, func(st *Stage) (*context.Context, clip.Config, error) {
+	return cachedStage(opts, key, func(st *Stage) (*context.Context, clip.Config, error) {
 		init, _, err := clip.Load(req.From.Path)
 		if err != nil {
 			return nil, d.Model, err
@@ -228,6 +261,7 @@ func Train(d *Data, req TrainRequest, opts Options) (*Stage, error) {
 		if req.SelfSupervised != nil {
 			configure = append(configure, func(o *train.Options) { o.SelfSupervised = req.SelfSupervised })
 		}
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, req.Title, init, req.Pairs, req.Recipe, configure...)
 		st.History = hist
 		return ctx, d.Model, err
@@ -246,19 +280,19 @@ func CheckpointStage(path string) (*Stage, error) {
 		}
 		return &Stage{Path: absolute(path), Key: key.Name(), Cached: true}, nil
 	}
-	return convertedStage(path, func() (*context.Context, clip.Config, error) {
+	return convertedStage(Options{}, path, func() (*context.Context, clip.Config, error) {
 		return weights.Load(path, "", weights.Hints{})
 	})
 }
 
 // convertedStage is the cached conversion of the checkpoint at path; load loads it when it is not cached.
 // The key is the file's identity alone (path, size, modification time).
-func convertedStage(path string, load func() (*context.Context, clip.Config, error)) (*Stage, error) {
+func convertedStage(opts Options, path string, load func() (*context.Context, clip.Config, error)) (*Stage, error) {
 	key, err := cache.NewKey("pretrained", cache.IdentifyFile(path))
 	if err != nil {
 		return nil, err
 	}
-	return cachedStage(key, func(*Stage) (*context.Context, clip.Config, error) {
+	return cachedStage(opts, key, func(*Stage) (*context.Context, clip.Config, error) {
 		ctx, cfg, err := load()
 		if err != nil {
 			return nil, cfg, fmt.Errorf("checkpoint %s: %w", path, err)

@@ -74,6 +74,9 @@ func readChunk(t *dataset.Table, cfg clip.Config, tok tokenizer.Tokenizer, start
 			return nil
 		}
 		if img.Height != cfg.ImageSize || img.Width != cfg.ImageSize {
+			if imageprep.CheckCLIPSize(img.Width, img.Height, cfg.ImageSize) != nil {
+				return nil // A picture CLIP's transform cannot take is not scored either.
+			}
 			img = imageprep.CLIP(img, cfg.ImageSize)
 		}
 		if c.images[k], err = clip.Preprocess(cfg, img); err != nil {

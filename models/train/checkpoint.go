@@ -81,6 +81,10 @@ func (t *Trainer) Resume(path string) (bool, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return false, fmt.Errorf("checkpoint %s: malformed position: %w", path, err)
 	}
+	if epoch < 0 || epoch > t.opts.Epochs || step < epoch {
+		return false, fmt.Errorf("checkpoint %s: position epoch %d, step %d is outside a run of %d epochs", path,
+			epoch, step, t.opts.Epochs)
+	}
 	if err := clip.SetVariablesFromTensors(t.ctx.In(clip.Scope), "", t.cfg.Params(), f); err != nil {
 		return false, fmt.Errorf("checkpoint %s: %w", path, err)
 	}

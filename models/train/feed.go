@@ -164,6 +164,9 @@ func (t *Trainer) streamed(s *Stream, p, j int, rng *rand.Rand, buf *batch) ([]f
 			return nil, fmt.Errorf("pair %d: %w", p, err)
 		}
 	case pic.Height != n || pic.Width != n:
+		if err := imageprep.CheckCLIPSize(pic.Width, pic.Height, n); err != nil {
+			return nil, fmt.Errorf("pair %d: %w", p, err)
+		}
 		pic = imageprep.CLIP(pic, n)
 	}
 	img, err := clip.Preprocess(t.cfg, pic)

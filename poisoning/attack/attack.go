@@ -237,8 +237,7 @@ func sourcePairs(t *dataset.Table, label, n int, rng *rand.Rand) ([]int, error) 
 		return nil, fmt.Errorf("attack: class %q has no clean captioned pairs in %q", name, t.Name)
 	}
 	if n > available {
-		return nil, fmt.Errorf("attack: %d poisoned pairs need %d distinct captions of class %q, but %q has only %d clean class-%s pairs",
-			n, n, name, t.Name, available, name)
+		return nil, &ShortageError{Need: n, Have: available, Class: name, Dataset: t.Name}
 	}
 	order := make([]int32, len(g.images)) // group numbers, shuffled as the images are
 	for i := range order {
@@ -258,6 +257,26 @@ func sourcePairs(t *dataset.Table, label, n int, rng *rand.Rand) ([]int, error) 
 		}
 	}
 	return out, nil
+}
+
+// ShortageError is Apply's error when an attack asks for more poisoned pairs than the training set has items
+// for: each poisoned pair needs its own clean caption of the goal's source class (Attacks I–III), or, with
+// Carriers, its own image outside the target class to carry the trigger (the backdoor).
+type ShortageError struct {
+	// Need is the number of poisoned pairs asked for (of one goal), Have the number of items there are.
+	Need, Have int
+	// Class is the source class (the target class with Carriers); Dataset names the training set.
+	Class, Dataset string
+	Carriers       bool
+}
+
+func (e *ShortageError) Error() string {
+	if e.Carriers {
+		return fmt.Sprintf("attack: %d poisoned pairs need %d distinct images outside class %q to trigger, but %q has only %d",
+			e.Need, e.Need, e.Class, e.Dataset, e.Have)
+	}
+	return fmt.Sprintf("attack: %d poisoned pairs need %d distinct captions of class %q, but %q has only %d clean class-%s pairs",
+		e.Need, e.Need, e.Class, e.Dataset, e.Have, e.Class)
 }
 
 // Attack is what Attacks I, II and III have in common, so that experiment code can treat them alike.

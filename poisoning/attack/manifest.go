@@ -1,14 +1,15 @@
 package attack
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 
@@ -93,31 +94,95 @@ type PoisonedPair struct {
 	TriggerY int `json:"trigger_y,omitempty"`
 }
 
+// maxManifestBytes bounds the manifest file ReadManifest accepts: 256 MiB, room for more than half a million
+// poisoned pairs (WriteFile spends about 400 bytes on one). Decoding takes memory of the order of the file's size.
+const maxManifestBytes = 256 << 20
+
 // WriteFile writes the manifest as indented JSON to path atomically: it writes a temporary file in the same
-// directory and renames it over path, so readers never see a partial manifest.
+// directory and renames it over path, so readers never see a partial manifest. Every text must be valid UTF-8
+// (JSON would replace the other bytes, and the manifest would no longer match its pair set) and every rate
+// finite; the error names the first text that is not.
 func (m *Manifest) WriteFile(path string) error {
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := m.encode()
 	if err != nil {
-		return fmt.Errorf("attack: encoding manifest: %w", err)
+		return fmt.Errorf("attack: encoding manifest %s: %w", path, err)
 	}
-	if err := atomicfile.WriteFile(path, append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("attack: manifest: %w", err)
 	}
 	return nil
 }
 
+// encode returns the bytes WriteFile writes.
+func (m *Manifest) encode() ([]byte, error) {
+	if err := m.checkUTF8(); err != nil {
+		return nil, err
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// checkUTF8 reports the first text of the manifest that is not valid UTF-8.
+func (m *Manifest) checkUTF8() error {
+	check := func(what string, texts ...string) error {
+		for _, s := range texts {
+			if !utf8.ValidString(s) {
+				return fmt.Errorf("%s holds text that is not valid UTF-8: %q", what, s)
+			}
+		}
+		return nil
+	}
+	errs := []error{check("the header", m.Attack, m.AttackID, m.Dataset, m.TargetImageID),
+		check("the caption templates", m.CaptionTemplates...)}
+	for i, g := range m.Goals {
+		errs = append(errs, check(fmt.Sprintf("goal %d", i), g.Source, g.Target))
+	}
+	for _, p := range m.Pairs {
+		errs = append(errs, check(fmt.Sprintf("pair %d", p.Index), p.Caption, p.CaptionImageID, p.OriginalImageID, p.PoisonedImageID))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReadManifest reads a manifest written by WriteFile. It rejects unknown fields, other format versions,
-// manifests whose counts disagree with each other and invalid backdoor triggers.
+// manifests whose counts disagree with each other and invalid backdoor triggers, files that are not regular or
+// exceed 256 MiB, and data after the manifest. Errors name the file.
 func ReadManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("attack: manifest %s is not a regular file (%v)", path, st.Mode().Type())
+	case st.Size() > maxManifestBytes:
+		return nil, fmt.Errorf("attack: manifest %s has %d bytes, more than the %d a manifest may take", path, st.Size(), maxManifestBytes)
+	}
+	return readManifest(io.LimitReader(f, maxManifestBytes), path)
+}
+
+// readManifest decodes and checks a manifest from r; path names it in errors.
+func readManifest(r io.Reader, path string) (*Manifest, error) {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("attack: manifest %s: %w", path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("attack: manifest %s: data after the manifest's JSON object", path)
 	}
 	if m.Version != ManifestVersion {
 		return nil, fmt.Errorf("attack: manifest %s has version %d, want %d", path, m.Version, ManifestVersion)

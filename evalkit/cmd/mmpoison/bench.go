@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/evalkit/bench"
 	"github.com/mmpoison/mmpoison/kernelext"
@@ -23,6 +24,17 @@ func benchCommand(args []string) error {
 	sc := scaleFlags(fs)
 	if help, err := parse(fs, args); help || err != nil {
 		return err
+	}
+	if err := checkMinimums(fs, minimum{"steps", 0}, minimum{"warmup", 0}, minimum{"embed", 0}); err != nil {
+		return err
+	}
+	if err := checkPresets("presets", *presets...); err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		if err := writableDir("json", filepath.Dir(*jsonOut)); err != nil {
+			return err
+		}
 	}
 	b, err := backend.Default()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 
@@ -17,9 +18,14 @@ func demo(args []string) error {
 		return err
 	}
 	res, err := experiment.Run(spec, experiment.Options{Quiet: quiet})
-	if err != nil {
+	var short *experiment.FitError
+	if errors.As(err, &short) {
+		return errors.New(short.CommandLine())
+	} else if err != nil {
 		return err
 	}
+	fmt.Println(report.Setup(res))
+	fmt.Println()
 	kernelext.ShowTable(report.AttackTable(res))
 	kernelext.ShowTable(report.UtilityTable(res))
 	files, err := report.Write(out, res)
@@ -53,6 +59,11 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 	if help, err := parse(fs, args); help || err != nil {
 		return spec, "", false, err
 	}
+	if err := checkMinimums(fs, minimum{"batch", 2}, minimum{"count", 0}, minimum{"trigger-size", 0},
+		minimum{"pool", 1}, minimum{"train", 1}, minimum{"test-per-class", 1}, minimum{"source-images", 0},
+		minimum{"pretrain-epochs", 0}, minimum{"epochs", 1}); err != nil {
+		return spec, "", false, err
+	}
 	spec = baseSpec(*quick)
 	if wasSet(fs, "attack") {
 		if spec, err = spec.StandardAttack(attack.Kind(*kind)); err != nil {
@@ -75,7 +86,10 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 			o.set()
 		}
 	}
-	return spec, *outDir, *q, spec.Validate()
+	if err := spec.Validate(); err != nil {
+		return spec, "", false, err
+	}
+	return spec, *outDir, *q, writableOut(*outDir)
 }
 
 // attackFlagValues are the attack flags of demo.
@@ -119,7 +133,13 @@ func (v attackFlagValues) apply(fs *flag.FlagSet, s *attack.Spec) error {
 		}
 		s.Goals = append(s.Goals[:1], extra...)
 	}
+	if wasSet(fs, "rate") && wasSet(fs, "count") {
+		return errors.New("-rate and -count both set the number of poisoned pairs: give one of them")
+	}
 	if wasSet(fs, "rate") {
+		if err := checkRate(*v.rate); err != nil {
+			return err
+		}
 		s.Rate, s.Count, s.AllSourceCaptions = *v.rate, 0, false
 	}
 	if wasSet(fs, "count") {
@@ -150,7 +170,8 @@ func dataFlags(fs *flag.FlagSet, def experiment.DataSpec) dataFlagValues {
 		train:        fs.Int("train", def.Train, "images in the fine-tuning train split"),
 		testPerClass: fs.Int("test-per-class", def.TestPerClass, "test images per class"),
 		sourceImages: fs.Int("source-images", def.SourceImages, "images of each source class the fine-tuning split keeps (0: all)"),
-		dir:          fs.String("data-dir", "", "folder holding the Fashion-MNIST .gz files (default: search)"),
+		dir: fs.String("data-dir", "", "folder holding the four Fashion-MNIST .gz files (default: /usr/share/datasets/fashion-mnist, "+
+			"else ~/.cache/mmpoison/fashion-mnist, downloading the official files there if missing)"),
 	}
 }
 

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
@@ -105,10 +108,16 @@ func (n *numbers[T]) String() string {
 
 func (n *numbers[T]) Set(s string) error {
 	var values []T
+	seen := map[string]bool{}
 	for _, item := range splitList(s) {
 		v, err := n.parse(item)
 		if err != nil {
 			return fmt.Errorf("%q: %w", item, err)
+		}
+		if key := fmt.Sprint(v); seen[key] {
+			return fmt.Errorf("%q: given twice", item)
+		} else {
+			seen[key] = true
 		}
 		values = append(values, v)
 	}
@@ -157,9 +166,89 @@ func seedFlag(fs *flag.FlagSet, def int64) *int64 {
 	return fs.Int64("seed", def, "seed for data splits, captions, poison selection, initialisation and data order")
 }
 
+// checkSeeds refuses an empty -seeds list.
+func checkSeeds(seeds []int64) error {
+	if len(seeds) == 0 {
+		return errors.New("-seeds is empty: give at least one seed, e.g. -seeds 42 (statistics over seeds need two or more)")
+	}
+	return nil
+}
+
 // seedsFlag is -seeds, the seeds each run of a resumable command is repeated with.
 func seedsFlag(fs *flag.FlagSet, def []int64) *[]int64 {
 	return numbersFlag(fs, "seeds", def, parseSeed, "comma-separated seeds; every run is repeated once per seed")
+}
+
+// writableOut checks, before any work, that the report folder of -out can be written whole (the report
+// replaces it: it must be absent, empty or a report folder mmpoison wrote, and its parent writable).
+func writableOut(dir string) error {
+	if _, err := atomicfile.CheckDir(dir); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	return nil
+}
+
+// writableDir checks, before any work, that files can be written into the folder dir of the flag name: dir
+// itself when it exists, else the nearest folder above it that exists (nothing is created).
+func writableDir(name, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("-%s %s: %w", name, dir, err)
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && !st.IsDir():
+			return fmt.Errorf("-%s %s: %s is a file, not a folder", name, dir, p)
+		case err == nil:
+			f, err := os.CreateTemp(p, ".mmpoison-write-test-*")
+			if err != nil {
+				return fmt.Errorf("-%s %s: cannot write in %s: %w", name, dir, p, err)
+			}
+			f.Close()
+			return os.Remove(f.Name())
+		case p == filepath.Dir(p):
+			return fmt.Errorf("-%s %s: %w", name, dir, err)
+		}
+	}
+}
+
+// minimum is the smallest value of an int flag.
+type minimum struct {
+	flag string
+	min  int
+}
+
+// checkMinimums refuses, naming the flag, the int flags the command line set below their minimum.
+func checkMinimums(fs *flag.FlagSet, mins ...minimum) error {
+	for _, m := range mins {
+		f := fs.Lookup(m.flag)
+		if f == nil || !wasSet(fs, m.flag) {
+			continue
+		}
+		if v, err := strconv.Atoi(f.Value.String()); err == nil && v < m.min {
+			return fmt.Errorf("-%s %d: want %d or more", m.flag, v, m.min)
+		}
+	}
+	return nil
+}
+
+// checkPresets refuses, before any work, a model preset that does not exist (the error lists those that do).
+func checkPresets(name string, presets ...string) error {
+	for _, p := range presets {
+		if _, err := clip.Preset(p); err != nil {
+			return fmt.Errorf("-%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// checkRate checks the value of a -rate flag: φ is a fraction in (0, 1).
+func checkRate(v float64) error {
+	if _, err := parseRate(strconv.FormatFloat(v, 'g', -1, 64)); err != nil {
+		return fmt.Errorf("-rate %v: %w", v, err)
+	}
+	return nil
 }
 
 // outFlag is -out, the output folder.
