@@ -36,8 +36,15 @@ func (fs FilterSpec) Validate() error {
 	if fs.Checker == "" {
 		return fmt.Errorf("filter: no checker given")
 	}
-	if _, err := os.Stat(fs.Checker); err != nil {
-		return fmt.Errorf("filter: checker: %w", err)
+	for _, f := range []struct{ what, path string }{{"checker", fs.Checker}, {"checker tokenizer", fs.Tokenizer}} {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("filter: %s: %w", f.what, err)
+		} else if !st.Mode().IsRegular() {
+			return fmt.Errorf("filter: %s %s is not a regular file", f.what, f.path)
+		}
 	}
 	// Distances and a sample that every valid threshold accepts: only the threshold's own values can fail.
 	if _, err := defense.ChooseGamma([]float64{0, 1}, fs.Threshold, &defense.LabelledSample{Clean: []int{0}, Poisoned: []int{1}}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/evalkit/bench"
+	"github.com/mmpoison/mmpoison/evalkit/scale"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
@@ -25,8 +26,12 @@ func benchCommand(args []string) error {
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
-	if err := checkMinimums(fs, minimum{"steps", 0}, minimum{"warmup", 0}, minimum{"embed", 0}); err != nil {
+	if err := checkMinimums(fs, minimum{"steps", 0}, minimum{"warmup", 0}, minimum{"embed", 0}, minimum{"scale", 0},
+		minimum{"per-shard", 1}, minimum{"scale-batch", 2}); err != nil {
 		return err
+	}
+	if err := scale.CheckStages(*sc.stages); err != nil {
+		return fmt.Errorf("-scale-stages: %w", err)
 	}
 	if err := checkPresets("presets", *presets...); err != nil {
 		return err

@@ -96,6 +96,10 @@ func poisonCommand(args []string) error {
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
+	if err := checkMinimums(fs, minimum{"count", 0}, minimum{"trigger-size", 0}, minimum{"per-shard", 1},
+		minimum{"test-per-class", 0}); err != nil {
+		return err
+	}
 	spec := def.Attack
 	if wasSet(fs, "attack") {
 		d, err := attack.Lookup(attack.Kind(*kind))
@@ -162,6 +166,9 @@ func filterCommand(args []string) error {
 	quiet := quietFlag(fs)
 	out := outputFlags(fs)
 	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := checkMinimums(fs, minimum{"labelled-pairs", 1}, minimum{"per-shard", 1}, minimum{"test-per-class", 0}); err != nil {
 		return err
 	}
 	th, err := parseThreshold(*threshold)
