@@ -35,13 +35,30 @@ type Options struct {
 	// makes every stage train anew, with its progress shown, e.g. in a notebook whose usual cache already
 	// holds the models.
 	CacheDir string
+	// StateEvery is how often a training stage also saves its resumable state within an epoch, so that a kill
+	// costs at most this much training (0: DefaultStateEvery; negative: at the end of each epoch only).
+	StateEvery time.Duration
 
 	// afterEpoch, when set, is called by trainModel after every epoch with the model trained so far; the fields
 	// it returns join the live progress display (e.g. Hit@10).
 	afterEpoch func(ctx *context.Context, st train.EpochStats) ([]kernelext.Field, error)
 	// resume, when set, is the stage trainModel trains: its training resumes from the state saved in the
-	// stage's partial folder, and saves its state there after every epoch (see resume.go).
+	// stage's partial folder, and saves its state there after every epoch and every StateEvery (see resume.go).
 	resume *Stage
+}
+
+// DefaultStateEvery is how often a training stage saves its state within an epoch when Options.StateEvery is 0.
+const DefaultStateEvery = 2 * time.Minute
+
+// stateEvery resolves StateEvery (0: never within an epoch).
+func (o *Options) stateEvery() time.Duration {
+	switch {
+	case o.StateEvery == 0:
+		return DefaultStateEvery
+	case o.StateEvery < 0:
+		return 0
+	}
+	return o.StateEvery
 }
 
 // cache is the cache of CacheDir.
@@ -86,7 +103,7 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	progress := newProgress(opts, title, steps, &to, ctx)
 	var tr *train.Trainer
 	if opts.resume != nil {
-		keepState(&to, &tr, opts.resume)
+		keepState(&to, &tr, opts.resume, opts.stateEvery())
 	}
 	if tr, err = train.New(b, d.Model, ctx, to); err != nil {
 		return nil, nil, err

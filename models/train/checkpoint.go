@@ -48,6 +48,10 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	}})
 }
 
+// Position returns where the training stands: the epochs finished and the steps done in the epoch under way
+// (after Resume, where the checkpoint left it).
+func (t *Trainer) Position() (epochs, epochStep int) { return t.epoch, t.epochStep }
+
 // Resume loads a checkpoint written by SaveCheckpoint into the trainer's model and optimizer, so that Fit goes
 // on from the step after the one it records (mid-epoch too: the same batches, views and losses follow as in
 // an uninterrupted run). It returns false (and no error) when path does not exist.
