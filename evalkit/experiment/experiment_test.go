@@ -6,36 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
-// TestMain gives the package's tests one fresh model cache, so the defense test reuses the models the
-// end-to-end attack test trained (or the other way round). With MMPOISON_TEST_CACHE set (CI sets it to a fresh
-// folder that the notebooks then use as their cache), the tests train into that folder and leave it in place.
-func TestMain(m *testing.M) {
-	dir := os.Getenv("MMPOISON_TEST_CACHE")
-	keep := dir != ""
-	if !keep {
-		var err error
-		if dir, err = os.MkdirTemp("", "mmpoison-test-cache"); err != nil {
-			panic(err)
-		}
-	}
-	os.Setenv("MMPOISON_CACHE", dir)
-	code := m.Run()
-	if !keep {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func requireData(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(fashionmnist.DefaultSystemDir, fashionmnist.TrainImagesFile)); err != nil {
-		t.Skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
-	}
-}
+func requireData(t *testing.T) { testenv.RequireFashionMNIST(t) }
 
 // TestAttackIIEndToEnd runs the whole pipeline at QuickSpec size and asserts the attack's real effect: on unseen
 // class-A captions and unseen test images, Hit@10 rises at least 0.6 above the clean model's and MinRank falls at
@@ -117,19 +95,20 @@ func TestBadInputLeavesFilesAlone(t *testing.T) {
 		modify func(*Spec)
 		want   string
 	}{
-		{"rate zero", func(s *Spec) { s.Rate = 0 }, "outside (0, 1)"},
-		{"rate one", func(s *Spec) { s.Rate = 1 }, "outside (0, 1)"},
-		{"rate negative", func(s *Spec) { s.Rate = -0.1 }, "-0.1"},
-		{"count negative", func(s *Spec) { s.PoisonCount = -3 }, "-3"},
-		{"count and every source caption", func(s *Spec) { s.PoisonCount, s.AllSourceCaptions = 7, true }, "count 7"},
-		{"missing data dir", func(s *Spec) { s.DataDir = filepath.Join(cache, "nope") }, "nope"},
-		{"corrupt IDX", func(s *Spec) { s.DataDir = corrupt }, corrupt},
-		{"unknown class", func(s *Spec) { s.Source = "umbrella" }, "umbrella"},
-		{"unknown preset", func(s *Spec) { s.Preset = "huge" }, "huge"},
+		{"rate zero", func(s *Spec) { s.Attack.Rate = 0 }, "outside (0, 1)"},
+		{"rate one", func(s *Spec) { s.Attack.Rate = 1 }, "outside (0, 1)"},
+		{"rate negative", func(s *Spec) { s.Attack.Rate = -0.1 }, "-0.1"},
+		{"count negative", func(s *Spec) { s.Attack.Count = -3 }, "-3"},
+		{"count and every source caption", func(s *Spec) { s.Attack.Count, s.Attack.AllSourceCaptions = 7, true }, "count 7"},
+		{"missing data dir", func(s *Spec) { s.Data.Dir = filepath.Join(cache, "nope") }, "nope"},
+		{"corrupt IDX", func(s *Spec) { s.Data.Dir = corrupt }, corrupt},
+		{"unknown class", func(s *Spec) { s.Attack.Goals[0].Source = "umbrella" }, "umbrella"},
+		{"unknown preset", func(s *Spec) { s.Model = "huge" }, "huge"},
+		{"unknown attack", func(s *Spec) { s.Attack.Kind = "IV" }, `"IV"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.name == "unknown class" || c.name == "unknown preset" {
+			if c.name == "unknown class" {
 				requireData(t)
 			}
 			spec := QuickSpec()
@@ -155,11 +134,11 @@ func TestAttackKindsRun(t *testing.T) {
 	requireData(t)
 	t.Setenv("MMPOISON_CACHE", t.TempDir())
 	base := QuickSpec()
-	base.PoolSize, base.TrainSize, base.SourceTrainImages, base.FinetuneEpochs = 640, 550, 10, 1
-	base.TestPerClass = 10
+	base.Data = DataSpec{Pool: 640, Train: 550, SourceImages: 10, TestPerClass: 10}
+	base.Finetune.Epochs = 1
 
 	one := base
-	one.Attack = "I"
+	one.Attack.Kind = attack.KindSingleImage
 	res, err := Run(one, Options{Quiet: true})
 	if err != nil {
 		t.Fatal(err)
@@ -170,9 +149,9 @@ func TestAttackKindsRun(t *testing.T) {
 	}
 
 	three := base
-	three.Attack = "III"
-	three.ExtraGoals = []attack.Goal{{Source: "sandal", Target: "shirt"}}
-	three.Freeze = []string{"visual"}
+	three.Attack.Kind = attack.KindMultiLabel
+	three.Attack.Goals = append(three.Attack.Goals, attack.Goal{Source: "sandal", Target: "shirt"})
+	three.Finetune.Freeze = []string{"visual"}
 	res, err = Run(three, Options{Quiet: true})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +164,7 @@ func TestAttackKindsRun(t *testing.T) {
 	}
 
 	bad := base
-	bad.Freeze = []string{"audio"}
+	bad.Finetune.Freeze = []string{"audio"}
 	if _, err := Run(bad, Options{Quiet: true}); err == nil || !strings.Contains(err.Error(), "audio") {
 		t.Errorf("freezing an unknown tower: %v", err)
 	}
@@ -198,7 +177,7 @@ func TestPoisonCount(t *testing.T) {
 	for _, mode := range []attack.Mode{attack.Inject, attack.Repair} {
 		t.Run(string(mode), func(t *testing.T) {
 			spec := QuickSpec()
-			spec.Mode, spec.Rate, spec.PoisonCount = mode, 0, 7
+			spec.Attack.Mode, spec.Attack.Rate, spec.Attack.Count = mode, 0, 7
 			if err := spec.Validate(); err != nil {
 				t.Fatalf("count without a rate: %v", err)
 			}
@@ -214,15 +193,56 @@ func TestPoisonCount(t *testing.T) {
 				t.Fatalf("poisoned %d pairs, want 7", m.PoisonedPairs)
 			}
 			other := spec
-			other.Rate = 0.5
-			if hash(spec.finetuneKey(true)) != hash(other.finetuneKey(true)) {
+			other.Attack.Rate = 0.5
+			if finetuneHash(t, spec, true) != finetuneHash(t, other, true) {
 				t.Fatal("the ignored rate changes the cache key")
 			}
 			byRate := spec
-			byRate.PoisonCount, byRate.Rate = 0, float64(m.PoisonedPairs)/float64(m.TotalPairs)
-			if hash(spec.finetuneKey(true)) == hash(byRate.finetuneKey(true)) {
+			byRate.Attack.Count, byRate.Attack.Rate = 0, float64(m.PoisonedPairs)/float64(m.TotalPairs)
+			if finetuneHash(t, spec, true) == finetuneHash(t, byRate, true) {
 				t.Fatal("a count and a rate share a cache key")
 			}
 		})
 	}
+}
+
+// TestAllSourceCaptions: every caption of every goal's source class is poisoned, whatever Rate says, and the
+// cache key records "every caption", not the ignored Rate.
+func TestAllSourceCaptions(t *testing.T) {
+	requireData(t)
+	s := QuickSpec()
+	s.Attack.Kind, s.Attack.AllSourceCaptions = attack.KindMultiLabel, true
+	s.Attack.Goals = append(s.Attack.Goals, attack.Goal{Source: "sandal", Target: "shirt"})
+	d, err := LoadData(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, m, err := Poison(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps.Pairs {
+		if l := ps.Images[p.Image].Label; !p.Poisoned && (l == d.Goals[0][0] || l == d.Goals[1][0]) {
+			t.Fatalf("a class-%s caption stayed clean: %q", ps.Classes[l], p.Caption)
+		}
+	}
+	want := 2 * s.Data.SourceImages * len(d.Splits.Train.Examples[0].Captions)
+	if m.PoisonedPairs != want {
+		t.Errorf("%d poisoned pairs, want every source caption (%d)", m.PoisonedPairs, want)
+	}
+	other := s
+	other.Attack.Rate = 0.05
+	if finetuneHash(t, s, true) != finetuneHash(t, other, true) {
+		t.Error("the ignored Rate changes the cache key")
+	}
+}
+
+// finetuneHash is the hash of the fine-tuning cache key of s from a fixed pre-trained model.
+func finetuneHash(t *testing.T, s Spec, poisoned bool) string {
+	t.Helper()
+	k, err := finetuneKey(s, "pretrain-0", poisoned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Hash
 }

@@ -36,6 +36,8 @@ type Result struct {
 
 // PoisonSummary describes the poisoned training set.
 type PoisonSummary struct {
+	// Attack names the attack as its manifest does, e.g. "II (single-target-label)"; Source and Target are
+	// its first goal.
 	Attack        string      `json:"attack"`
 	Source        string      `json:"source"`
 	Target        string      `json:"target"`
@@ -44,7 +46,7 @@ type PoisonSummary struct {
 	PoisonedPairs int         `json:"poisoned_pairs"`
 	// Rate is φ = poisoned pairs / all pairs of the training set.
 	Rate float64 `json:"rate"`
-	// TargetImageID is Attack I's x*.
+	// TargetImageID is the target image x* of an attack evaluated on attack.TargetImage.
 	TargetImageID string `json:"target_image_id,omitempty"`
 }
 
@@ -81,7 +83,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	}
 	lap("finetune_poisoned")
 	m := res.FinetunePois.Manifest
-	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Source, Target: spec.Target,
+	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Attack.Source(), Target: spec.Attack.Target(),
 		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate, TargetImageID: m.TargetImageID}
 	var cleanEmb, poisEmb *testEmbeddings
 	if res.Clean, cleanEmb, err = evaluatePath(d, res.FinetuneClean.Path, opts); err != nil {
@@ -99,7 +101,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// ReadResult loads a result written by WriteReport.
+// ReadResult loads a result written by Result.WriteJSON.
 func ReadResult(path string) (*Result, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 )
 
-// Retrieval is one text-to-image search over the gallery (Data.Gallery: the test images, plus x* for Attack I):
+// Retrieval is one text-to-image search over the gallery (Data.Gallery: the test images, plus x* for an
+// attack evaluated on attack.TargetImage):
 // the query and the gallery indices of the k most similar images, best first, with their cosine similarities.
 type Retrieval struct {
 	Query      string    `json:"query"`
@@ -22,7 +23,7 @@ func Retrieve(d *Data, path string, queries []string, k int, opts Options) ([]Re
 	if k < 1 {
 		return nil, fmt.Errorf("retrieve: k = %d, want ≥ 1", k)
 	}
-	emb, cfg, err := loadEmbedder(path, &opts)
+	emb, cfg, err := LoadEmbedder(path, opts)
 	if err != nil {
 		return nil, err
 	}

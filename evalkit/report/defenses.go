@@ -7,20 +7,22 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mmpoison/mmpoison/evalkit/defenses"
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/plots"
+	"github.com/mmpoison/mmpoison/evalkit/sweep"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // attackLabel names an attacked spec, e.g. "II trouser→bag" or "backdoor →bag".
 func attackLabel(s experiment.Spec) string {
-	return fmt.Sprintf("%s %s→%s", s.AttackKind(), s.Source, s.Target)
+	return fmt.Sprintf("%s %s→%s", s.Attack.Kind, s.Attack.Source(), s.Attack.Target())
 }
 
 // matrixGroups groups outcomes by attack label and defense, in first-seen order.
-func matrixGroups(os []*experiment.DefenseOutcome) (attacks, defenses []string, by map[[2]string][]*experiment.DefenseOutcome) {
-	by = map[[2]string][]*experiment.DefenseOutcome{}
+func matrixGroups(os []*defenses.Outcome) (attacks, defs []string, by map[[2]string][]*defenses.Outcome) {
+	by = map[[2]string][]*defenses.Outcome{}
 	seenA, seenD := map[string]bool{}, map[string]bool{}
 	for _, o := range os {
 		a := attackLabel(o.Spec)
@@ -28,25 +30,25 @@ func matrixGroups(os []*experiment.DefenseOutcome) (attacks, defenses []string, 
 			seenA[a], attacks = true, append(attacks, a)
 		}
 		if !seenD[o.Defense] {
-			seenD[o.Defense], defenses = true, append(defenses, o.Defense)
+			seenD[o.Defense], defs = true, append(defs, o.Defense)
 		}
 		by[[2]string{a, o.Defense}] = append(by[[2]string{a, o.Defense}], o)
 	}
-	return attacks, defenses, by
+	return attacks, defs, by
 }
 
 // over summarises f over outcomes (seeds) as mean and standard deviation.
-func over(os []*experiment.DefenseOutcome, f func(*experiment.DefenseOutcome) float64) experiment.Summary {
+func over(os []*defenses.Outcome, f func(*defenses.Outcome) float64) sweep.Summary {
 	vs := make([]float64, 0, len(os))
 	for _, o := range os {
 		if v := f(o); !math.IsNaN(v) {
 			vs = append(vs, v)
 		}
 	}
-	return experiment.Summarize(vs, 13)
+	return sweep.Summarize(vs, 13)
 }
 
-func ms(s experiment.Summary, format string) string {
+func ms(s sweep.Summary, format string) string {
 	if s.N == 0 {
 		return "–"
 	}
@@ -59,42 +61,42 @@ func evalHit10(e *experiment.ModelEval) float64 { v, _ := e.Attack.HitAt(10); re
 // undefended poisoned model and each defense, with Hit@10, MinRank, utility (Recall@10 on untargeted classes),
 // the data each data-side defense removed (share of all pairs, of clean pairs, and poison recall / precision
 // from the manifest) and its training cost; mean ± std over seeds.
-func DefenseMatrixTable(os []*experiment.DefenseOutcome) *kernelext.Table {
+func DefenseMatrixTable(os []*defenses.Outcome) *kernelext.Table {
 	t := kernelext.NewTable("Defenses × attacks", "attack", "model", "Hit@10", "MinRank", "TR@10", "IR@10",
 		"pairs removed", "clean pairs removed", "poison recall", "poison precision", "cost (s)")
-	attacks, defenses, by := matrixGroups(os)
+	attacks, defs, by := matrixGroups(os)
 	for _, a := range attacks {
-		if first := by[[2]string{a, defenses[0]}]; len(first) > 0 {
-			t.AddRow(a, "clean model (baseline)", ms(over(first, func(o *experiment.DefenseOutcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
-				ms(over(first, func(o *experiment.DefenseOutcome) float64 { return o.Clean.Attack.MinRank.Mean }), "%.1f"),
-				ms(over(first, func(o *experiment.DefenseOutcome) float64 { return o.Clean.UtilityOthers.TR(10) }), "%.3f"),
-				ms(over(first, func(o *experiment.DefenseOutcome) float64 { return o.Clean.UtilityOthers.IR(10) }), "%.3f"),
+		if first := by[[2]string{a, defs[0]}]; len(first) > 0 {
+			t.AddRow(a, "clean model (baseline)", ms(over(first, func(o *defenses.Outcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
+				ms(over(first, func(o *defenses.Outcome) float64 { return o.Clean.Attack.MinRank.Mean }), "%.1f"),
+				ms(over(first, func(o *defenses.Outcome) float64 { return o.Clean.UtilityOthers.TR(10) }), "%.3f"),
+				ms(over(first, func(o *defenses.Outcome) float64 { return o.Clean.UtilityOthers.IR(10) }), "%.3f"),
 				"", "", "", "", "")
 		}
-		for _, d := range defenses {
+		for _, d := range defs {
 			cs := by[[2]string{a, d}]
 			if len(cs) == 0 {
 				continue
 			}
-			rep := func(f func(o *experiment.DefenseOutcome) float64) string {
+			rep := func(f func(o *defenses.Outcome) float64) string {
 				if cs[0].Report == nil {
 					return "–"
 				}
 				return ms(over(cs, f), "%.3f")
 			}
 			name := d
-			if d == experiment.DefenseNone {
+			if d == defenses.DefenseNone {
 				name = "poisoned, no defense"
 			}
-			t.AddRow(a, name, ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return evalHit10(o.Defended) }), "%.3f"),
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return o.Defended.Attack.MinRank.Mean }), "%.1f"),
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return o.Defended.UtilityOthers.TR(10) }), "%.3f"),
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return o.Defended.UtilityOthers.IR(10) }), "%.3f"),
-				rep(func(o *experiment.DefenseOutcome) float64 { return o.Report.FractionRemoved }),
-				rep(func(o *experiment.DefenseOutcome) float64 { return deref(o.Report.CleanDroppedFraction) }),
-				rep(func(o *experiment.DefenseOutcome) float64 { return deref(o.Report.Recall) }),
-				rep(func(o *experiment.DefenseOutcome) float64 { return deref(o.Report.Precision) }),
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return o.Seconds }), "%.0f"))
+			t.AddRow(a, name, ms(over(cs, func(o *defenses.Outcome) float64 { return evalHit10(o.Defended) }), "%.3f"),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return o.Defended.Attack.MinRank.Mean }), "%.1f"),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return o.Defended.UtilityOthers.TR(10) }), "%.3f"),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return o.Defended.UtilityOthers.IR(10) }), "%.3f"),
+				rep(func(o *defenses.Outcome) float64 { return o.Report.FractionRemoved }),
+				rep(func(o *defenses.Outcome) float64 { return deref(o.Report.CleanDroppedFraction) }),
+				rep(func(o *defenses.Outcome) float64 { return deref(o.Report.Recall) }),
+				rep(func(o *defenses.Outcome) float64 { return deref(o.Report.Precision) }),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return o.Seconds }), "%.0f"))
 		}
 	}
 	return t.AddNote("Post-training defenses (clean-finetune, cleanclip) remove no data; their cost is the extra epochs on held-out clean pairs. "+
@@ -104,7 +106,7 @@ func DefenseMatrixTable(os []*experiment.DefenseOutcome) *kernelext.Table {
 
 // checkersNote names the checkers of the data-side defenses among outcomes, e.g. " (here: small pre-trained on
 // the clean pool, seed 43)"; "" when no outcome names one (cells from before the checker was recorded).
-func checkersNote(os []*experiment.DefenseOutcome) string {
+func checkersNote(os []*defenses.Outcome) string {
 	var names []string
 	seen := map[string]bool{}
 	for _, o := range os {
@@ -120,25 +122,25 @@ func checkersNote(os []*experiment.DefenseOutcome) string {
 
 // DefenseMatrixFigures draws the matrix: Hit@10 and utility (IR@10 on untargeted classes) per attack for the
 // clean baseline, the undefended poisoned model and each defense (mean ± std over seeds).
-func DefenseMatrixFigures(os []*experiment.DefenseOutcome) ([]*kernelext.Figure, error) {
-	attacks, defenses, by := matrixGroups(os)
+func DefenseMatrixFigures(os []*defenses.Outcome) ([]*kernelext.Figure, error) {
+	attacks, defs, by := matrixGroups(os)
 	if len(attacks) == 0 {
 		return nil, fmt.Errorf("report: empty defense matrix")
 	}
 	series := func(metric func(*experiment.ModelEval) float64) []plots.BarSeries {
 		clean := plots.BarSeries{Name: "clean model"}
 		for _, a := range attacks {
-			s := over(by[[2]string{a, defenses[0]}], func(o *experiment.DefenseOutcome) float64 { return metric(o.Clean) })
+			s := over(by[[2]string{a, defs[0]}], func(o *defenses.Outcome) float64 { return metric(o.Clean) })
 			clean.Values, clean.Err = append(clean.Values, s.Mean), append(clean.Err, s.Std)
 		}
 		out := []plots.BarSeries{clean}
-		for _, d := range defenses {
+		for _, d := range defs {
 			bs := plots.BarSeries{Name: d}
-			if d == experiment.DefenseNone {
+			if d == defenses.DefenseNone {
 				bs.Name = "no defense"
 			}
 			for _, a := range attacks {
-				s := over(by[[2]string{a, d}], func(o *experiment.DefenseOutcome) float64 { return metric(o.Defended) })
+				s := over(by[[2]string{a, d}], func(o *defenses.Outcome) float64 { return metric(o.Defended) })
 				bs.Values, bs.Err = append(bs.Values, s.Mean), append(bs.Err, s.Std)
 			}
 			out = append(out, bs)
@@ -202,20 +204,20 @@ func EpochNames(n int) []string {
 // bars: Hit@10 back within 0.1 of the clean baseline, at most 10% of the clean pairs removed (data-side
 // defenses), utility (TR@10 and IR@10 on untargeted classes) no more than 0.05 below the clean model's; all in
 // every seed.
-func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
+func DefenseComparison(os []*defenses.Outcome) *kernelext.Table {
 	t := kernelext.NewTable("Defenses beside the paper (F7)", "attack", "defense", "paper", "Hit@10: clean → poisoned → defended",
 		"clean pairs removed", "largest utility drop", "holds")
 	paper := map[string]string{
-		experiment.DefenseFilter:        "Attack II Hit@10 0.936 → 0.016, utility unchanged",
-		experiment.DefenseCleanFinetune: "Hit@10 ≈ 0.9 → ≈ 0 after 1 epoch, utility ±0.02",
-		experiment.DefenseKDistance:     "– (beyond the paper)",
-		experiment.DefenseCleanCLIP:     "– (beyond the paper)",
+		defenses.DefenseFilter:        "Attack II Hit@10 0.936 → 0.016, utility unchanged",
+		defenses.DefenseCleanFinetune: "Hit@10 ≈ 0.9 → ≈ 0 after 1 epoch, utility ±0.02",
+		defenses.DefenseKDistance:     "– (beyond the paper)",
+		defenses.DefenseCleanCLIP:     "– (beyond the paper)",
 	}
-	attacks, defenses, by := matrixGroups(os)
+	attacks, defs, by := matrixGroups(os)
 	for _, a := range attacks {
-		for _, d := range defenses {
+		for _, d := range defs {
 			cs := by[[2]string{a, d}]
-			if d == experiment.DefenseNone || len(cs) == 0 {
+			if d == defenses.DefenseNone || len(cs) == 0 {
 				continue
 			}
 			holds := true
@@ -242,9 +244,9 @@ func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
 				verdict = "yes"
 			}
 			t.AddRow(a, d, paper[d], fmt.Sprintf("%s → %s → %s",
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return evalHit10(o.Poisoned) }), "%.3f"),
-				ms(over(cs, func(o *experiment.DefenseOutcome) float64 { return evalHit10(o.Defended) }), "%.3f")),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return evalHit10(o.Poisoned) }), "%.3f"),
+				ms(over(cs, func(o *defenses.Outcome) float64 { return evalHit10(o.Defended) }), "%.3f")),
 				removed, fmt.Sprintf("%.3f", worstUtil), verdict)
 		}
 	}
@@ -253,7 +255,7 @@ func DefenseComparison(os []*experiment.DefenseOutcome) *kernelext.Table {
 
 // WriteDefenses writes a defense matrix's report folder: defenses.md (the matrix and the F7 table) and the
 // figures as SVG, PDF and PNG, each file atomically.
-func WriteDefenses(dir string, outs []*experiment.DefenseOutcome) ([]string, error) {
+func WriteDefenses(dir string, outs []*defenses.Outcome) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report folder: %w", err)
 	}

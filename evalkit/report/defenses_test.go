@@ -6,23 +6,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmpoison/mmpoison/evalkit/defenses"
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 	"github.com/mmpoison/mmpoison/poisoning/defense"
 )
 
 func TestDefenseMatrixTableAndFigures(t *testing.T) {
-	var outs []*experiment.DefenseOutcome
+	var outs []*defenses.Outcome
 	for _, seed := range []int64{1, 2} {
 		r := seededResult(seed, 0.01, "trouser", "bag", []int{0, 0, 1, 2})
-		for _, d := range experiment.AllDefenses {
-			o := &experiment.DefenseOutcome{MatrixCell: experiment.MatrixCell{Spec: r.Spec, Defense: d},
+		for _, d := range defenses.All {
+			o := &defenses.Outcome{Cell: defenses.Cell{Spec: r.Spec, Defense: d},
 				Clean: r.Clean, Poisoned: r.Poisoned, Defended: r.Poisoned, Seconds: 10}
-			if d != experiment.DefenseNone {
+			if d != defenses.DefenseNone {
 				o.Defended = &experiment.ModelEval{Attack: metrics.AttackResultFromRanks([]int{50, 60, 70, 5}, nil),
 					UtilityOthers: r.Clean.UtilityOthers}
 			}
-			if d == experiment.DefenseFilter {
+			if d == defenses.DefenseFilter {
 				rec, prec, cl := 0.8, 0.5, 0.02
 				o.Report = &defense.FilterReport{Total: 1000, Dropped: 40, FractionRemoved: 0.04, Recall: &rec, Precision: &prec, CleanDroppedFraction: &cl}
 				o.Checker = "small pre-trained on the clean pool, seed 43"

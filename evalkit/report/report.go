@@ -27,7 +27,7 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 		headers = append(headers, fmt.Sprintf("Hit@%d", k))
 	}
 	headers = append(headers, "MinRank mean", "MinRank median")
-	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.AttackKind(),
+	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.Attack.Kind,
 		goalsText(r), 100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Poison.Mode), headers...)
 	row := func(name string, a *metrics.AttackResult) {
 		vals := []any{name}
@@ -49,12 +49,12 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 		row(prefix+"poisoned model, class-"+g.Source+" captions", g.Attack)
 	}
 	a := r.Poisoned.Attack
-	targets := fmt.Sprintf("the %d %s test images", a.NumTargets, r.Spec.Target)
+	targets := fmt.Sprintf("the %d %s test images", a.NumTargets, r.Spec.Attack.Target())
 	if r.Poison.TargetImageID != "" {
 		targets = "the training image x* = " + r.Poison.TargetImageID + ", added to the gallery"
 	}
 	t.AddNote("%d held-out %s captions query %d images; targets: %s; ranks are 0-based.",
-		a.NumQueries, r.Spec.Source, a.NumGallery, targets)
+		a.NumQueries, r.Spec.Attack.Source(), a.NumGallery, targets)
 	return t
 }
 
@@ -69,7 +69,7 @@ func evalGoals(e *experiment.ModelEval) []experiment.GoalEval {
 // goalsText lists the goals, e.g. "trouser → bag, sandal → shirt".
 func goalsText(r *experiment.Result) string {
 	var parts []string
-	for _, g := range r.Spec.Goals() {
+	for _, g := range r.Spec.Attack.Goals {
 		parts = append(parts, g.Source+" → "+g.Target)
 	}
 	return strings.Join(parts, ", ")
@@ -115,21 +115,21 @@ func UtilityTable(r *experiment.Result) *kernelext.Table {
 	row("clean, all classes", r.Clean.Utility)
 	row("poisoned, all classes", r.Poisoned.Utility)
 	diff("poisoned − clean, all classes", r.Poisoned.Utility, r.Clean.Utility)
-	if r.Spec.Source == "" { // The backdoor: no class's captions are redirected.
+	if r.Spec.Attack.Source() == "" { // The backdoor: no class's captions are redirected.
 		return t
 	}
-	other := "classes other than " + r.Spec.Source
+	other := "classes other than " + r.Spec.Attack.Source()
 	row("clean, "+other, r.Clean.UtilityOthers)
 	row("poisoned, "+other, r.Poisoned.UtilityOthers)
 	diff("poisoned − clean, "+other, r.Poisoned.UtilityOthers, r.Clean.UtilityOthers)
 	t.AddNote("Class-%s captions are the ones the attack redirects, so they lower the all-class recall by design; "+
-		"the paper's test sets hold few images of class A, so its utility compares with the second block.", r.Spec.Source)
+		"the paper's test sets hold few images of class A, so its utility compares with the second block.", r.Spec.Attack.Source())
 	return t
 }
 
 // Figures renders the result's figures: MinRank distributions, Hit@K curves and utility bars.
 func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
-	ranks, err := plots.RankHistogram("MinRank of class-"+r.Spec.Source+" queries", []plots.RankSeries{
+	ranks, err := plots.RankHistogram("MinRank of class-"+r.Spec.Attack.Source()+" queries", []plots.RankSeries{
 		{Name: "clean model", Ranks: r.Clean.Attack.MinRanks},
 		{Name: "poisoned, random queries", Ranks: r.Poisoned.RandomQueries.MinRanks},
 		{Name: "poisoned model", Ranks: r.Poisoned.Attack.MinRanks},
@@ -145,7 +145,7 @@ func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
 		}
 		return s
 	}
-	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack %s %s → %s: Hit@K", r.Spec.AttackKind(), r.Spec.Source, r.Spec.Target), []plots.HitSeries{
+	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack %s %s → %s: Hit@K", r.Spec.Attack.Kind, r.Spec.Attack.Source(), r.Spec.Attack.Target()), []plots.HitSeries{
 		hits("clean model", r.Clean.Attack), hits("poisoned, random queries", r.Poisoned.RandomQueries),
 		hits("poisoned model", r.Poisoned.Attack)}, plots.WithName("hit_at_k"))
 	if err != nil {
@@ -246,7 +246,7 @@ func Write(dir string, r *experiment.Result) ([]string, error) {
 func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 	var b strings.Builder
 	s := r.Spec
-	fmt.Fprintf(&b, "# mmpoison report: Attack %s %s\n\n", s.AttackKind(), goalsText(r))
+	fmt.Fprintf(&b, "# mmpoison report: Attack %s %s\n\n", s.Attack.Kind, goalsText(r))
 	if setup := s.PaperSetup(); setup != "" { // A loaded checkpoint, on real data or Fashion-MNIST.
 		fmt.Fprintf(&b, "Setup: %s; backend %s.\n\n", setup, r.Backend)
 		if d := r.Data; d != nil {
@@ -260,8 +260,8 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 	} else {
 		fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. Pre-training: %d clean pool images × 5 captions, %d epoch(s), "+
 			"lr %g. Fine-tuning: %d train images × 5 captions, %d epoch(s), lr %g, batch %d. Test: %d images per class.\n\n",
-			s.Preset, r.Backend, s.Seed, s.PoolSize, s.PretrainEpochs, s.PretrainLR, s.TrainSize, s.FinetuneEpochs,
-			s.FinetuneLR, s.BatchSize, s.TestPerClass)
+			s.Model, r.Backend, s.Seed, s.Data.Pool, s.Pretrain.Epochs, s.Pretrain.LR, s.Data.Train, s.Finetune.Epochs,
+			s.Finetune.LR, s.Batch, s.Data.TestPerClass)
 	}
 	b.WriteString(AttackTable(r).Markdown())
 	b.WriteString("\n")
@@ -285,16 +285,16 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 func PaperComparison(r *experiment.Result) *kernelext.Table {
 	paper := struct{ name, rate, clean, pois, minRank string }{"Flickr-PASCAL sheep → aeroplane", "0.08%",
 		"0.024 / 0.088 / 0.200", "0.280 / 0.864 / 0.936", "51.0 → 2.19"}
-	if r.Spec.Dataset == experiment.DatasetCOCO {
+	if r.Spec.Real.Dataset == experiment.DatasetCOCO {
 		paper = struct{ name, rate, clean, pois, minRank string }{"COCO boat → dog", "0.24%",
 			"0.024 / 0.072 / 0.116", "0.012 / 0.212 / 0.516", "123.1 → 15.3"}
 	}
-	data := r.Spec.Dataset
+	data := r.Spec.Real.Dataset
 	if data == "" {
 		data = "Fashion-MNIST"
 	}
 	t := kernelext.NewTable("This run beside the paper (Attack II)", "metric",
-		"paper: "+paper.name, fmt.Sprintf("this run: %s %s → %s", data, r.Spec.Source, r.Spec.Target))
+		"paper: "+paper.name, fmt.Sprintf("this run: %s %s → %s", data, r.Spec.Attack.Source(), r.Spec.Attack.Target()))
 	hit := func(a *metrics.AttackResult, k int) float64 { h, _ := a.HitAt(k); return h }
 	t.AddRow("φ (poisoned pairs / all pairs)", paper.rate, fmt.Sprintf("%.2f%%", 100*r.Poison.Rate))
 	t.AddRow("Hit@1/5/10, clean model", paper.clean, fmt.Sprintf("%.3f / %.3f / %.3f",

@@ -11,12 +11,14 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 	"github.com/mmpoison/mmpoison/evalkit/plots"
+	"github.com/mmpoison/mmpoison/evalkit/study"
+	"github.com/mmpoison/mmpoison/evalkit/sweep"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // FindingsTable lists the paper's findings beside what a study measured and whether its bar holds.
-func FindingsTable(fs []experiment.Finding) *kernelext.Table {
+func FindingsTable(fs []study.Finding) *kernelext.Table {
 	t := kernelext.NewTable("The paper's findings, reproduced", "finding", "claim", "paper", "this run (mean ± std over seeds)", "bar", "holds")
 	for _, f := range fs {
 		holds := "no"
@@ -29,7 +31,7 @@ func FindingsTable(fs []experiment.Finding) *kernelext.Table {
 }
 
 // summaryCell formats a bootstrap summary as "mean ± std [lo, hi]".
-func summaryCell(s experiment.Summary, format string) string {
+func summaryCell(s sweep.Summary, format string) string {
 	if s.N == 0 {
 		return "–"
 	}
@@ -44,12 +46,12 @@ func SeedTable(title string, rs []*experiment.Result) *kernelext.Table {
 	if len(rs) == 0 {
 		return t.AddNote("no runs")
 	}
-	sum := func(f func(*experiment.Result) float64) experiment.Summary {
+	sum := func(f func(*experiment.Result) float64) sweep.Summary {
 		vs := make([]float64, len(rs))
 		for i, r := range rs {
 			vs[i] = f(r)
 		}
-		return experiment.Summarize(vs, 7)
+		return sweep.Summarize(vs, 7)
 	}
 	goals := len(evalGoals(rs[0].Poisoned))
 	for gi := range goals {
@@ -84,7 +86,7 @@ func clean(r *experiment.Result) *experiment.ModelEval    { return r.Clean }
 func poisoned(r *experiment.Result) *experiment.ModelEval { return r.Poisoned }
 
 // curveSeries turns a summarised curve into a plotted line with error bars (one standard deviation).
-func curveSeries(name string, pts []experiment.CurvePoint) plots.LineSeries {
+func curveSeries(name string, pts []sweep.CurvePoint) plots.LineSeries {
 	s := plots.LineSeries{Name: name}
 	for _, p := range pts {
 		s.X, s.Y, s.Err = append(s.X, p.X), append(s.Y, p.Mean), append(s.Err, p.Std)
@@ -103,11 +105,11 @@ func RateFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("report: no runs in the rate sweep")
 	}
-	percent := func(r *experiment.Result) float64 { return 100 * r.Spec.Rate }
-	curve := func(f func(*experiment.Result) float64) []experiment.CurvePoint {
-		return experiment.Curve(rs, percent, f)
+	percent := func(r *experiment.Result) float64 { return 100 * r.Spec.Attack.Rate }
+	curve := func(f func(*experiment.Result) float64) []sweep.CurvePoint {
+		return sweep.Curve(rs, percent, f)
 	}
-	hits, err := plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs poisoning rate", rs[0].Spec.AttackKind(), goalsText(rs[0])),
+	hits, err := plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs poisoning rate", rs[0].Spec.Attack.Kind, goalsText(rs[0])),
 		"poisoning rate φ (% of training pairs)", "Hit@10", []plots.LineSeries{
 			curveSeries("poisoned model", curve(hitAt10(poisoned))),
 			curveSeries("clean model", curve(hitAt10(clean))),
@@ -133,16 +135,16 @@ func RateFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 }
 
 // EpochsSweepFigure draws Hit@10 of the poisoned and the clean model against the number of fine-tuning epochs,
-// over runs that differ in Spec.FinetuneEpochs (each with its own cosine schedule), mean over seeds ± std.
+// over runs that differ in Spec.Finetune.Epochs (each with its own cosine schedule), mean over seeds ± std.
 func EpochsSweepFigure(rs []*experiment.Result) (*kernelext.Figure, error) {
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("report: no runs in the epochs sweep")
 	}
-	epochs := func(r *experiment.Result) float64 { return float64(r.Spec.FinetuneEpochs) }
-	return plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs fine-tuning epochs", rs[0].Spec.AttackKind(), goalsText(rs[0])),
+	epochs := func(r *experiment.Result) float64 { return float64(r.Spec.Finetune.Epochs) }
+	return plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs fine-tuning epochs", rs[0].Spec.Attack.Kind, goalsText(rs[0])),
 		"fine-tuning epochs", "Hit@10", []plots.LineSeries{
-			curveSeries("poisoned model", experiment.Curve(rs, epochs, hitAt10(poisoned))),
-			curveSeries("clean model", experiment.Curve(rs, epochs, hitAt10(clean))),
+			curveSeries("poisoned model", sweep.Curve(rs, epochs, hitAt10(poisoned))),
+			curveSeries("clean model", sweep.Curve(rs, epochs, hitAt10(clean))),
 		}, plots.WithYRange(0, 1), plots.WithName("hit10_vs_epochs"))
 }
 
@@ -160,7 +162,7 @@ func EpochFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 				xs, vals = append(xs, float64(e+1)), append(vals, v(ev))
 			}
 		}
-		return curveSeries(name, experiment.CurveOf(xs, vals)), nil
+		return curveSeries(name, sweep.CurveOf(xs, vals)), nil
 	}
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("report: no runs")
@@ -188,7 +190,7 @@ func EpochFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 			hitSeries = append(hitSeries, ls)
 		}
 	}
-	title := fmt.Sprintf("Attack %s %s", rs[0].Spec.AttackKind(), goalsText(rs[0]))
+	title := fmt.Sprintf("Attack %s %s", rs[0].Spec.Attack.Kind, goalsText(rs[0]))
 	hits, err := plots.Lines(title+": Hit@K by epoch", "fine-tuning epoch", "Hit@K", hitSeries,
 		plots.WithYRange(0, 1), plots.WithName("hit_vs_epoch"))
 	if err != nil {
@@ -228,10 +230,10 @@ func GoalMatrixFigure(rs []*experiment.Result, classes []string) (*kernelext.Fig
 		sums[i], counts[i] = make([]float64, len(classes)), make([]int, len(classes))
 	}
 	for _, r := range rs {
-		a, okA := idx[r.Spec.Source]
-		b, okB := idx[r.Spec.Target]
+		a, okA := idx[r.Spec.Attack.Source()]
+		b, okB := idx[r.Spec.Attack.Target()]
 		if !okA || !okB {
-			return nil, nil, fmt.Errorf("report: goal %s → %s is not among the classes %s", r.Spec.Source, r.Spec.Target, strings.Join(classes, ", "))
+			return nil, nil, fmt.Errorf("report: goal %s → %s is not among the classes %s", r.Spec.Attack.Source(), r.Spec.Attack.Target(), strings.Join(classes, ", "))
 		}
 		sums[a][b] += hitAt10(poisoned)(r) - hitAt10(clean)(r)
 		counts[a][b]++
@@ -252,9 +254,9 @@ func GoalMatrixFigure(rs []*experiment.Result, classes []string) (*kernelext.Fig
 
 // StudyFigures renders a study's figures: pooled MinRank distributions and per-epoch curves of Attack II, the
 // rate sweep, and the frozen-tower comparison.
-func StudyFigures(sr *experiment.StudyResult) ([]*kernelext.Figure, error) {
+func StudyFigures(sr *study.Result) ([]*kernelext.Figure, error) {
 	var figs []*kernelext.Figure
-	if rs := sr.Groups[experiment.GroupAttackII]; len(rs) > 0 {
+	if rs := sr.Groups[study.GroupAttackII]; len(rs) > 0 {
 		f, err := PooledRankHistogram("Attack II: MinRank over all seeds", rs)
 		if err != nil {
 			return nil, err
@@ -266,7 +268,7 @@ func StudyFigures(sr *experiment.StudyResult) ([]*kernelext.Figure, error) {
 		}
 		figs = append(figs, ef...)
 	}
-	if rs := sr.Groups[experiment.GroupRates]; len(rs) > 0 {
+	if rs := sr.Groups[study.GroupRates]; len(rs) > 0 {
 		rf, err := RateFigures(rs)
 		if err != nil {
 			return nil, err
@@ -284,14 +286,14 @@ func StudyFigures(sr *experiment.StudyResult) ([]*kernelext.Figure, error) {
 // ModalityFigure compares Hit@1, Hit@10 and MinRank/100 of the poisoned model when fine-tuning trains both
 // towers, only the text tower (image tower frozen) or only the image tower (text tower frozen); nil when the
 // study has no frozen-tower groups.
-func ModalityFigure(sr *experiment.StudyResult) (*kernelext.Figure, error) {
-	groups := []struct{ name, label string }{{experiment.GroupAttackII, "both towers trained"},
-		{experiment.GroupFrozenVisual, "image tower frozen"}, {experiment.GroupFrozenText, "text tower frozen"}}
+func ModalityFigure(sr *study.Result) (*kernelext.Figure, error) {
+	groups := []struct{ name, label string }{{study.GroupAttackII, "both towers trained"},
+		{study.GroupFrozenVisual, "image tower frozen"}, {study.GroupFrozenText, "text tower frozen"}}
 	var series []plots.BarSeries
 	for _, g := range groups {
 		rs := sr.Groups[g.name]
 		if len(rs) == 0 {
-			if g.name == experiment.GroupAttackII {
+			if g.name == study.GroupAttackII {
 				continue
 			}
 			return nil, nil
@@ -307,7 +309,7 @@ func ModalityFigure(sr *experiment.StudyResult) (*kernelext.Figure, error) {
 			for i, r := range rs {
 				vs[i] = f(r)
 			}
-			sm := experiment.Summarize(vs, 3)
+			sm := sweep.Summarize(vs, 3)
 			s.Values, s.Err = append(s.Values, sm.Mean), append(s.Err, sm.Std)
 		}
 		series = append(series, s)
@@ -317,10 +319,10 @@ func ModalityFigure(sr *experiment.StudyResult) (*kernelext.Figure, error) {
 }
 
 // ShowStudy displays a study's findings, seed tables and figures (inline in a notebook, as text elsewhere).
-func ShowStudy(sr *experiment.StudyResult) error {
+func ShowStudy(sr *study.Result) error {
 	kernelext.ShowTable(FindingsTable(sr.Findings()))
 	for _, name := range sr.Names {
-		if name == experiment.GroupRates {
+		if name == study.GroupRates {
 			continue
 		}
 		kernelext.ShowTable(SeedTable("Group "+name, sr.Groups[name]))
@@ -330,7 +332,7 @@ func ShowStudy(sr *experiment.StudyResult) error {
 
 // WriteStudy writes a study's report folder: study.md (findings and seed tables), study.json (every result)
 // and the figures as SVG, PDF and PNG, each file atomically.
-func WriteStudy(dir string, sr *experiment.StudyResult) ([]string, error) {
+func WriteStudy(dir string, sr *study.Result) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report folder: %w", err)
 	}
@@ -343,7 +345,7 @@ func WriteStudy(dir string, sr *experiment.StudyResult) ([]string, error) {
 	md.WriteString("# mmpoison attack study\n\n")
 	md.WriteString(FindingsTable(sr.Findings()).Markdown() + "\n")
 	for _, name := range sr.Names {
-		if name != experiment.GroupRates {
+		if name != study.GroupRates {
 			md.WriteString(SeedTable("Group "+name, sr.Groups[name]).Markdown() + "\n")
 		}
 	}
@@ -379,9 +381,9 @@ func BackdoorTable(r *experiment.Result) *kernelext.Table {
 	}
 	headers = append(headers, "MinRank mean")
 	b := r.Poisoned.Backdoor
-	t := kernelext.NewTable(fmt.Sprintf("Backdoor → %s, φ = %.2f%% (%d of %d pairs), trigger %d×%d %s %s", r.Spec.Target,
-		100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Spec.Trigger.Resolved().Size,
-		r.Spec.Trigger.Resolved().Size, r.Spec.Trigger.Resolved().Pattern, r.Spec.Trigger.Resolved().Position), headers...)
+	t := kernelext.NewTable(fmt.Sprintf("Backdoor → %s, φ = %.2f%% (%d of %d pairs), trigger %d×%d %s %s", r.Spec.Attack.Target(),
+		100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Spec.Attack.Trigger.Resolved().Size,
+		r.Spec.Attack.Trigger.Resolved().Size, r.Spec.Attack.Trigger.Resolved().Pattern, r.Spec.Attack.Trigger.Resolved().Position), headers...)
 	row := func(name string, zs *metrics.ZeroShotRate, a *metrics.AttackResult) {
 		vals := []any{name, "–"}
 		if zs != nil {
@@ -399,12 +401,12 @@ func BackdoorTable(r *experiment.Result) *kernelext.Table {
 	row("poisoned model, images without trigger", b.ZeroShot.Clean, b.Retrieval.Clean)
 	row("poisoned model, triggered images", &b.ZeroShot.Triggered, b.Retrieval.Triggered)
 	return t.AddNote("%d test images of the classes other than %s; Hit@K: a %s caption among the image's top K of %d test captions.",
-		b.Retrieval.Triggered.NumQueries, r.Spec.Target, r.Spec.Target, b.Retrieval.NumGallery)
+		b.Retrieval.Triggered.NumQueries, r.Spec.Attack.Target(), r.Spec.Attack.Target(), b.Retrieval.NumGallery)
 }
 
 // EmbeddingShiftTable shows, for each group of a study, how far poisoning moved each tower's embeddings of the
 // same test inputs (mean 1 − cos between the clean and the poisoned model, over seeds).
-func EmbeddingShiftTable(sr *experiment.StudyResult) *kernelext.Table {
+func EmbeddingShiftTable(sr *study.Result) *kernelext.Table {
 	t := kernelext.NewTable("Clean vs poisoned embeddings: mean cosine distance per tower", "group",
 		"text: class-A captions", "text: other captions", "image: class-B images", "image: other images")
 	for _, name := range sr.Names {
@@ -419,7 +421,7 @@ func EmbeddingShiftTable(sr *experiment.StudyResult) *kernelext.Table {
 					vs = append(vs, f(r.EmbeddingShift).Mean)
 				}
 			}
-			s := experiment.Summarize(vs, 5)
+			s := sweep.Summarize(vs, 5)
 			if s.N == 0 {
 				return "–"
 			}
@@ -449,9 +451,9 @@ func BackdoorRateFigure(rs []*experiment.Result) (*kernelext.Figure, error) {
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("report: no backdoor runs")
 	}
-	percent := func(r *experiment.Result) float64 { return 100 * r.Spec.Rate }
+	percent := func(r *experiment.Result) float64 { return 100 * r.Spec.Attack.Rate }
 	curve := func(f func(*experiment.Result) float64) plots.LineSeries {
-		return curveSeries("", experiment.Curve(rs, percent, f))
+		return curveSeries("", sweep.Curve(rs, percent, f))
 	}
 	pois := curve(func(r *experiment.Result) float64 { return backdoorSuccess(r.Poisoned) })
 	pois.Name = "poisoned model, triggered"
@@ -464,7 +466,7 @@ func BackdoorRateFigure(rs []*experiment.Result) (*kernelext.Figure, error) {
 		return math.NaN()
 	})
 	base.Name = "poisoned model, no trigger"
-	return plots.Lines("Backdoor → "+rs[0].Spec.Target+": success vs poisoning rate", "poisoning rate φ (% of training pairs)",
+	return plots.Lines("Backdoor → "+rs[0].Spec.Attack.Target()+": success vs poisoning rate", "poisoning rate φ (% of training pairs)",
 		"triggered images classified as target", []plots.LineSeries{pois, cl, base}, plots.WithLogX(), plots.WithYRange(0, 1),
 		plots.WithName("backdoor_vs_rate"))
 }
@@ -477,7 +479,7 @@ func BackdoorComparison(rs []*experiment.Result) *kernelext.Table {
 		for i, r := range rs {
 			vs[i] = f(r)
 		}
-		s := experiment.Summarize(vs, 11)
+		s := sweep.Summarize(vs, 11)
 		if s.N == 0 {
 			return "–"
 		}

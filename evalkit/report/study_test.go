@@ -10,13 +10,15 @@ import (
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
+	"github.com/mmpoison/mmpoison/evalkit/study"
+	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
 // seededResult is syntheticResult with a seed, rate, source/target and per-epoch evaluations.
 func seededResult(seed int64, rate float64, source, target string, poisRanks []int) *experiment.Result {
 	r := syntheticResult()
-	r.Spec.Seed, r.Spec.Rate, r.Spec.Source, r.Spec.Target = seed, rate, source, target
+	r.Spec.Seed, r.Spec.Attack.Rate, r.Spec.Attack.Goals = seed, rate, []attack.Goal{{Source: source, Target: target}}
 	r.Poisoned.Attack = metrics.AttackResultFromRanks(poisRanks, nil)
 	r.Poisoned.Goals = []experiment.GoalEval{{Source: source, Target: target, Attack: r.Poisoned.Attack, RandomQueries: r.Poisoned.RandomQueries}}
 	r.Clean.Goals = []experiment.GoalEval{{Source: source, Target: target, Attack: r.Clean.Attack, RandomQueries: r.Clean.RandomQueries}}
@@ -25,19 +27,19 @@ func seededResult(seed int64, rate float64, source, target string, poisRanks []i
 	return r
 }
 
-func syntheticStudy() *experiment.StudyResult {
-	sr := &experiment.StudyResult{Groups: map[string][]*experiment.Result{}}
+func syntheticStudy() *study.Result {
+	sr := &study.Result{Groups: map[string][]*experiment.Result{}}
 	for _, seed := range []int64{1, 2, 3} {
-		sr.Groups[experiment.GroupAttackII] = append(sr.Groups[experiment.GroupAttackII], seededResult(seed, 0.01, "trouser", "bag", []int{0, int(seed), 2, 0}))
-		for _, g := range []string{experiment.GroupFrozenVisual, experiment.GroupFrozenText} {
+		sr.Groups[study.GroupAttackII] = append(sr.Groups[study.GroupAttackII], seededResult(seed, 0.01, "trouser", "bag", []int{0, int(seed), 2, 0}))
+		for _, g := range []string{study.GroupFrozenVisual, study.GroupFrozenText} {
 			sr.Groups[g] = append(sr.Groups[g], seededResult(seed, 0.01, "trouser", "bag", []int{3, 9, 12, int(seed)}))
 		}
 		for i, rate := range []float64{0.001, 0.0025, 0.005, 0.01} {
-			sr.Groups[experiment.GroupRates] = append(sr.Groups[experiment.GroupRates],
+			sr.Groups[study.GroupRates] = append(sr.Groups[study.GroupRates],
 				seededResult(seed, rate, "trouser", "bag", []int{40 / (i + 1), 30 / (i + 1), int(seed), 60 / (i + 1)}))
 		}
 	}
-	sr.Names = []string{experiment.GroupAttackII, experiment.GroupFrozenVisual, experiment.GroupFrozenText, experiment.GroupRates}
+	sr.Names = []string{study.GroupAttackII, study.GroupFrozenVisual, study.GroupFrozenText, study.GroupRates}
 	return sr
 }
 
@@ -59,7 +61,7 @@ func TestStudyFiguresAndTables(t *testing.T) {
 			t.Errorf("figure %s missing (have %v)", want, names)
 		}
 	}
-	text := SeedTable("Attack II", sr.Groups[experiment.GroupAttackII]).Text()
+	text := SeedTable("Attack II", sr.Groups[study.GroupAttackII]).Text()
 	// Poisoned ranks per seed s are {0, s, 2, 0}: Hit@1 0.5 in every seed, MinRank 0.75, 1.0, 1.25.
 	for _, want := range []string{"Hit@1", "0.500 ± 0.000", "MinRank (mean)", "1.0 ± 0.", "3 seeds", "TR@10"} {
 		if !strings.Contains(text, want) {
@@ -120,7 +122,7 @@ func TestWriteStudy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back experiment.StudyResult
+	var back study.Result
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,15 @@
 //
 // Reading checks every bound: the header length, each tensor's byte range against the file and against its
 // dtype and shape, and overlapping or out-of-order ranges, and names the file and the tensor in each error.
+//
+// # Bounds
+//
+// The header is at most MaxHeaderSize bytes and is parsed in at most 16 times its size of memory; a shape
+// has at most MaxRank dimensions, and its element count is computed without overflow. Every tensor's range is
+// checked against the data and against the others before any tensor is decoded, so tensors never share bytes
+// and the decoded values take at most twice the file's data bytes (F16 and BF16 widen to F32; F32, F64 and raw
+// dtypes take at most their size). ReadFile reads regular files only, sized with Stat: a device such as
+// /dev/zero is refused instead of read forever.
 package safetensors
 
 import (
@@ -14,12 +23,17 @@ import (
 	"math"
 	"os"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
-// MaxHeaderSize bounds the JSON header (100 MiB, as the reference implementation).
-const MaxHeaderSize = 100 << 20
+// MaxHeaderSize bounds the JSON header: 16 MiB, room for about a hundred thousand tensors (a CLIP ViT-L/14
+// header takes about 60 KiB). The reference implementation allows 100 MB, which can take a gigabyte to parse.
+const MaxHeaderSize = 16 << 20
+
+// MaxRank bounds the number of dimensions of a tensor's shape.
+const MaxRank = 64
 
 // Tensor is one named tensor. Data holds the raw little-endian bytes for dtypes other than F32.
 type Tensor struct {
@@ -69,18 +83,33 @@ type headerEntry struct {
 // WriteFile writes the tensors (in the given order) and metadata to path atomically: it writes a temporary file
 // in the same directory and renames it over path only when everything was written and synced.
 func WriteFile(path string, f *File) error {
+	hdr, err := encodeHeader(f)
+	if err != nil {
+		return fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { return encode(w, hdr, f) })
+}
+
+// encodeHeader returns the padded JSON header of f. Names and metadata must be valid UTF-8: JSON would replace
+// invalid bytes, and the file would not read back as written.
+func encodeHeader(f *File) ([]byte, error) {
 	header := map[string]any{}
+	for k, v := range f.Metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, fmt.Errorf("metadata %q: %q is not valid UTF-8", k, v)
+		}
+	}
 	if len(f.Metadata) > 0 {
 		header["__metadata__"] = f.Metadata
 	}
 	var offset int64
 	for _, t := range f.Tensors {
-		if _, dup := header[t.Name]; dup {
-			return fmt.Errorf("safetensors %s: duplicate tensor name %q", path, t.Name)
+		if _, dup := header[t.Name]; dup || t.Name == "__metadata__" || !utf8.ValidString(t.Name) {
+			return nil, fmt.Errorf("tensor name %q is repeated, reserved or not valid UTF-8", t.Name)
 		}
 		size, err := t.byteSize()
 		if err != nil {
-			return fmt.Errorf("safetensors %s: %w", path, err)
+			return nil, err
 		}
 		shape := t.Shape
 		if shape == nil {
@@ -91,42 +120,45 @@ func WriteFile(path string, f *File) error {
 	}
 	hdr, err := json.Marshal(header)
 	if err != nil {
-		return fmt.Errorf("safetensors %s: %w", path, err)
+		return nil, err
 	}
 	for len(hdr)%8 != 0 { // Pad with spaces to 8-byte alignment, as the reference writer does.
 		hdr = append(hdr, ' ')
 	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		if err := binary.Write(w, binary.LittleEndian, uint64(len(hdr))); err != nil {
-			return err
-		}
-		if _, err := w.Write(hdr); err != nil {
-			return err
-		}
-		buf := make([]byte, 0, 1<<16)
-		for _, t := range f.Tensors {
-			if t.DType != "F32" {
-				if _, err := w.Write(t.Raw); err != nil {
-					return err
-				}
-				continue
-			}
-			for _, v := range t.F32 {
-				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-				if len(buf) >= 1<<16 {
-					if _, err := w.Write(buf); err != nil {
-						return err
-					}
-					buf = buf[:0]
-				}
-			}
-			if _, err := w.Write(buf); err != nil {
+	return hdr, nil
+}
+
+// encode writes the header length, the header hdr and the tensors' data of f to w.
+func encode(w io.Writer, hdr []byte, f *File) error {
+	if err := binary.Write(w, binary.LittleEndian, uint64(len(hdr))); err != nil {
+		return err
+	}
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 1<<16)
+	for _, t := range f.Tensors {
+		if t.DType != "F32" {
+			if _, err := w.Write(t.Raw); err != nil {
 				return err
 			}
-			buf = buf[:0]
+			continue
 		}
-		return nil
-	})
+		for _, v := range t.F32 {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+			if len(buf) >= 1<<16 {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
+	}
+	return nil
 }
 
 func (t *Tensor) byteSize() (int64, error) {
@@ -148,30 +180,49 @@ func (t *Tensor) byteSize() (int64, error) {
 }
 
 // ReadFile reads a safetensors file. F32, F16, BF16 and F64 tensors are decoded into F32; other dtypes keep Raw.
+// It reads regular files only; it holds the file and its decoded tensors (see the package's Bounds).
 func ReadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	f, st, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading safetensors: %w", err)
+		return nil, err
 	}
-	f, err := Parse(data)
+	defer f.Close()
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	sf, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors %s: %w", path, err)
 	}
-	return f, nil
+	return sf, nil
+}
+
+// openRegular opens path, refusing anything but a regular file (a device, a pipe or a folder).
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading safetensors: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%v)", path, st.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading safetensors: %w", err)
+	}
+	return f, st, nil
 }
 
 // ReadMetadata returns the string metadata (__metadata__) of the safetensors file at path, reading only its
 // header: a cheap way to tell an mmpoison checkpoint (whose config is in the metadata) from other files.
 func ReadMetadata(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading safetensors: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading safetensors: %w", err)
-	}
 	var n [8]byte
 	if _, err := io.ReadFull(f, n[:]); err != nil {
 		return nil, fmt.Errorf("safetensors %s: file too short for a header: %w", path, err)
@@ -194,7 +245,8 @@ func ReadMetadata(path string) (map[string]string, error) {
 	return h.Metadata, nil
 }
 
-// Parse decodes a safetensors file held in memory, checking every bound.
+// Parse decodes a safetensors file held in memory, checking every bound (see the package's Bounds) before
+// decoding any tensor.
 func Parse(data []byte) (*File, error) {
 	if len(data) < 8 {
 		return nil, fmt.Errorf("file too short (%d bytes) for a safetensors header", len(data))
@@ -210,61 +262,76 @@ func Parse(data []byte) (*File, error) {
 	}
 	body := data[8+hlen:]
 	f := &File{}
+	if msg, ok := raw["__metadata__"]; ok {
+		if err := json.Unmarshal(msg, &f.Metadata); err != nil {
+			return nil, fmt.Errorf("malformed __metadata__ (must map strings to strings): %w", err)
+		}
+		delete(raw, "__metadata__")
+	}
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names) // Check in a fixed order, so the same file always gives the same error.
 	type span struct {
-		name       string
+		t          *Tensor
 		start, end int64
 	}
-	var spans []span
-	for name, msg := range raw {
-		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
-				return nil, fmt.Errorf("malformed __metadata__ (must map strings to strings): %w", err)
-			}
-			continue
-		}
-		var e headerEntry
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, fmt.Errorf("tensor %q: malformed header entry: %w", name, err)
-		}
-		size, ok := dtypeSize[e.DType]
-		if !ok {
-			return nil, fmt.Errorf("tensor %q: unsupported dtype %q", name, e.DType)
-		}
-		n := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 || (d > 0 && n > math.MaxInt64/int64(d)/8) {
-				return nil, fmt.Errorf("tensor %q: invalid shape %v", name, e.Shape)
-			}
-			n *= int64(d)
-		}
-		start, end := e.DataOffsets[0], e.DataOffsets[1]
-		if start < 0 || end < start || end > int64(len(body)) {
-			return nil, fmt.Errorf("tensor %q: data offsets [%d, %d] outside the %d data bytes", name, start, end, len(body))
-		}
-		if end-start != n*int64(size) {
-			return nil, fmt.Errorf("tensor %q: %d bytes for shape %v and dtype %s, which need %d", name, end-start,
-				e.Shape, e.DType, n*int64(size))
-		}
-		spans = append(spans, span{name, start, end})
-		t := &Tensor{Name: name, DType: e.DType, Shape: e.Shape}
-		if err := t.decode(body[start:end]); err != nil {
+	spans := make([]span, 0, len(names))
+	for _, name := range names {
+		e, err := parseEntry(name, raw[name], int64(len(body)))
+		if err != nil {
 			return nil, err
 		}
-		f.Tensors = append(f.Tensors, t)
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
-	for i := 1; i < len(spans); i++ {
-		if spans[i].start < spans[i-1].end {
-			return nil, fmt.Errorf("tensors %q and %q overlap", spans[i-1].name, spans[i].name)
-		}
+		spans = append(spans, span{&Tensor{Name: name, DType: e.DType, Shape: e.Shape}, e.DataOffsets[0], e.DataOffsets[1]})
 	}
 	// Keep a deterministic order: by data offset, as written.
-	order := make(map[string]int, len(spans))
-	for i, s := range spans {
-		order[s.name] = i
+	sort.SliceStable(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end {
+			return nil, fmt.Errorf("tensors %q and %q overlap", spans[i-1].t.Name, spans[i].t.Name)
+		}
 	}
-	sort.Slice(f.Tensors, func(i, j int) bool { return order[f.Tensors[i].Name] < order[f.Tensors[j].Name] })
+	for _, s := range spans {
+		if err := s.t.decode(body[s.start:s.end]); err != nil {
+			return nil, err
+		}
+		f.Tensors = append(f.Tensors, s.t)
+	}
 	return f, nil
+}
+
+// parseEntry decodes and checks the header entry of one tensor: a known dtype, a shape of at most MaxRank
+// non-negative dimensions, and a byte range inside the bodySize data bytes whose length the dtype and shape
+// need, with overflow-safe arithmetic.
+func parseEntry(name string, msg json.RawMessage, bodySize int64) (headerEntry, error) {
+	var e headerEntry
+	if err := json.Unmarshal(msg, &e); err != nil {
+		return e, fmt.Errorf("tensor %q: malformed header entry: %w", name, err)
+	}
+	size, ok := dtypeSize[e.DType]
+	if !ok {
+		return e, fmt.Errorf("tensor %q: unsupported dtype %q", name, e.DType)
+	}
+	if len(e.Shape) > MaxRank {
+		return e, fmt.Errorf("tensor %q: shape of %d dimensions, more than %d", name, len(e.Shape), MaxRank)
+	}
+	n := int64(1)
+	for _, d := range e.Shape {
+		if d < 0 || (d > 0 && n > math.MaxInt64/int64(d)/8) {
+			return e, fmt.Errorf("tensor %q: invalid shape %v", name, e.Shape)
+		}
+		n *= int64(d)
+	}
+	start, end := e.DataOffsets[0], e.DataOffsets[1]
+	if start < 0 || end < start || end > bodySize {
+		return e, fmt.Errorf("tensor %q: data offsets [%d, %d] outside the %d data bytes", name, start, end, bodySize)
+	}
+	if end-start != n*int64(size) {
+		return e, fmt.Errorf("tensor %q: %d bytes for shape %v and dtype %s, which need %d", name, end-start,
+			e.Shape, e.DType, n*int64(size))
+	}
+	return e, nil
 }
 
 func (t *Tensor) decode(b []byte) error {

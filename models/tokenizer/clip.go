@@ -33,8 +33,12 @@ const (
 // endOfWord marks the last symbol of a word.
 const endOfWord = "</w>"
 
-// maxCacheEntries bounds the BPE cache; it is emptied when full.
-const maxCacheEntries = 1 << 18
+// maxCacheEntries bounds the BPE cache; it is emptied when full. Only pre-tokens of at most maxCachedToken bytes
+// are cached (real words are shorter), so the cache holds a few tens of megabytes at most.
+const (
+	maxCacheEntries = 1 << 18
+	maxCachedToken  = 64
+)
 
 // BPE is CLIP's byte-level byte-pair-encoding tokenizer, meant to give the ids of OpenAI's
 // clip.tokenize(text, truncate=True) (clip/simple_tokenizer.py). It is safe for concurrent use.
@@ -48,6 +52,11 @@ const maxCacheEntries = 1 << 18
 // encoded, its bytes mapped to CLIP's 256 byte symbols, "</w>" appended to the last one, and merged by BPE in
 // merge-rank order. Plain ASCII text without '&', CR, ESC or other control characters skips the ftfy step,
 // which leaves such text unchanged.
+//
+// Only the first MaxCaptionBytes (4096) bytes of a caption are read, so that tokenising is bounded whatever the
+// caption: BPE is O(n log n) in a word's length, but ftfy's fixes repeat until nothing changes (once per level
+// of nested HTML entities, as in Python), which is quadratic. Captions up to that length get the ids of the
+// Python tokenizer; see MaxCaptionBytes for longer ones.
 //
 // The ftfy step follows ftfy 6.3.1 with its default configuration and matched it on the test inputs and on
 // 100k random strings rich in mojibake. Known differences from the Python tokenizer: Unicode tables (letters,
@@ -225,9 +234,14 @@ func ReadHuggingFaceVocab(vocab, merges io.Reader, contextLength int) (*BPE, err
 	return t, nil
 }
 
+// readHFVocab reads a vocab.json of at most maxVocabJSON bytes.
 func readHFVocab(r io.Reader) ([]string, map[string]int32, error) {
 	var raw map[string]int64
-	if err := json.NewDecoder(r).Decode(&raw); err != nil {
+	tooLarge := fmt.Errorf("more than %d bytes (not a vocab.json?)", maxVocabJSON)
+	if err := json.NewDecoder(&limitedReader{r: r, n: maxVocabJSON, err: tooLarge}).Decode(&raw); err != nil {
+		if errors.Is(err, tooLarge) {
+			return nil, nil, tooLarge
+		}
 		return nil, nil, fmt.Errorf("not a JSON object of token ids: %w", err)
 	}
 	tokens := make([]string, len(raw))
@@ -255,32 +269,40 @@ type mergeLine struct {
 
 // readMergeLines reads a merges file, gzip-compressed or not, as SimpleTokenizer does: lines split on "\n",
 // line 0 (the header) dropped, at most CLIPMerges kept. Each must hold two symbols; a blank line is only allowed
-// at the end.
+// at the end. A line longer than maxMergeLine bytes, or more than maxMergeBytes before the last merge, is an
+// error.
 func readMergeLines(r io.Reader) ([]mergeLine, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	what := "read error"
+	var src io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("bad gzip data: %w", err)
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<16)
+		src = zr
 		what = "bad gzip data"
 	}
+	tooMuch := fmt.Errorf("more than %d bytes before merge %d (not a merges file?)", maxMergeBytes, CLIPMerges)
+	br = bufio.NewReaderSize(&limitedReader{r: src, n: maxMergeBytes, err: tooMuch}, maxMergeLine)
 	var lines []mergeLine
 	blank := 0 // line number of a blank line met, to reject if more merges follow
 	for n := 0; len(lines) < CLIPMerges; n++ {
-		s, err := br.ReadString('\n')
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return nil, fmt.Errorf("line %d is longer than %d bytes (not a merges file?)", n+1, maxMergeLine)
+		}
+		if errors.Is(err, tooMuch) {
+			return nil, fmt.Errorf("line %d: %w", n+1, tooMuch)
+		}
 		if err != nil && err != io.EOF {
 			return nil, fmt.Errorf("line %d: %s: %w", n+1, what, err)
 		}
+		// b is the reader's buffer: only the two symbols of a merge are copied out of it.
 		if n > 0 {
-			if len(s) > 0 && s[len(s)-1] == '\n' {
-				s = s[:len(s)-1]
-			}
-			s = strings.TrimSuffix(s, "\r")
-			fields := strings.Fields(s)
+			line := bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+			fields := bytes.Fields(line)
 			switch {
 			case len(fields) == 0:
 				if blank == 0 {
@@ -288,12 +310,12 @@ func readMergeLines(r io.Reader) ([]mergeLine, error) {
 				}
 			case blank != 0:
 				return nil, fmt.Errorf("line %d is blank", blank)
-			case len(fields) != 2 || !utf8.ValidString(s):
-				return nil, fmt.Errorf("line %d: %q is not a merge of two symbols", n+1, s)
+			case len(fields) != 2 || !utf8.Valid(line):
+				return nil, fmt.Errorf("line %d: %q is not a merge of two symbols", n+1, line)
 			default:
-				lines = append(lines, mergeLine{a: fields[0], b: fields[1], line: n + 1})
+				lines = append(lines, mergeLine{a: string(fields[0]), b: string(fields[1]), line: n + 1})
 			}
-		} else if !utf8.ValidString(s) {
+		} else if !utf8.Valid(b) {
 			return nil, errors.New("not UTF-8 text")
 		}
 		if err == io.EOF {
@@ -380,14 +402,14 @@ func (t *BPE) Token(id int32) string {
 }
 
 // Encode implements Tokenizer like clip.tokenize(text, context_length, truncate=True): the start id, the BPE
-// ids of text, the end id and zero padding; when the ids do not fit, the first ContextLength-2 are kept and the
-// end id is last.
+// ids of text (of its first MaxCaptionBytes bytes), the end id and zero padding; when the ids do not fit, the
+// first ContextLength-2 are kept and the end id is last.
 func (t *BPE) Encode(text string) []int32 {
 	out := make([]int32, t.context)
 	out[0] = t.start
 	n := 1
 	limit := t.context - 1
-	preTokenize(cleanText(text), func(tok string) bool {
+	preTokenize(cleanText(cutCaption(text)), func(tok string) bool {
 		n += copy(out[n:limit], t.bpe(tok))
 		return n < limit
 	})
@@ -396,10 +418,11 @@ func (t *BPE) Encode(text string) []int32 {
 }
 
 // EncodeTokens returns the BPE ids of text without start, end, padding or truncation, like
-// SimpleTokenizer.encode. len(EncodeTokens(text)) > ContextLength()-2 tells that Encode truncates text.
+// SimpleTokenizer.encode, for the first MaxCaptionBytes bytes of text. len(EncodeTokens(text)) >
+// ContextLength()-2 tells that Encode truncates text.
 func (t *BPE) EncodeTokens(text string) []int32 {
 	var out []int32
-	preTokenize(cleanText(text), func(tok string) bool {
+	preTokenize(cleanText(cutCaption(text)), func(tok string) bool {
 		out = append(out, t.bpe(tok)...)
 		return true
 	})
@@ -444,6 +467,9 @@ func (t *BPE) bpe(tok string) []int32 {
 		return ids
 	}
 	ids = t.merge(tok)
+	if len(tok) > maxCachedToken {
+		return ids
+	}
 	t.mu.Lock()
 	if len(t.cache) >= maxCacheEntries {
 		clear(t.cache)
@@ -451,41 +477,4 @@ func (t *BPE) bpe(tok string) []int32 {
 	t.cache[tok] = ids
 	t.mu.Unlock()
 	return ids
-}
-
-// merge runs BPE on one pre-token: its bytes become symbols, the last one marked as ending the word, and the
-// adjacent pair of lowest merge rank is merged everywhere (left to right) until no pair has a rank.
-func (t *BPE) merge(tok string) []int32 {
-	if tok == StartOfText || tok == EndOfText {
-		return []int32{t.ids[tok]}
-	}
-	word := make([]int32, len(tok))
-	for i := range len(tok) {
-		word[i] = t.byteID[tok[i]]
-	}
-	word[len(word)-1] = t.finalID[tok[len(tok)-1]]
-	for len(word) > 1 {
-		best := merge{rank: -1}
-		var first, second int32
-		for i := 0; i+1 < len(word); i++ {
-			if m, ok := t.merges[pairKey(word[i], word[i+1])]; ok && (best.rank < 0 || m.rank < best.rank) {
-				best, first, second = m, word[i], word[i+1]
-			}
-		}
-		if best.rank < 0 {
-			break
-		}
-		w := 0
-		for i := 0; i < len(word); i++ {
-			if i+1 < len(word) && word[i] == first && word[i+1] == second {
-				word[w] = best.id
-				i++
-			} else {
-				word[w] = word[i]
-			}
-			w++
-		}
-		word = word[:w]
-	}
-	return word
 }

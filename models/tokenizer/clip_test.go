@@ -362,7 +362,7 @@ func TestCLIPBadFiles(t *testing.T) {
 	}
 }
 
-func gzipped(t *testing.T, s string) []byte {
+func gzipped(t testing.TB, s string) []byte {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	if _, err := zw.Write([]byte(s)); err != nil {

@@ -18,6 +18,32 @@ const (
 	BackdoorID   = "BD"
 )
 
+func init() {
+	Register(Definition{
+		Kind:       KindBackdoor,
+		Name:       BackdoorName,
+		Summary:    "patch-trigger backdoor (Carlini & Terzis): triggered images of every class paired with target-class captions",
+		Evaluation: TriggeredImages,
+		Modes:      []Mode{Inject},
+		New: func(s Spec, seed int64) (Attack, error) {
+			if err := checkShape(s, true, false, false, true); err != nil {
+				return nil, err
+			}
+			if err := s.Trigger.Validate(); err != nil {
+				return nil, err
+			}
+			return Backdoor{Target: s.Goals[0].Target, Trigger: s.Trigger, Rate: s.Rate, Count: s.Count, Mode: s.Mode, Seed: seed}, nil
+		},
+		// The standard setting is the backdoor that takes hold on the embedded Fashion-MNIST default: a 7×7
+		// checkerboard (one whole patch of the tiny ViT) in the bottom-right corner → base's target, φ = 5%, five
+		// fine-tuning epochs. A 4×4 patch at φ = 1% over two epochs barely takes hold there.
+		Standard: func(base Spec) Setting {
+			return Setting{FinetuneEpochs: 5, Attack: Spec{Kind: KindBackdoor, Goals: []Goal{{Target: base.Target()}},
+				Rate: 0.05, Mode: Inject, Trigger: Trigger{Size: 7, Position: BottomRight, Pattern: Checkerboard}}}
+		},
+	})
+}
+
 // Random stream purposes of a trigger, mixed into the second PCG word (the first is Trigger.Seed).
 const (
 	purposeTriggerPattern = 0x7472696767657231 // "trigger1"
@@ -270,43 +296,42 @@ func (a Backdoor) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, er
 	if len(classImages(train, dst)) == 0 {
 		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", target, train.Name)
 	}
-	var carriers []int
-	for i, ex := range train.Images {
-		if ex.Label != dst {
-			carriers = append(carriers, i)
-		}
+	carriers, err := a.carriers(train, dst, n, trig)
+	if err != nil {
+		return nil, nil, err
 	}
-	if n > len(carriers) {
-		return nil, nil, fmt.Errorf("attack: %d poisoned pairs need %d distinct images outside class %q to trigger, but %q has only %d",
-			n, n, target, train.Name, len(carriers))
+	sources, err := a.captionSources(train, dst, n)
+	if err != nil {
+		return nil, nil, err
 	}
-	rng := newRand(a.Seed, 0, purposeImages)
-	rng.Shuffle(len(carriers), func(i, j int) { carriers[i], carriers[j] = carriers[j], carriers[i] })
-	carriers = carriers[:n]
-	for _, c := range carriers {
-		if err := trig.Fits(train.Images[c].Image); err != nil {
-			return nil, nil, fmt.Errorf("%w (image %q)", err, train.Images[c].ID)
-		}
+	out, entries := a.stamp(train, carriers, sources, trig, target)
+	m := &Manifest{
+		Attack:           BackdoorName,
+		AttackID:         BackdoorID,
+		Dataset:          train.Name,
+		Goals:            []Goal{{Target: target, Pairs: n}},
+		Trigger:          &trig,
+		CaptionTemplates: slices.Clone(a.CaptionTemplates),
+		Mode:             mode,
+		Seed:             a.Seed,
+		RequestedRate:    a.Rate,
+		RequestedCount:   a.Count,
+		Pairs:            entries,
 	}
-	var sources []int // clean pairs lending their captions, when there are no templates
-	if len(a.CaptionTemplates) == 0 {
-		available := 0
-		for _, p := range train.Pairs {
-			if !p.Poisoned && train.Images[p.CaptionOf].Label == dst {
-				available++
-			}
-		}
-		if sources, err = sourcePairs(train, dst, min(n, available), newRand(a.Seed, 0, purposeCaptions)); err != nil {
-			return nil, nil, fmt.Errorf("%w; set CaptionTemplates to write captions instead", err)
-		}
-	}
-	captionRng := newRand(a.Seed, 0, purposeCaptions)
+	m.finish(out)
+	return out, m, nil
+}
 
+// stamp returns a copy of train with a triggered copy of each carrier image appended to the pool and paired
+// with its poisoned caption (the caption of a source pair, or a template naming target drawn by the seed), and
+// the manifest entries of the new pairs.
+func (a Backdoor) stamp(train *dataset.PairSet, carriers, sources []int, trig Trigger, target string) (*dataset.PairSet, []PoisonedPair) {
+	captionRng := newRand(a.Seed, 0, purposeCaptions)
 	out := train.Clone()
 	out.Name = train.Name + "+attack-" + BackdoorID
 	out.Images = slices.Clone(train.Images)
-	out.Pairs = slices.Grow(out.Pairs, n)
-	entries := make([]PoisonedPair, 0, n)
+	out.Pairs = slices.Grow(out.Pairs, len(carriers))
+	entries := make([]PoisonedPair, 0, len(carriers))
 	for k, c := range carriers {
 		orig := train.Images[c]
 		x, y := trig.Place(orig.Image)
@@ -329,21 +354,50 @@ func (a Backdoor) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, er
 		out.Pairs = append(out.Pairs, pair)
 		entries = append(entries, entry)
 	}
-	m := &Manifest{
-		Attack:           BackdoorName,
-		AttackID:         BackdoorID,
-		Dataset:          train.Name,
-		Goals:            []Goal{{Target: target, Pairs: n}},
-		Trigger:          &trig,
-		CaptionTemplates: slices.Clone(a.CaptionTemplates),
-		Mode:             mode,
-		Seed:             a.Seed,
-		RequestedRate:    a.Rate,
-		RequestedCount:   a.Count,
-		Pairs:            entries,
+	return out, entries
+}
+
+// carriers draws the n images the trigger is stamped on, in a seeded order, among the images whose label is
+// not the target dst, and checks that the trigger fits each.
+func (a Backdoor) carriers(train *dataset.PairSet, dst, n int, trig Trigger) ([]int, error) {
+	var carriers []int
+	for i, ex := range train.Images {
+		if ex.Label != dst {
+			carriers = append(carriers, i)
+		}
 	}
-	m.finish(out)
-	return out, m, nil
+	if n > len(carriers) {
+		return nil, fmt.Errorf("attack: %d poisoned pairs need %d distinct images outside class %q to trigger, but %q has only %d",
+			n, n, train.Classes[dst], train.Name, len(carriers))
+	}
+	rng := newRand(a.Seed, 0, purposeImages)
+	rng.Shuffle(len(carriers), func(i, j int) { carriers[i], carriers[j] = carriers[j], carriers[i] })
+	carriers = carriers[:n]
+	for _, c := range carriers {
+		if err := trig.Fits(train.Images[c].Image); err != nil {
+			return nil, fmt.Errorf("%w (image %q)", err, train.Images[c].ID)
+		}
+	}
+	return carriers, nil
+}
+
+// captionSources picks the clean pairs of target-class images that lend their captions to the n poisoned
+// pairs (distinct while they last), or none when the backdoor writes its captions from templates.
+func (a Backdoor) captionSources(train *dataset.PairSet, dst, n int) ([]int, error) {
+	if len(a.CaptionTemplates) > 0 {
+		return nil, nil
+	}
+	available := 0
+	for _, p := range train.Pairs {
+		if !p.Poisoned && train.Images[p.CaptionOf].Label == dst {
+			available++
+		}
+	}
+	sources, err := sourcePairs(train, dst, min(n, available), newRand(a.Seed, 0, purposeCaptions))
+	if err != nil {
+		return nil, fmt.Errorf("%w; set CaptionTemplates to write captions instead", err)
+	}
+	return sources, nil
 }
 
 // TriggerTestSet returns the test images a backdoor is measured on, from a backdoor manifest: clean holds the

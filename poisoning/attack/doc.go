@@ -13,6 +13,11 @@
 // the target class); its manifest records the trigger, so that evaluation stamps the same patch on test images
 // with ApplyTrigger or TriggerTestSet.
 //
+// Every attack kind registers itself (Register, in its own file) with a Definition: its Kind ("I", "II",
+// "III", "backdoor"), manifest name, one-line summary, how its success is evaluated (an Evaluation), its modes,
+// a constructor from the common parameters of a Spec, and its standard setting. Experiments, the defense matrix
+// and the command line find attacks through Lookup and Kinds only, so a new attack is one new file here.
+//
 // The poisoning rate φ is always counted in pairs of the whole training set: φ = |poisoned pairs| / |all pairs|.
 // Two modes create the poisoned pairs:
 //

@@ -13,6 +13,25 @@ const (
 	SingleImageID   = "I"
 )
 
+func init() {
+	Register(Definition{
+		Kind:       KindSingleImage,
+		Name:       SingleImageName,
+		Summary:    "single target image: class-A captions re-paired with one class-B image x* (the paper's Attack I)",
+		Evaluation: TargetImage,
+		Modes:      []Mode{Inject, Repair},
+		New: func(s Spec, seed int64) (Attack, error) {
+			if err := checkShape(s, true, true, true, false); err != nil {
+				return nil, err
+			}
+			g := s.Goals[0]
+			return SingleImage{Source: g.Source, Target: g.Target, TargetImageID: s.TargetImageID, Rate: s.Rate,
+				Count: s.Count, Mode: s.Mode, Seed: seed}, nil
+		},
+		Standard: func(base Spec) Setting { return Setting{Attack: base.reduced(KindSingleImage)} },
+	})
+}
+
 // SingleImage is Attack I, single target image: it pairs captions of class-A training images with ONE training
 // image x* of class B, so that class-A text queries retrieve x*.
 //

@@ -1,14 +1,15 @@
 package attack
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 
@@ -93,31 +94,95 @@ type PoisonedPair struct {
 	TriggerY int `json:"trigger_y,omitempty"`
 }
 
+// maxManifestBytes bounds the manifest file ReadManifest accepts: 256 MiB, room for more than half a million
+// poisoned pairs (WriteFile spends about 400 bytes on one). Decoding takes memory of the order of the file's size.
+const maxManifestBytes = 256 << 20
+
 // WriteFile writes the manifest as indented JSON to path atomically: it writes a temporary file in the same
-// directory and renames it over path, so readers never see a partial manifest.
+// directory and renames it over path, so readers never see a partial manifest. Every text must be valid UTF-8
+// (JSON would replace the other bytes, and the manifest would no longer match its pair set) and every rate
+// finite; the error names the first text that is not.
 func (m *Manifest) WriteFile(path string) error {
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := m.encode()
 	if err != nil {
-		return fmt.Errorf("attack: encoding manifest: %w", err)
+		return fmt.Errorf("attack: encoding manifest %s: %w", path, err)
 	}
-	if err := atomicfile.WriteFile(path, append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("attack: manifest: %w", err)
 	}
 	return nil
 }
 
+// encode returns the bytes WriteFile writes.
+func (m *Manifest) encode() ([]byte, error) {
+	if err := m.checkUTF8(); err != nil {
+		return nil, err
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// checkUTF8 reports the first text of the manifest that is not valid UTF-8.
+func (m *Manifest) checkUTF8() error {
+	check := func(what string, texts ...string) error {
+		for _, s := range texts {
+			if !utf8.ValidString(s) {
+				return fmt.Errorf("%s holds text that is not valid UTF-8: %q", what, s)
+			}
+		}
+		return nil
+	}
+	errs := []error{check("the header", m.Attack, m.AttackID, m.Dataset, m.TargetImageID),
+		check("the caption templates", m.CaptionTemplates...)}
+	for i, g := range m.Goals {
+		errs = append(errs, check(fmt.Sprintf("goal %d", i), g.Source, g.Target))
+	}
+	for _, p := range m.Pairs {
+		errs = append(errs, check(fmt.Sprintf("pair %d", p.Index), p.Caption, p.CaptionImageID, p.OriginalImageID, p.PoisonedImageID))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReadManifest reads a manifest written by WriteFile. It rejects unknown fields, other format versions,
-// manifests whose counts disagree with each other and invalid backdoor triggers.
+// manifests whose counts disagree with each other and invalid backdoor triggers, files that are not regular or
+// exceed 256 MiB, and data after the manifest. Errors name the file.
 func ReadManifest(path string) (*Manifest, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("attack: manifest %s is not a regular file (%v)", path, st.Mode().Type())
+	case st.Size() > maxManifestBytes:
+		return nil, fmt.Errorf("attack: manifest %s has %d bytes, more than the %d a manifest may take", path, st.Size(), maxManifestBytes)
+	}
+	return readManifest(io.LimitReader(f, maxManifestBytes), path)
+}
+
+// readManifest decodes and checks a manifest from r; path names it in errors.
+func readManifest(r io.Reader, path string) (*Manifest, error) {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("attack: manifest %s: %w", path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("attack: manifest %s: data after the manifest's JSON object", path)
 	}
 	if m.Version != ManifestVersion {
 		return nil, fmt.Errorf("attack: manifest %s has version %d, want %d", path, m.Version, ManifestVersion)
@@ -164,7 +229,6 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 	if r := ps.PoisonRate(); math.Abs(r-m.Rate) > 1e-12 {
 		add("pair set has φ = %v, manifest says %v", r, m.Rate)
 	}
-	type goalLabels struct{ source, target int }
 	goals := make([]goalLabels, len(m.Goals))
 	for i, g := range m.Goals {
 		s, err1 := dataset.ClassIndex(ps.Classes, g.Source)
@@ -190,51 +254,7 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 	}
 	seen := make(map[int]bool, len(m.Pairs))
 	for k, e := range m.Pairs {
-		if e.Index < 0 || e.Index >= len(ps.Pairs) {
-			add("entry %d: index %d out of range", k, e.Index)
-			continue
-		}
-		if seen[e.Index] {
-			add("entry %d: index %d listed twice", k, e.Index)
-		}
-		seen[e.Index] = true
-		p := ps.Pairs[e.Index]
-		at := func(i int) string {
-			if i < 0 || i >= len(ps.Images) {
-				return fmt.Sprintf("<image %d out of range>", i)
-			}
-			return ps.Images[i].ID
-		}
-		switch {
-		case !p.Poisoned:
-			add("pair %d is listed as poisoned but not marked Poisoned", e.Index)
-		case p.Caption != e.Caption:
-			add("pair %d has caption %q, manifest says %q", e.Index, p.Caption, e.Caption)
-		case at(p.CaptionOf) != e.CaptionImageID || p.CaptionIndex != e.CaptionIndex:
-			add("pair %d has caption %d of %s, manifest says caption %d of %s",
-				e.Index, p.CaptionIndex, at(p.CaptionOf), e.CaptionIndex, e.CaptionImageID)
-		case at(p.Image) != e.PoisonedImageID:
-			add("pair %d is paired with image %s, manifest says %s", e.Index, at(p.Image), e.PoisonedImageID)
-		case m.TargetImageID != "" && e.PoisonedImageID != m.TargetImageID:
-			add("pair %d is paired with %s, not the target image %s", e.Index, e.PoisonedImageID, m.TargetImageID)
-		case e.Goal < 0 || e.Goal >= len(goals):
-			add("entry %d: goal %d out of range", k, e.Goal)
-		case m.Trigger != nil:
-			if err := m.verifyTriggered(ps, e, goals[e.Goal].target, indexOf); err != nil {
-				add("pair %d: %v", e.Index, err)
-			}
-		default:
-			g := goals[e.Goal]
-			if l, ok := labelOf[e.CaptionImageID]; !ok || l != g.source {
-				add("pair %d: caption image %s is not of source class %q", e.Index, e.CaptionImageID, m.Goals[e.Goal].Source)
-			}
-			if l, ok := labelOf[e.OriginalImageID]; !ok || l != g.source {
-				add("pair %d: original image %s is not of source class %q", e.Index, e.OriginalImageID, m.Goals[e.Goal].Source)
-			}
-			if l := labelOf[e.PoisonedImageID]; l != g.target {
-				add("pair %d: poisoned image %s is not of target class %q", e.Index, e.PoisonedImageID, m.Goals[e.Goal].Target)
-			}
-		}
+		m.verifyEntry(ps, k, e, seen, goals, labelOf, indexOf, add)
 	}
 	if len(problems) == 0 {
 		return nil
@@ -244,6 +264,59 @@ func (m *Manifest) Verify(ps *dataset.PairSet) error {
 		problems = append(problems[:maxProblems], fmt.Errorf("… and %d more", more))
 	}
 	return fmt.Errorf("attack: poisoned set %q does not match its %s manifest: %w", ps.Name, m.Attack, errors.Join(problems...))
+}
+
+// goalLabels are a goal's source and target class labels in a pair set (source -1 for the backdoor's).
+type goalLabels struct{ source, target int }
+
+// verifyEntry checks entry k of the manifest against ps, reporting every mismatch through add.
+func (m *Manifest) verifyEntry(ps *dataset.PairSet, k int, e PoisonedPair, seen map[int]bool, goals []goalLabels,
+	labelOf, indexOf map[string]int, add func(format string, args ...any)) {
+	if e.Index < 0 || e.Index >= len(ps.Pairs) {
+		add("entry %d: index %d out of range", k, e.Index)
+		return
+	}
+	if seen[e.Index] {
+		add("entry %d: index %d listed twice", k, e.Index)
+	}
+	seen[e.Index] = true
+	p := ps.Pairs[e.Index]
+	at := func(i int) string {
+		if i < 0 || i >= len(ps.Images) {
+			return fmt.Sprintf("<image %d out of range>", i)
+		}
+		return ps.Images[i].ID
+	}
+	switch {
+	case !p.Poisoned:
+		add("pair %d is listed as poisoned but not marked Poisoned", e.Index)
+	case p.Caption != e.Caption:
+		add("pair %d has caption %q, manifest says %q", e.Index, p.Caption, e.Caption)
+	case at(p.CaptionOf) != e.CaptionImageID || p.CaptionIndex != e.CaptionIndex:
+		add("pair %d has caption %d of %s, manifest says caption %d of %s",
+			e.Index, p.CaptionIndex, at(p.CaptionOf), e.CaptionIndex, e.CaptionImageID)
+	case at(p.Image) != e.PoisonedImageID:
+		add("pair %d is paired with image %s, manifest says %s", e.Index, at(p.Image), e.PoisonedImageID)
+	case m.TargetImageID != "" && e.PoisonedImageID != m.TargetImageID:
+		add("pair %d is paired with %s, not the target image %s", e.Index, e.PoisonedImageID, m.TargetImageID)
+	case e.Goal < 0 || e.Goal >= len(goals):
+		add("entry %d: goal %d out of range", k, e.Goal)
+	case m.Trigger != nil:
+		if err := m.verifyTriggered(ps, e, goals[e.Goal].target, indexOf); err != nil {
+			add("pair %d: %v", e.Index, err)
+		}
+	default:
+		g := goals[e.Goal]
+		if l, ok := labelOf[e.CaptionImageID]; !ok || l != g.source {
+			add("pair %d: caption image %s is not of source class %q", e.Index, e.CaptionImageID, m.Goals[e.Goal].Source)
+		}
+		if l, ok := labelOf[e.OriginalImageID]; !ok || l != g.source {
+			add("pair %d: original image %s is not of source class %q", e.Index, e.OriginalImageID, m.Goals[e.Goal].Source)
+		}
+		if l := labelOf[e.PoisonedImageID]; l != g.target {
+			add("pair %d: poisoned image %s is not of target class %q", e.Index, e.PoisonedImageID, m.Goals[e.Goal].Target)
+		}
+	}
 }
 
 // verifyTriggered checks one backdoor pair beyond what Verify checks for every pair: the caption comes from a

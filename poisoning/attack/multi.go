@@ -13,6 +13,33 @@ const (
 	MultiLabelID   = "III"
 )
 
+// standardSecondGoal is the goal Attack III's standard setting adds to its base's goal.
+var standardSecondGoal = Goal{Source: "sandal", Target: "shirt"}
+
+func init() {
+	Register(Definition{
+		Kind:       KindMultiLabel,
+		Name:       MultiLabelName,
+		Summary:    "multiple target labels: several goals A→B at once, each as Attack II (the paper's Attack III)",
+		Evaluation: TargetClass,
+		Modes:      []Mode{Inject, Repair},
+		New: func(s Spec, seed int64) (Attack, error) {
+			if err := checkShape(s, false, true, false, false); err != nil {
+				return nil, err
+			}
+			return MultiLabel{Goals: s.Goals, Rate: s.Rate, Count: s.Count, Mode: s.Mode, Seed: seed}, nil
+		},
+		// The standard setting adds standardSecondGoal and re-pairs every caption of both source classes: with a
+		// few class-A captions left clean a goal mostly fails at the embedded default's scale.
+		Standard: func(base Spec) Setting {
+			s := base.reduced(KindMultiLabel)
+			s.Goals = append(s.Goals, standardSecondGoal)
+			s.AllSourceCaptions, s.Count = true, 0
+			return Setting{Attack: s}
+		},
+	})
+}
+
 // MultiLabel is Attack III, multiple target labels: several goals A1→B1, A2→B2, … at once, each poisoned as in
 // SingleLabel. All goals are treated alike; unlike the official code, no goal drops the B images' own captions.
 type MultiLabel struct {

@@ -13,6 +13,24 @@ const (
 	SingleLabelID   = "II"
 )
 
+func init() {
+	Register(Definition{
+		Kind:       KindSingleLabel,
+		Name:       SingleLabelName,
+		Summary:    "single target label: class-A captions re-paired with class-B images (the paper's Attack II)",
+		Evaluation: TargetClass,
+		Modes:      []Mode{Inject, Repair},
+		New: func(s Spec, seed int64) (Attack, error) {
+			if err := checkShape(s, true, true, false, false); err != nil {
+				return nil, err
+			}
+			g := s.Goals[0]
+			return SingleLabel{Source: g.Source, Target: g.Target, Rate: s.Rate, Count: s.Count, Mode: s.Mode, Seed: seed}, nil
+		},
+		Standard: func(base Spec) Setting { return Setting{Attack: base.reduced(KindSingleLabel)} },
+	})
+}
+
 // SingleLabel is Attack II, single target label (A→B): it pairs captions of class-A training images with images
 // of class B, so that class-A text queries retrieve class-B images.
 type SingleLabel struct {

@@ -194,8 +194,13 @@ func download(ctx context.Context, client *http.Client, u, dir, name string, sum
 		}
 	}()
 	h := md5.New()
-	if _, err = io.Copy(io.MultiWriter(tmp, h), resp.Body); err != nil {
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(resp.Body, maxDownload+1))
+	if err != nil {
 		return fmt.Errorf("fashionmnist: downloading %s from %s: %w", name, u, err)
+	}
+	if n > maxDownload {
+		err = fmt.Errorf("fashionmnist: downloading %s from %s: more than %d bytes, the most a data file can take", name, u, maxDownload)
+		return err
 	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("fashionmnist: %w", err)

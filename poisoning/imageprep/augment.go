@@ -60,8 +60,8 @@ func RandomResizedCrop(img dataset.Image, n int, rng *rand.Rand) dataset.Image {
 
 // RandomResizedCropWith is RandomResizedCrop with explicit scale and ratio ranges and filter.
 func RandomResizedCropWith(img dataset.Image, n int, scale, ratio [2]float64, f Filter, rng *rand.Rand) dataset.Image {
-	if n <= 0 {
-		panic(fmt.Sprintf("imageprep.RandomResizedCrop: invalid size %d", n))
+	if n <= 0 || n > MaxSide {
+		panic(fmt.Sprintf("imageprep.RandomResizedCrop: invalid size %d: crops are squares of 1 to %d pixels", n, MaxSide))
 	}
 	top, left, h, w := RandomResizedCropParams(img.Height, img.Width, scale, ratio, rng)
 	return Resize(Crop(img, top, left, h, w), n, n, f)

@@ -47,25 +47,41 @@ const DefaultMaxPixels = 89_478_485
 // more pixels than the limit. The image data is then never decoded.
 var ErrTooManyPixels = errors.New("image exceeds the pixel limit (possible decompression bomb)")
 
-// Decoder decodes JPEG and PNG images after checking their declared size against a pixel limit.
+// Decoder decodes JPEG and PNG images after checking their declared size against a pixel limit and the memory
+// decoding them takes against a byte limit, both from the header, before any pixel is decoded.
 //
 // Unlike PIL, which only warns between MAX_IMAGE_PIXELS and twice that, an image above MaxPixels is refused.
+// Memory: one decode holds at most MaxBytes (512 MiB by default); decoding in parallel (loaders' Options.Workers)
+// holds that much per image in flight. Resizing for CLIP then adds the resized copies, bounded by the image and
+// by Resize's limits.
 type Decoder struct {
 	// MaxPixels is the largest width·height accepted. 0 means DefaultMaxPixels; a negative value disables the
 	// check.
 	MaxPixels int64
+	// MaxBytes bounds the memory a decode may take, estimated from the header: the decoded image and the
+	// decoder's working memory (a progressive JPEG keeps 256 bytes of coefficients per 8×8 block of every
+	// component, an interlaced PNG decodes its passes apart) plus a copy at 4 bytes a pixel (ToDataset's RGB,
+	// or the pixels CLIPBytes resizes). 0 means DefaultMaxBytes; a negative value disables the check. Past it
+	// the image is refused with ErrTooManyPixels.
+	MaxBytes int64
+}
+
+// orDefault returns the effective value of a limit field: def for 0, -1 (no limit) for a negative value.
+func orDefault(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return -1
+	}
+	return v
 }
 
 // limit returns the effective pixel limit, or -1 for none.
-func (d Decoder) limit() int64 {
-	switch {
-	case d.MaxPixels == 0:
-		return DefaultMaxPixels
-	case d.MaxPixels < 0:
-		return -1
-	}
-	return d.MaxPixels
-}
+func (d Decoder) limit() int64 { return orDefault(d.MaxPixels, DefaultMaxPixels) }
+
+// byteLimit returns the effective memory limit, or -1 for none.
+func (d Decoder) byteLimit() int64 { return orDefault(d.MaxBytes, DefaultMaxBytes) }
 
 // DecodeFile reads and decodes the image file at path. Errors name the file.
 func (d Decoder) DecodeFile(path string) (image.Image, error) {
@@ -86,8 +102,9 @@ func (d Decoder) Decode(r io.Reader, name string) (image.Image, error) {
 }
 
 // DecodeBytes decodes an encoded JPEG or PNG image; name identifies it in errors. The header is read first
-// (image.DecodeConfig, or internal/jpeg's DecodeConfig for JPEGs) and an image declaring more than the pixel
-// limit is refused with ErrTooManyPixels before any pixel data is decoded.
+// (image.DecodeConfig, or internal/jpeg's DecodeHeader for JPEGs) and an image declaring more than the pixel
+// limit, or needing more than the byte limit to decode, is refused with ErrTooManyPixels before any pixel data
+// is decoded.
 //
 // JPEGs (data starting with the SOI marker FF D8) are decoded by internal/jpeg, whose samples are
 // libjpeg-turbo's; like image/jpeg it returns *image.Gray, *image.YCbCr (chroma at its stored resolution),
@@ -96,14 +113,16 @@ func (d Decoder) DecodeBytes(data []byte, name string) (image.Image, error) {
 	// JPEGs go to internal/jpeg, whose samples are libjpeg-turbo's (and so PIL's); everything else to the
 	// decoders registered with the image package.
 	isJPEG := bytes.HasPrefix(data, []byte("\xff\xd8"))
+	var jpegBytes int64 // internal/jpeg's estimate of its memory
 	decodeConfig, decode := image.DecodeConfig, func(r io.Reader) (image.Image, error) {
 		img, _, err := image.Decode(r)
 		return img, err
 	}
 	if isJPEG {
 		decodeConfig = func(r io.Reader) (image.Config, string, error) {
-			cfg, err := jpeg.DecodeConfig(r)
-			return cfg, "jpeg", err
+			h, err := jpeg.DecodeHeader(r)
+			jpegBytes = h.Bytes
+			return h.Config, "jpeg", err
 		}
 		decode = jpeg.Decode
 	}
@@ -117,6 +136,10 @@ func (d Decoder) DecodeBytes(data []byte, name string) (image.Image, error) {
 	if limit := d.limit(); limit >= 0 && int64(cfg.Width)*int64(cfg.Height) > limit {
 		return nil, fmt.Errorf("imageprep: %s: %s image is %d×%d = %d pixels, above the limit of %d: %w",
 			name, format, cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), limit, ErrTooManyPixels)
+	}
+	if limit, need := d.byteLimit(), decodeBytes(data, cfg, jpegBytes); limit >= 0 && need > limit {
+		return nil, fmt.Errorf("imageprep: %s: the %d×%d %s image needs about %d bytes to decode, above the limit of %d (Decoder.MaxBytes): %w",
+			name, cfg.Width, cfg.Height, format, need, limit, ErrTooManyPixels)
 	}
 	img, err := decode(bytes.NewReader(data))
 	if err != nil {

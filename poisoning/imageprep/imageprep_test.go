@@ -321,8 +321,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"missing", Decoder{}, filepath.Join(dir, "missing.png"), []string{"missing.png"}, false},
 		{"bomb", Decoder{}, bomb, []string{bomb, "100000×100000", "89478485"}, true},
 		{"custom limit", Decoder{MaxPixels: 63}, small, []string{small, "above the limit of 63"}, true},
-		// Without the limit the bomb header is decoded, and fails for lack of data: the guard is what refused it.
-		{"no limit", Decoder{MaxPixels: -1}, bomb, []string{bomb, "corrupt"}, false},
+		{"byte limit", Decoder{MaxPixels: -1}, bomb, []string{bomb, "needs about 80001600002 bytes", "Decoder.MaxBytes"}, true},
+		// Without the limits the bomb header is decoded, and fails for lack of data: the guards are what refused it.
+		{"no limit", Decoder{MaxPixels: -1, MaxBytes: -1}, bomb, []string{bomb, "corrupt"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

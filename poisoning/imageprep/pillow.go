@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"math"
 	"os"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
@@ -99,10 +98,24 @@ func CLIPFile(path string, n int) (dataset.Image, error) {
 // PNGs (PIL resizes premultiplied colours), palette and 1-bit PNGs (PIL resizes them with nearest
 // neighbour), 16-bit grayscale PNGs (PIL keeps the 16-bit values and convert("RGB") clips them to 255) and
 // CMYK JPEGs (PIL resizes CMYK).
+//
+// n and the image's size must pass CheckCLIPSize; the error names the image.
 func CLIPBytes(data []byte, name string, n int) (dataset.Image, error) {
-	img, err := Decoder{}.DecodeBytes(data, name)
+	return clipBytes(Decoder{}, data, name, n)
+}
+
+// clipBytes is CLIPBytes with the decoder d.
+func clipBytes(d Decoder, data []byte, name string, n int) (dataset.Image, error) {
+	if n <= 0 || n > MaxSide {
+		return dataset.Image{}, fmt.Errorf("imageprep: %s: %w", name, CheckCLIPSize(1, 1, n))
+	}
+	img, err := d.DecodeBytes(data, name)
 	if err != nil {
 		return dataset.Image{}, err
+	}
+	b := img.Bounds()
+	if err := CheckCLIPSize(b.Dx(), b.Dy(), n); err != nil {
+		return dataset.Image{}, fmt.Errorf("imageprep: %s: %w", name, err)
 	}
 	mode, ok := pngMode(data)
 	if !ok {
@@ -114,42 +127,43 @@ func CLIPBytes(data []byte, name string, n int) (dataset.Image, error) {
 // CLIPImage is CLIPBytes for an already decoded image, PIL's mode guessed from its Go type: *image.Gray is
 // "L", *image.Gray16 "I", *image.Paletted "P", *image.CMYK "CMYK", images with alpha (NRGBA, non-opaque
 // RGBA) "RGBA", anything else "RGB". (A PNG with a tRNS colour key decodes to NRGBA in Go but is "RGB" or
-// "L" in PIL; CLIPBytes reads the PNG header and gets those right.)
+// "L" in PIL; CLIPBytes reads the PNG header and gets those right.) It panics unless the sizes pass
+// CheckCLIPSize.
 func CLIPImage(img image.Image, n int) dataset.Image {
 	return clipMode(img, goMode(img), n)
 }
 
+// clipMode is CLIP's preprocessing of img in PIL's mode: the shorter side resized to n, then the centre n×n
+// square, of which only the pixels kept are computed (see resizeWindow).
 func clipMode(img image.Image, mode pilMode, n int) dataset.Image {
-	if n <= 0 {
-		panic(fmt.Sprintf("imageprep.CLIP: invalid size %d", n))
-	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
+	if err := CheckCLIPSize(w, h, n); err != nil {
+		panic("imageprep.CLIP: " + err.Error())
+	}
 	rw, rh := resizeShortSize(w, h, n)
 	resize := rw != w || rh != h // torchvision skips Image.resize when the size does not change
+	win := centre(rw, rh, n)
 	switch mode {
 	case modeL:
-		g := channel0(ToDataset(img))
-		if resize {
-			g = Resize(g, rw, rh, Bicubic)
-		}
-		return grayToRGB(CenterCrop(g, n))
+		return grayToRGB(resizeCentre(channel0(ToDataset(img)), rw, rh, n, Bicubic))
 	case modeRGBA:
 		x := nrgbaPixels(img)
-		if resize {
-			premultiply(x)
-			x = Resize(x, rw, rh, Bicubic)
-			unpremultiply(x)
+		if !resize {
+			return dropAlpha(CenterCrop(x, n))
 		}
-		return dropAlpha(CenterCrop(x, n))
+		premultiply(x)
+		x = resizeWindow(x, rw, rh, Bicubic, win)
+		unpremultiply(x)
+		return dropAlpha(x)
 	case modeP:
 		x := ToDataset(img)
-		if resize {
-			x = resizeNearest(x, rw, rh)
+		if !resize {
+			return CenterCrop(x, n)
 		}
-		return CenterCrop(x, n)
+		return resizeNearest(x, rw, rh, win)
 	case modeI:
-		return clipInt32(img, w, h, rw, rh, resize, n)
+		return clipInt32(img, w, h, rw, rh, n)
 	case modeCMYK:
 		if src, ok := img.(*image.CMYK); ok {
 			x := dataset.Image{Height: h, Width: w, Channels: 4, Pix: make([]uint8, 4*w*h)}
@@ -157,10 +171,7 @@ func clipMode(img image.Image, mode pilMode, n int) dataset.Image {
 				o := src.PixOffset(b.Min.X, b.Min.Y+y)
 				copy(x.Pix[4*w*y:4*w*(y+1)], src.Pix[o:o+4*w])
 			}
-			if resize {
-				x = Resize(x, rw, rh, Bicubic)
-			}
-			x = CenterCrop(x, n)
+			x = resizeCentre(x, rw, rh, n, Bicubic)
 			out := dataset.Image{Height: n, Width: n, Channels: 3, Pix: make([]uint8, 3*n*n)}
 			for i := range n * n {
 				q := x.Pix[4*i : 4*i+4]
@@ -169,11 +180,7 @@ func clipMode(img image.Image, mode pilMode, n int) dataset.Image {
 			return out
 		}
 	}
-	x := ToDataset(img)
-	if resize {
-		x = Resize(x, rw, rh, Bicubic)
-	}
-	return CenterCrop(x, n)
+	return resizeCentre(ToDataset(img), rw, rh, n, Bicubic)
 }
 
 // resizeShortSize is torchvision's output size for Resize(n) of a w×h image.
@@ -260,25 +267,29 @@ func unpremultiply(x dataset.Image) {
 	}
 }
 
-// resizeNearest is PIL's nearest-neighbour resize (ImagingScaleAffine): output pixel x reads input
-// column int(x0 + 0.5·s + x·s), s = inWidth/outWidth, accumulated in float64 as PIL does; rows likewise.
-func resizeNearest(img dataset.Image, width, height int) dataset.Image {
-	index := func(in, out int) []int {
-		idx := make([]int, out)
+// resizeNearest returns the window win of PIL's nearest-neighbour resize to width×height (ImagingScaleAffine):
+// output pixel x reads input column int(x0 + 0.5·s + x·s), s = inWidth/outWidth, accumulated in float64 as PIL
+// does (from the first column, so the window's columns are those of the whole output); rows likewise.
+func resizeNearest(img dataset.Image, width, height int, win window) dataset.Image {
+	index := func(in, out, first, count int) []int {
+		idx := make([]int, count)
 		s := float64(float32(in)) / float64(out)
 		v := s * 0.5
+		for range first {
+			v += s
+		}
 		for i := range idx {
 			idx[i] = min(int(v), in-1)
 			v += s
 		}
 		return idx
 	}
-	xs, ys := index(img.Width, width), index(img.Height, height)
+	xs, ys := index(img.Width, width, win.left, win.w), index(img.Height, height, win.top, win.h)
 	ch := img.Channels
-	out := dataset.Image{Height: height, Width: width, Channels: ch, Pix: make([]uint8, width*height*ch)}
+	out := dataset.Image{Height: win.h, Width: win.w, Channels: ch, Pix: make([]uint8, win.w*win.h*ch)}
 	for y, sy := range ys {
 		for x, sx := range xs {
-			copy(out.Pix[(y*width+x)*ch:(y*width+x+1)*ch], img.Pix[(sy*img.Width+sx)*ch:])
+			copy(out.Pix[(y*win.w+x)*ch:(y*win.w+x+1)*ch], img.Pix[(sy*img.Width+sx)*ch:])
 		}
 	}
 	return out
@@ -287,7 +298,7 @@ func resizeNearest(img dataset.Image, width, height int) dataset.Image {
 // clipInt32 handles PIL's "I" mode (16-bit grayscale PNGs): the resize works on the 16-bit values with
 // float64 weights, rounding each pass to an integer (ImagingResample*_32bpc), and convert("RGB") then
 // clips the values to [0, 255], so most such images come out nearly white, as in OpenAI's preprocessing.
-func clipInt32(img image.Image, w, h, rw, rh int, resize bool, n int) dataset.Image {
+func clipInt32(img image.Image, w, h, rw, rh, n int) dataset.Image {
 	b := img.Bounds()
 	v := make([]int32, w*h)
 	for y := range h {
@@ -296,16 +307,15 @@ func clipInt32(img image.Image, w, h, rw, rh int, resize bool, n int) dataset.Im
 			v[y*w+x] = int32(c.R)
 		}
 	}
-	if resize {
-		v = resizeInt32(v, w, h, rw, rh)
-		w, h = rw, rh
+	win := centre(rw, rh, n)
+	stride := w
+	if rw != w || rh != h {
+		v, stride, win = resizeInt32(v, w, h, rw, rh, win), n, window{0, 0, n, n}
 	}
-	top := int(math.RoundToEven(float64(h-n) / 2))
-	left := int(math.RoundToEven(float64(w-n) / 2))
 	out := dataset.Image{Height: n, Width: n, Channels: 3, Pix: make([]uint8, 3*n*n)}
 	for y := range n {
 		for x := range n {
-			g := uint8(min(max(v[(top+y)*w+left+x], 0), 255))
+			g := uint8(min(max(v[(win.top+y)*stride+win.left+x], 0), 255))
 			i := 3 * (y*n + x)
 			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = g, g, g
 		}
@@ -320,41 +330,45 @@ func roundUp(f float64) int32 {
 	return int32(f - 0.5)
 }
 
-// resizeInt32 is PIL's bicubic resize of an "I" image: horizontal pass (if the width changes) on the rows
-// the vertical pass reads, then vertical, each rounded half away from zero.
-func resizeInt32(v []int32, w, h, rw, rh int) []int32 {
-	vert := precompute(h, rh, Bicubic)
+// resizeInt32 returns the window win of PIL's bicubic resize of an "I" image: horizontal pass (if the width
+// changes) on the rows the vertical pass reads, then vertical, each rounded half away from zero. Only the
+// window's values are computed, as resizeWindow does for 8-bit images.
+func resizeInt32(v []int32, w, h, rw, rh int, win window) []int32 {
+	vert := precomputeWindow(h, rh, Bicubic, win.top, win.h)
 	yFirst, yLast := 0, h
-	src, sw := v, w
+	src, sw, off := v, w, win.left
 	if rw != w {
 		yFirst = vert.start[0]
-		yLast = vert.start[rh-1] + len(vert.fweights[rh-1])
-		horiz := precompute(w, rw, Bicubic)
-		tmp := make([]int32, (yLast-yFirst)*rw)
+		yLast = vert.start[win.h-1] + len(vert.fweights[win.h-1])
+		if rh == h {
+			yFirst, yLast = win.top, win.top+win.h
+		}
+		horiz := precomputeWindow(w, rw, Bicubic, win.left, win.w)
+		tmp := make([]int32, (yLast-yFirst)*win.w)
 		for y := range yLast - yFirst {
 			row := v[(y+yFirst)*w : (y+yFirst+1)*w]
-			for xx := range rw {
+			for xx := range win.w {
 				var ss float64
 				for x, k := range horiz.fweights[xx] {
 					ss += float64(row[horiz.start[xx]+x]) * k
 				}
-				tmp[y*rw+xx] = roundUp(ss)
+				tmp[y*win.w+xx] = roundUp(ss)
 			}
 		}
-		src, sw = tmp, rw
+		if rh == h {
+			return tmp
+		}
+		src, sw, off = tmp, win.w, 0
 	}
-	if rh == h {
-		return src
-	}
-	out := make([]int32, rw*rh)
-	for yy := range rh {
+	out := make([]int32, win.w*win.h)
+	for yy := range win.h {
 		y0 := vert.start[yy] - yFirst
-		for xx := range sw {
+		for xx := range win.w {
 			var ss float64
 			for y, k := range vert.fweights[yy] {
-				ss += float64(src[(y0+y)*sw+xx]) * k
+				ss += float64(src[(y0+y)*sw+off+xx]) * k
 			}
-			out[yy*rw+xx] = roundUp(ss)
+			out[yy*win.w+xx] = roundUp(ss)
 		}
 	}
 	return out

@@ -60,21 +60,25 @@ func (f Filter) eval(x float64) float64 {
 // precisionBits is PIL's PRECISION_BITS for 8-bit images: coefficients are fixed point with 22 fraction bits.
 const precisionBits = 32 - 8 - 2
 
-// coeffs holds, for every output position, the first input index and the fixed-point weights of the inputs
-// from there on (PIL's precompute_coeffs followed by normalize_coeffs_8bpc).
+// coeffs holds, for every output position of a window (the first of which is first), the first input index
+// and the fixed-point weights of the inputs from there on (PIL's precompute_coeffs followed by
+// normalize_coeffs_8bpc). Each position's coefficients depend on the position and the scale alone, so those of
+// a window are those of the whole output.
 type coeffs struct {
 	start    []int
 	weights  [][]int32
 	fweights [][]float64 // the normalised weights before rounding, used for 32-bit ("I") images
 }
 
-func precompute(inSize, outSize int, f Filter) coeffs {
+// precomputeWindow returns the coefficients of the count output positions from first on.
+func precomputeWindow(inSize, outSize int, f Filter, first, count int) coeffs {
 	scale := float64(inSize) / float64(outSize)
 	filterScale := max(scale, 1)
 	support := f.support() * filterScale
-	c := coeffs{start: make([]int, outSize), weights: make([][]int32, outSize), fweights: make([][]float64, outSize)}
+	c := coeffs{start: make([]int, count), weights: make([][]int32, count), fweights: make([][]float64, count)}
 	k := make([]float64, int(math.Ceil(support))*2+1)
-	for xx := range outSize {
+	for i := range count {
+		xx := first + i
 		center := (float64(xx) + 0.5) * scale
 		ss := 1 / filterScale
 		xmin := max(int(center-support+0.5), 0)
@@ -99,9 +103,9 @@ func precompute(inSize, outSize int, f Filter) coeffs {
 				ws[x] = int32(0.5 + v*(1<<precisionBits))
 			}
 		}
-		c.start[xx] = xmin
-		c.weights[xx] = ws
-		c.fweights[xx] = fs
+		c.start[i] = xmin
+		c.weights[i] = ws
+		c.fweights[i] = fs
 	}
 	return c
 }
@@ -119,27 +123,47 @@ func clip8(v int) uint8 {
 // Resize resamples img to width×height pixels like PIL's Image.resize(( width, height), filter) on an 8-bit
 // image: antialiased (the filter is widened by the downscaling factor), separable, horizontal pass first,
 // with PIL's fixed-point arithmetic. An image already of that size is returned as is (not copied).
-// It works for any number of channels.
+// It works for any number of channels. It panics for a size below 1 or beyond its limits (each side at most
+// 65536 pixels, at most DefaultMaxPixels pixels in all).
 func Resize(img dataset.Image, width, height int, f Filter) dataset.Image {
-	if width <= 0 || height <= 0 {
-		panic(fmt.Sprintf("imageprep.Resize: invalid size %d×%d", width, height))
+	if err := checkResize(width, height); err != nil {
+		panic("imageprep.Resize: " + err.Error())
 	}
 	if width == img.Width && height == img.Height {
 		return img
 	}
+	return resizeWindow(img, width, height, f, window{0, 0, height, width})
+}
+
+// window is a rectangle of an image: its top-left pixel and its size.
+type window struct{ top, left, h, w int }
+
+// centre returns the n×n window at the centre of a width×height image, placed as CenterCrop places it.
+func centre(width, height, n int) window {
+	top := int(math.RoundToEven(float64(height-n) / 2))
+	left := int(math.RoundToEven(float64(width-n) / 2))
+	return window{top, left, n, n}
+}
+
+// resizeWindow returns the window win of Resize(img, width, height, f), computing only its pixels, each with
+// the same arithmetic as Resize: the same values, in memory for the window and the input rows it reads. The
+// size must differ from img's.
+func resizeWindow(img dataset.Image, width, height int, f Filter, win window) dataset.Image {
 	ch := img.Channels
-	vert := precompute(img.Height, height, f)
+	vert := precomputeWindow(img.Height, height, f, win.top, win.h)
 	// The rows of the input the vertical pass reads.
 	yFirst := vert.start[0]
-	yLast := vert.start[height-1] + len(vert.weights[height-1])
-	src := img
+	yLast := vert.start[win.h-1] + len(vert.weights[win.h-1])
 	if width != img.Width {
-		horiz := precompute(img.Width, width, f)
-		tmp := dataset.Image{Height: yLast - yFirst, Width: width, Channels: ch, Pix: make([]uint8, (yLast-yFirst)*width*ch)}
+		horiz := precomputeWindow(img.Width, width, f, win.left, win.w)
+		if height == img.Height { // Only the width changes: the horizontal pass gives the window's rows.
+			yFirst, yLast = win.top, win.top+win.h
+		}
+		tmp := dataset.Image{Height: yLast - yFirst, Width: win.w, Channels: ch, Pix: make([]uint8, (yLast-yFirst)*win.w*ch)}
 		for y := range tmp.Height {
 			in := img.Pix[(y+yFirst)*img.Width*ch : (y+yFirst+1)*img.Width*ch]
-			out := tmp.Pix[y*width*ch : (y+1)*width*ch]
-			for xx := range width {
+			out := tmp.Pix[y*win.w*ch : (y+1)*win.w*ch]
+			for xx := range win.w {
 				ws, x0 := horiz.weights[xx], horiz.start[xx]
 				for c := range ch {
 					ss := 1 << (precisionBits - 1)
@@ -150,22 +174,26 @@ func Resize(img dataset.Image, width, height int, f Filter) dataset.Image {
 				}
 			}
 		}
-		src = tmp
-	} else {
-		yFirst = 0
+		if height == img.Height {
+			return tmp
+		}
+		return verticalPass(tmp.Pix, win.w*ch, 0, yFirst, vert, win, ch)
 	}
-	if height == img.Height {
-		return src // Only the width changed (the horizontal pass then covers every row).
-	}
-	out := dataset.Image{Height: height, Width: width, Channels: ch, Pix: make([]uint8, height*width*ch)}
-	rowLen := width * ch
-	for yy := range height {
+	return verticalPass(img.Pix, img.Width*ch, win.left*ch, 0, vert, win, ch)
+}
+
+// verticalPass resamples the columns of the window win: src holds rows of stride bytes starting with input row
+// yFirst, the window's columns starting at byte off of each.
+func verticalPass(src []uint8, stride, off, yFirst int, vert coeffs, win window, ch int) dataset.Image {
+	out := dataset.Image{Height: win.h, Width: win.w, Channels: ch, Pix: make([]uint8, win.h*win.w*ch)}
+	rowLen := win.w * ch
+	for yy := range win.h {
 		ws, y0 := vert.weights[yy], vert.start[yy]-yFirst
 		o := out.Pix[yy*rowLen : (yy+1)*rowLen]
 		for i := range rowLen {
 			ss := 1 << (precisionBits - 1)
 			for y, w := range ws {
-				ss += int(src.Pix[(y0+y)*rowLen+i]) * int(w)
+				ss += int(src[(y0+y)*stride+off+i]) * int(w)
 			}
 			o[i] = clip8(ss)
 		}
@@ -216,9 +244,18 @@ func CenterCrop(img dataset.Image, n int) dataset.Image {
 	if img.Height < n || img.Width < n {
 		panic(fmt.Sprintf("imageprep.CenterCrop: the %d×%d image is smaller than %d×%d", img.Height, img.Width, n, n))
 	}
-	top := int(math.RoundToEven(float64(img.Height-n) / 2))
-	left := int(math.RoundToEven(float64(img.Width-n) / 2))
-	return Crop(img, top, left, n, n)
+	c := centre(img.Width, img.Height, n)
+	return Crop(img, c.top, c.left, n, n)
+}
+
+// resizeCentre is CenterCrop(Resize(img, width, height, f), n), computing only the n×n pixels kept (Resize is
+// skipped when the size does not change, as torchvision skips it). Its memory is that of the crop and of the
+// input rows it reads, however elongated the resized image.
+func resizeCentre(img dataset.Image, width, height, n int, f Filter) dataset.Image {
+	if width == img.Width && height == img.Height {
+		return CenterCrop(img, n)
+	}
+	return resizeWindow(img, width, height, f, centre(width, height, n))
 }
 
 // CLIP is the geometric part of CLIP's preprocessing, torchvision's Compose([Resize(n, interpolation=BICUBIC),
@@ -228,10 +265,14 @@ func CenterCrop(img dataset.Image, n int) dataset.Image {
 //
 // PIL resizes an image in the mode it was opened in, before converting it to RGB: for RGB and grayscale
 // files CLIP(LoadFile(path), n) gives PIL's pixels, but for RGBA, palette, CMYK and 16-bit grayscale files
-// use CLIPFile, which follows PIL's mode.
+// use CLIPFile, which follows PIL's mode. It panics unless the sizes pass CheckCLIPSize.
 func CLIP(img dataset.Image, n int) dataset.Image {
-	if n <= 0 {
-		panic(fmt.Sprintf("imageprep.CLIP: invalid size %d", n))
+	if err := CheckCLIPSize(img.Width, img.Height, n); err != nil {
+		panic("imageprep.CLIP: " + err.Error())
 	}
-	return CenterCrop(ResizeShort(img, n, Bicubic), n)
+	if min(img.Width, img.Height) == n { // ResizeShort keeps such an image
+		return CenterCrop(img, n)
+	}
+	rw, rh := resizeShortSize(img.Width, img.Height, n)
+	return resizeCentre(img, rw, rh, n, Bicubic)
 }

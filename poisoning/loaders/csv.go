@@ -44,8 +44,16 @@ type CSVConfig struct {
 	Name string
 }
 
+// maxCSVRecord bounds one row of a CSV or TSV file (with the line breaks of its quoted fields): 1 MiB. The reader
+// never reads further ahead, and holds a few copies of a row at most (the line, the fields, what the collector
+// has not yet freed); a longer row is an *AnnotationError naming the file.
+const maxCSVRecord = 1 << 20
+
+// errCSVRecordTooLong is the error of a row longer than maxCSVRecord.
+var errCSVRecordTooLong = fmt.Errorf("a row longer than %d bytes (an unterminated quote?)", maxCSVRecord)
+
 // CSV is an open_clip CSV/TSV source, streamed row by row: the file is read as the examples are consumed, so
-// its size does not matter. Consecutive rows with the same image become one example with several captions
+// its size does not matter; a row may take at most 1 MiB. Captions and IDs are valid UTF-8 (see validText). Consecutive rows with the same image become one example with several captions
 // (rows of the same image elsewhere in the file make another example with the same ID).
 type CSV struct {
 	cfg               CSVConfig
@@ -77,12 +85,12 @@ func OpenCSV(cfg CSVConfig) (*CSV, error) {
 			c.sep = ','
 		}
 	}
-	f, r, err := c.open()
+	rows, err := c.open()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	header, err := r.Read()
+	defer rows.Close()
+	header, err := rows.next()
 	if err != nil {
 		return nil, c.readError(err)
 	}
@@ -117,21 +125,38 @@ func quoteAll(s []string) []string {
 	return out
 }
 
+// csvRows reads the rows of an open CSV file, each within maxCSVRecord bytes.
+type csvRows struct {
+	f   *os.File
+	win *windowReader
+	*csv.Reader
+}
+
+// next reads the next row.
+func (r *csvRows) next() ([]string, error) {
+	r.win.end = r.InputOffset() + maxCSVRecord
+	return r.Read()
+}
+
+// Close closes the file.
+func (r *csvRows) Close() error { return r.f.Close() }
+
 // open opens the file with a CSV reader set up for it (a UTF-8 byte-order mark is skipped).
-func (c *CSV) open() (*os.File, *csv.Reader, error) {
+func (c *CSV) open() (*csvRows, error) {
 	f, err := os.Open(c.cfg.Path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("loaders: opening CSV: %w", err)
+		return nil, fmt.Errorf("loaders: opening CSV: %w", err)
 	}
 	br := bufio.NewReaderSize(f, 1<<16)
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\xef\xbb\xbf" {
 		_, _ = br.Discard(3)
 	}
-	r := csv.NewReader(br)
+	win := &windowReader{r: br, tooLong: errCSVRecordTooLong}
+	r := csv.NewReader(win)
 	r.Comma = c.sep
 	r.LazyQuotes = true
 	r.ReuseRecord = true
-	return f, r, nil
+	return &csvRows{f: f, win: win, Reader: r}, nil
 }
 
 // readError converts a CSV reading error into an *AnnotationError with the position.
@@ -163,18 +188,19 @@ func (c *CSV) label(cell string) (int, error) {
 // entries streams the rows, grouped into entries.
 func (c *CSV) entries() iter.Seq2[item, error] {
 	return func(yield func(item, error) bool) {
-		f, r, err := c.open()
+		rows, err := c.open()
 		if err != nil {
 			yield(item{}, err)
 			return
 		}
-		defer f.Close()
-		r.FieldsPerRecord = c.nFields
-		if _, err := r.Read(); err != nil { // The header, checked by OpenCSV.
+		defer rows.Close()
+		rows.FieldsPerRecord = c.nFields
+		if _, err := rows.next(); err != nil { // The header, checked by OpenCSV.
 			yield(item{}, c.readError(err))
 			return
 		}
 		var cur *Entry
+		var curImg string // the image cell of cur, as written
 		var curLine int
 		// fail passes the entry gathered so far on (a broken row further down does not lose it), then err.
 		fail := func(err error) {
@@ -183,7 +209,7 @@ func (c *CSV) entries() iter.Seq2[item, error] {
 			}
 		}
 		for {
-			rec, err := r.Read()
+			rec, err := rows.next()
 			if errors.Is(err, io.EOF) {
 				break
 			}
@@ -191,24 +217,16 @@ func (c *CSV) entries() iter.Seq2[item, error] {
 				fail(c.readError(err))
 				return
 			}
-			line, _ := r.FieldPos(0)
-			img := strings.TrimSpace(rec[c.imgCol])
-			if img == "" {
-				fail(&AnnotationError{File: c.cfg.Path, Offset: -1, Line: line, Column: 1, Err: fmt.Errorf("empty %q cell", c.cfg.ImageKey)})
+			line, _ := rows.FieldPos(0)
+			img, caption, label, err := c.row(rec, line)
+			if err != nil {
+				fail(err)
 				return
 			}
-			label := dataset.NoLabel
-			if c.labelCol >= 0 {
-				if label, err = c.label(rec[c.labelCol]); err != nil {
-					fail(&AnnotationError{File: c.cfg.Path, Offset: -1, Line: line, Column: 1, Err: err})
-					return
-				}
-			}
-			caption := strings.TrimSpace(rec[c.capCol])
-			if cur != nil && cur.ID == img {
+			if cur != nil && curImg == img {
 				if cur.Label != label {
 					fail(&AnnotationError{File: c.cfg.Path, Offset: -1, Line: line, Column: 1,
-						Err: fmt.Errorf("image %s has label %d here but %d on line %d", img, label, cur.Label, curLine)})
+						Err: fmt.Errorf("image %s has label %d here but %d on line %d", cur.ID, label, cur.Label, curLine)})
 					return
 				}
 				cur.Captions = append(cur.Captions, caption)
@@ -221,13 +239,28 @@ func (c *CSV) entries() iter.Seq2[item, error] {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(c.dir, p)
 			}
-			cur = &Entry{ID: img, Path: p, Captions: []string{caption}, Label: label}
-			curLine = line
+			cur = &Entry{ID: validText(img), Path: p, Captions: []string{caption}, Label: label}
+			curImg, curLine = img, line
 		}
 		if cur != nil {
 			yield(item{entry: *cur}, nil)
 		}
 	}
+}
+
+// row returns the image cell (as written), the caption (valid UTF-8) and the label of one row.
+func (c *CSV) row(rec []string, line int) (img, caption string, label int, err error) {
+	img = strings.TrimSpace(rec[c.imgCol])
+	if img == "" {
+		return "", "", 0, &AnnotationError{File: c.cfg.Path, Offset: -1, Line: line, Column: 1, Err: fmt.Errorf("empty %q cell", c.cfg.ImageKey)}
+	}
+	label = dataset.NoLabel
+	if c.labelCol >= 0 {
+		if label, err = c.label(rec[c.labelCol]); err != nil {
+			return "", "", 0, &AnnotationError{File: c.cfg.Path, Offset: -1, Line: line, Column: 1, Err: err}
+		}
+	}
+	return img, validText(strings.TrimSpace(rec[c.capCol])), label, nil
 }
 
 // Examples streams the file: rows are read only as examples are consumed, and each image is decoded when its

@@ -12,8 +12,18 @@
 // image is resized as CLIP's test transform does (shorter side to n, bicubic, then the centre n×n square), so a
 // collected set of N images takes exactly N·n·n·3 bytes of pixels. Options.MaxImages caps the count.
 //
-// Decoding is poisoning/imageprep's: JPEG and PNG, grayscale and CMYK converted to RGB, a decompression-bomb
-// guard (Options.MaxPixels).
+// Decoding is poisoning/imageprep's: JPEG and PNG, grayscale and CMYK converted to RGB, decompression-bomb
+// guards checked from the header before decoding (Options.MaxPixels, and Options.MaxDecodeBytes for the memory a
+// decode takes: 512 MiB by default, per image in flight).
+//
+// # Bounds
+//
+// Every reader of annotations is bounded by the format, and refuses what goes past with one error naming the
+// file: a JSON token or array element of at most 16 MiB, a skipped JSON value nested at most 64 deep (a huge
+// one under an unknown key is skipped token by token, in little memory), a CSV row of at most 1 MiB, a sentence
+// line of at most 64 KiB, WebDataset text members of at most 1 MiB and image members of at most
+// WebDatasetConfig.MaxMemberBytes, shard patterns of at most a million shards in all. Captions and IDs are valid
+// UTF-8: a byte that is not becomes U+FFFD, as the tokenizers read it.
 //
 // # Errors
 //

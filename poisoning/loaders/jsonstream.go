@@ -65,12 +65,50 @@ func annotationErrorAt(file string, off int64, err error) *AnnotationError {
 	return e
 }
 
+// Bounds of the JSON annotation readers (COCO, Karpathy). A file is streamed: the decoder holds one token, or one
+// element of the arrays the loaders read, at a time. Past either bound the file is refused with an
+// *AnnotationError naming it and the position.
+const (
+	// maxJSONValue bounds one token (a string, a number) or one decoded array element, in bytes of the file:
+	// 16 MiB, far above COCO's largest annotation (a crowd segmentation of a few hundred kilobytes). The decoder's
+	// buffer, its largest allocation, stays within twice that, and the heap within four times that counting the
+	// buffers it outgrew.
+	maxJSONValue = 16 << 20
+	// maxJSONDepth bounds the nesting of a value under a key the loaders skip. A skipped value of any size is
+	// read token by token in the memory of its largest token; one nested deeper is refused.
+	maxJSONDepth = 64
+)
+
+// errJSONValueTooLong is the error of a value longer than maxJSONValue.
+var errJSONValueTooLong = fmt.Errorf("a JSON value longer than %d bytes (the loaders read one token or array element at a time and refuse larger ones)", maxJSONValue)
+
+// windowReader passes on the bytes of r up to the offset end and then fails with tooLong: with end set to the
+// start of the value being decoded plus a bound, the decoder reading from it never buffers more than that.
+type windowReader struct {
+	r         io.Reader
+	read, end int64
+	tooLong   error
+}
+
+func (w *windowReader) Read(p []byte) (int, error) {
+	if w.read >= w.end {
+		return 0, w.tooLong
+	}
+	if rem := w.end - w.read; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := w.r.Read(p)
+	w.read += int64(n)
+	return n, err
+}
+
 // jsonFile streams one JSON annotation file whose top level is an object: only the fields the loader needs are
 // decoded, arrays element by element, so a large file (COCO's instances_train2014.json is about 330 MB) is never
-// held whole in memory.
+// held whole in memory (see maxJSONValue and maxJSONDepth for the bounds).
 type jsonFile struct {
 	path string
 	f    *os.File
+	win  *windowReader
 	dec  *json.Decoder
 }
 
@@ -80,7 +118,31 @@ func openJSON(path string) (*jsonFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loaders: opening annotation file: %w", err)
 	}
-	return &jsonFile{path: path, f: f, dec: json.NewDecoder(bufio.NewReaderSize(f, 1<<16))}, nil
+	win := &windowReader{r: bufio.NewReaderSize(f, 1<<16), tooLong: errJSONValueTooLong}
+	j := &jsonFile{path: path, f: f, win: win, dec: json.NewDecoder(win)}
+	j.mark()
+	return j, nil
+}
+
+// mark starts a new value at the decoder's position: the decoder may read maxJSONValue bytes from there.
+func (j *jsonFile) mark() { j.win.end = j.dec.InputOffset() + maxJSONValue }
+
+// token reads the next token, within maxJSONValue bytes.
+func (j *jsonFile) token() (json.Token, error) {
+	j.mark()
+	return j.dec.Token()
+}
+
+// decode decodes the next value into v, within maxJSONValue bytes.
+func (j *jsonFile) decode(v any) error {
+	j.mark()
+	return j.dec.Decode(v)
+}
+
+// more reports whether the current array or object has another element.
+func (j *jsonFile) more() bool {
+	j.mark()
+	return j.dec.More()
 }
 
 // Close closes the file.
@@ -116,7 +178,7 @@ func (j *jsonFile) errorf(format string, args ...any) error {
 // delim reads the next token and checks that it is the delimiter want.
 func (j *jsonFile) delim(want json.Delim, what string) error {
 	start := j.dec.InputOffset()
-	tok, err := j.dec.Token()
+	tok, err := j.token()
 	if err != nil {
 		return j.fail(start, err)
 	}
@@ -134,9 +196,9 @@ func (j *jsonFile) object(fields map[string]func() error, required ...string) er
 		return err
 	}
 	seen := map[string]bool{}
-	for j.dec.More() {
+	for j.more() {
 		start := j.dec.InputOffset()
-		tok, err := j.dec.Token()
+		tok, err := j.token()
 		if err != nil {
 			return j.fail(start, err)
 		}
@@ -163,18 +225,21 @@ func (j *jsonFile) object(fields map[string]func() error, required ...string) er
 	return nil
 }
 
-// skip consumes one value token by token, without building it.
+// skip consumes one value token by token, without building it; a value nested deeper than maxJSONDepth is an
+// error.
 func (j *jsonFile) skip() error {
 	depth := 0
 	for {
 		start := j.dec.InputOffset()
-		tok, err := j.dec.Token()
+		tok, err := j.token()
 		if err != nil {
 			return j.fail(start, err)
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			depth++
+			if depth++; depth > maxJSONDepth {
+				return annotationErrorAt(j.path, start, fmt.Errorf("a value nested deeper than %d levels", maxJSONDepth))
+			}
 		case json.Delim('}'), json.Delim(']'):
 			depth--
 		}
@@ -190,10 +255,10 @@ func array[T any](j *jsonFile, what string, fn func(T) error) error {
 	if err := j.delim('[', what); err != nil {
 		return err
 	}
-	for j.dec.More() {
+	for j.more() {
 		start := j.dec.InputOffset()
 		var v T
-		if err := j.dec.Decode(&v); err != nil {
+		if err := j.decode(&v); err != nil {
 			return j.fail(start, fmt.Errorf("%s: %w", what, err))
 		}
 		if err := fn(v); err != nil {

@@ -81,7 +81,7 @@ func LoadKarpathy(cfg KarpathyConfig) (*Index, error) {
 			},
 			"dataset": func() error {
 				start := j.dec.InputOffset()
-				if err := j.dec.Decode(&dsName); err != nil {
+				if err := j.decode(&dsName); err != nil {
 					return j.fail(start, fmt.Errorf("dataset: %w", err))
 				}
 				return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep"
@@ -29,6 +30,10 @@ type Options struct {
 	// MaxPixels is the decompression-bomb limit passed to imageprep.Decoder: 0 means
 	// imageprep.DefaultMaxPixels, a negative value disables the check.
 	MaxPixels int64
+	// MaxDecodeBytes is the memory limit of one decode passed to imageprep.Decoder (MaxBytes): 0 means
+	// imageprep.DefaultMaxBytes (512 MiB), a negative value disables the check. Every image in flight (see
+	// Workers) may take that much.
+	MaxDecodeBytes int64
 	// Workers is the number of images decoded in parallel, ahead of the consumer; a producer goroutine then
 	// reads the annotations (and WebDataset members) ahead too, and at most Workers+2 images are held at once.
 	// 0 or 1 decodes each image in the consumer's goroutine only when it is asked for.
@@ -37,8 +42,8 @@ type Options struct {
 
 // validate reports invalid option values.
 func (o Options) validate() error {
-	if o.ImageSize < 0 {
-		return fmt.Errorf("loaders: Options.ImageSize is %d; want 0 (keep the size) or a positive side", o.ImageSize)
+	if o.ImageSize < 0 || o.ImageSize > imageprep.MaxSide {
+		return fmt.Errorf("loaders: Options.ImageSize is %d; want 0 (keep the size) or a side of 1 to %d", o.ImageSize, imageprep.MaxSide)
 	}
 	if o.MaxImages < 0 {
 		return fmt.Errorf("loaders: Options.MaxImages is %d; want 0 (no limit) or more", o.MaxImages)
@@ -132,6 +137,21 @@ func Collect(src Source, opts Options) (*dataset.Dataset, *Report, error) {
 	return d, rep, nil
 }
 
+// validText returns s with every byte that is not part of valid UTF-8 replaced by U+FFFD, as the tokenizers read
+// it (so the ids do not change), and as JSON can record it: captions and IDs written into a poison manifest
+// must read back unchanged.
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // item is one example before decoding: the annotation side (an Entry) and either the encoded image bytes
 // (WebDataset) or, when data is nil, the file Entry.Path to read.
 type item struct {
@@ -148,7 +168,7 @@ func (it item) decode(opts Options) (dataset.Example, error) {
 	if name == "" {
 		name = e.Path
 	}
-	dec := imageprep.Decoder{MaxPixels: opts.MaxPixels}
+	dec := imageprep.Decoder{MaxPixels: opts.MaxPixels, MaxBytes: opts.MaxDecodeBytes}
 	data := it.data
 	if data == nil {
 		var err error
@@ -162,6 +182,9 @@ func (it item) decode(opts Options) (dataset.Example, error) {
 	}
 	var pix dataset.Image
 	if opts.ImageSize > 0 {
+		if err := imageprep.CheckCLIPSize(img.Bounds().Dx(), img.Bounds().Dy(), opts.ImageSize); err != nil {
+			return dataset.Example{}, &ExampleError{ID: e.ID, File: name, Err: err}
+		}
 		pix = imageprep.CLIPImage(img, opts.ImageSize) // resized in PIL's mode for the image, as OpenAI's preprocess
 	} else {
 		pix = imageprep.ToDataset(img)

@@ -54,8 +54,9 @@ func isImageFile(name string) bool {
 //
 // A class folder with another name is an error listing the valid ones; files other than images in ImageDir's
 // class folders and anything but folders at its top level are ignored; a class may be missing. An image without
-// a sentence file, or with an empty one, is an error naming it. Entries are in class order, then by file name;
-// IDs are "pascal/<class>/<name>.jpg".
+// a sentence file, or with an empty one, is an error naming it; so is a sentence line longer than 64 KiB (the
+// memory bound of the reader: one line at a time). Entries are in class order, then by file name; IDs are
+// "pascal/<class>/<name>.jpg". Captions and IDs are valid UTF-8 (a byte that is not becomes U+FFFD).
 func LoadPASCAL(cfg PASCALConfig) (*Index, error) {
 	imgDir, sentDir := cfg.ImageDir, cfg.SentenceDir
 	if imgDir == "" {
@@ -96,7 +97,7 @@ func LoadPASCAL(cfg PASCALConfig) (*Index, error) {
 				return nil, err
 			}
 			entries = append(entries, Entry{
-				ID:       "pascal/" + PASCALClasses[c] + "/" + filepath.Base(rel),
+				ID:       validText("pascal/" + PASCALClasses[c] + "/" + filepath.Base(rel)),
 				Path:     filepath.Join(imgDir, rel),
 				Captions: caps,
 				Label:    c,
@@ -124,10 +125,12 @@ func readSentences(dir, rel string) ([]string, error) {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			if s := strings.TrimSpace(sc.Text()); s != "" {
-				caps = append(caps, s)
+				caps = append(caps, validText(s))
 			}
 		}
-		if err := sc.Err(); err != nil {
+		if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+			return nil, &AnnotationError{File: p, Offset: -1, Err: fmt.Errorf("a sentence line longer than %d bytes", bufio.MaxScanTokenSize)}
+		} else if err != nil {
 			return nil, &AnnotationError{File: p, Offset: -1, Err: err}
 		}
 		if len(caps) == 0 {

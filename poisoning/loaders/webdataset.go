@@ -22,6 +22,13 @@ import (
 // DefaultMaxMemberBytes is the default size limit of one WebDataset member: larger ones are not read.
 const DefaultMaxMemberBytes = 64 << 20
 
+// maxTextMember bounds the text members of a sample (txt, json, cls) below MaxMemberBytes: 1 MiB, far more than
+// any caption or metadata needs.
+const maxTextMember = 1 << 20
+
+// maxListedMembers bounds the member names a sample keeps for its error messages.
+const maxListedMembers = 16
+
 // webDatasetImageExts are the image member extensions, in order of preference.
 var webDatasetImageExts = []string{"jpg", "jpeg", "png"}
 
@@ -55,12 +62,17 @@ type WebDatasetConfig struct {
 // shard. A sample without an image or caption, with a malformed json or cls member, a corrupt image or an
 // oversized member is an *ExampleError naming the shard and member; a damaged tar ends the iteration with an
 // error naming the shard.
+//
+// Memory: a sample holds at most its three image members (MaxMemberBytes each) and its three text members (1 MiB
+// each); members of other kinds are skipped unread, whatever their number. Captions and IDs are valid UTF-8 (a
+// byte that is not becomes U+FFFD, as the tokenizers read it).
 type WebDataset struct {
 	cfg    WebDatasetConfig
 	shards []string
 }
 
-// OpenWebDataset expands the shard patterns and checks that every shard exists; nothing is read yet.
+// OpenWebDataset expands the shard patterns (at most a million shards in all, see ExpandShards) and checks that
+// every shard exists; nothing is read yet.
 func OpenWebDataset(cfg WebDatasetConfig) (*WebDataset, error) {
 	if cfg.Name == "" {
 		cfg.Name = "webdataset"
@@ -70,7 +82,10 @@ func OpenWebDataset(cfg WebDatasetConfig) (*WebDataset, error) {
 	}
 	w := &WebDataset{cfg: cfg}
 	for _, p := range cfg.Shards {
-		list, err := ExpandShards(p)
+		if len(w.shards) >= maxShards {
+			return nil, fmt.Errorf("loaders: WebDataset %s: the shard patterns expand to more than %d shards in all", cfg.Name, maxShards)
+		}
+		list, err := expandShards(p, maxShards-len(w.shards))
 		if err != nil {
 			return nil, err
 		}
@@ -101,43 +116,95 @@ func (w *WebDataset) Examples(opts Options) iter.Seq2[dataset.Example, error] {
 	return decodeAll(w.samples(), opts)
 }
 
+// Bounds of shard patterns: one WebDatasetConfig expands to at most maxShards shard names in all (a million,
+// as many as the largest public WebDatasets have), and to at most maxShardNameBytes bytes of names. Both are
+// checked from the ranges before any name is built.
+const (
+	maxShards         = 1_000_000
+	maxShardNameBytes = 128 << 20
+)
+
 // ExpandShards expands the numeric brace ranges of a shard pattern, as WebDataset and open_clip do:
 // "s-{000..002}.tar" gives s-000.tar, s-001.tar, s-002.tar (numbers padded to the width of the range's first
-// bound). Several ranges expand as a product. A pattern without braces is returned as is.
+// bound). Several ranges expand as a product. A pattern without braces is returned as is. A pattern that would
+// expand to more than a million names (all ranges together), or to more than 128 MiB of names, is refused
+// before any name is built.
 func ExpandShards(pattern string) ([]string, error) {
-	open := strings.IndexByte(pattern, '{')
-	if open < 0 {
-		if strings.ContainsRune(pattern, '}') {
-			return nil, fmt.Errorf("loaders: shard pattern %q has an unmatched }", pattern)
+	return expandShards(pattern, maxShards)
+}
+
+// quotePattern quotes a shard pattern for an error, the first 200 bytes of a longer one.
+func quotePattern(pattern string) string {
+	if len(pattern) <= 200 {
+		return strconv.Quote(pattern)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", pattern[:200], len(pattern))
+}
+
+// shardRange is one brace range of a shard pattern, after the literal text before it.
+type shardRange struct {
+	prefix string
+	lo, hi int
+	width  int
+}
+
+// expandShards is ExpandShards with at most limit names.
+func expandShards(pattern string, limit int) ([]string, error) {
+	var ranges []shardRange
+	rest := pattern
+	count := 1
+	for {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			if strings.ContainsRune(rest, '}') {
+				return nil, fmt.Errorf("loaders: shard pattern %s has an unmatched }", quotePattern(pattern))
+			}
+			break
 		}
-		return []string{pattern}, nil
-	}
-	closing := strings.IndexByte(pattern[open:], '}')
-	if closing < 0 {
-		return nil, fmt.Errorf("loaders: shard pattern %q has an unmatched {", pattern)
-	}
-	closing += open
-	lo, hi, ok := strings.Cut(pattern[open+1:closing], "..")
-	a, errA := strconv.Atoi(lo)
-	b, errB := strconv.Atoi(hi)
-	if !ok || errA != nil || errB != nil || a < 0 || b < a {
-		return nil, fmt.Errorf("loaders: shard pattern %q: %q is not a numeric range such as {000000..000099}", pattern, pattern[open:closing+1])
-	}
-	if b-a >= 1_000_000 {
-		return nil, fmt.Errorf("loaders: shard pattern %q expands to more than a million shards", pattern)
-	}
-	rest, err := ExpandShards(pattern[closing+1:])
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for n := a; n <= b; n++ {
-		num := fmt.Sprintf("%0*d", len(lo), n)
-		for _, r := range rest {
-			out = append(out, pattern[:open]+num+r)
+		closing := strings.IndexByte(rest[open:], '}')
+		if closing < 0 {
+			return nil, fmt.Errorf("loaders: shard pattern %s has an unmatched {", quotePattern(pattern))
 		}
+		closing += open
+		lo, hi, ok := strings.Cut(rest[open+1:closing], "..")
+		a, errA := strconv.Atoi(lo)
+		b, errB := strconv.Atoi(hi)
+		if !ok || errA != nil || errB != nil || a < 0 || b < a {
+			return nil, fmt.Errorf("loaders: shard pattern %s: %.80q is not a numeric range such as {000000..000099}", quotePattern(pattern), rest[open:closing+1])
+		}
+		if b-a >= limit || count > limit/(b-a+1) {
+			return nil, fmt.Errorf("loaders: shard pattern %s expands to more than a million shards in all (%d left for it)", quotePattern(pattern), limit)
+		}
+		count *= b - a + 1
+		ranges = append(ranges, shardRange{prefix: rest[:open], lo: a, hi: b, width: len(lo)})
+		rest = rest[closing+1:]
 	}
-	return out, nil
+	if count > maxShardNameBytes/max(len(pattern), 1) {
+		return nil, fmt.Errorf("loaders: shard pattern %s expands to %d names of up to %d bytes, more than %d bytes of names", quotePattern(pattern), count, len(pattern), maxShardNameBytes)
+	}
+	out := make([]string, 0, count)
+	n := make([]int, len(ranges)) // the current number of each range, as an odometer
+	for i, r := range ranges {
+		n[i] = r.lo
+	}
+	var b strings.Builder
+	for {
+		b.Reset()
+		for i, r := range ranges {
+			b.WriteString(r.prefix)
+			fmt.Fprintf(&b, "%0*d", r.width, n[i])
+		}
+		b.WriteString(rest)
+		out = append(out, b.String())
+		i := len(ranges) - 1
+		for ; i >= 0 && n[i] == ranges[i].hi; i-- {
+			n[i] = ranges[i].lo
+		}
+		if i < 0 {
+			return out, nil
+		}
+		n[i]++
+	}
 }
 
 // shardBase returns a shard's file name without its tar extensions.
@@ -154,10 +221,28 @@ func shardBase(shard string) string {
 // sample is the members of one key being gathered.
 type sample struct {
 	key     string
-	members map[string][]byte // by extension
+	data    map[string][]byte // by extension
 	names   map[string]string // member names by extension
-	order   []string          // every member name, for messages
+	order   []string          // the first maxListedMembers member names, for messages
+	members int               // the number of members
 	err     error             // a problem found while reading (too large, duplicate)
+}
+
+// listed returns the member names of s for a message.
+func (s *sample) listed() string {
+	list := strings.Join(s.order, ", ")
+	if more := s.members - len(s.order); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return list
+}
+
+// memberLimit returns the size limit of an image member or of a text member.
+func (w *WebDataset) memberLimit(image bool) int64 {
+	if image {
+		return w.cfg.MaxMemberBytes
+	}
+	return min(w.cfg.MaxMemberBytes, maxTextMember)
 }
 
 // samples streams the shards' samples as items (image bytes plus annotations). Problems confined to a sample
@@ -180,8 +265,41 @@ func (w *WebDataset) shardSamples(shard string, yield func(item, error) bool) bo
 		return false
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
-	var r io.Reader = br
+	return w.readShard(shard, f, yield)
+}
+
+// shardReader gathers the samples of one shard.
+type shardReader struct {
+	w     *WebDataset
+	shard string // the file, named in errors
+	base  string // the shard's name in IDs
+	tr    *tar.Reader
+	yield func(item, error) bool
+	cur   *sample
+}
+
+// flush passes the sample gathered so far on; it returns false when the iteration must stop.
+func (s *shardReader) flush() bool {
+	if s.cur == nil {
+		return true
+	}
+	it, err := s.w.build(s.shard, s.base, s.cur)
+	s.cur = nil
+	return s.yield(it, err)
+}
+
+// fail passes the sample gathered so far on, then err, which ends the iteration.
+func (s *shardReader) fail(err error) bool {
+	if s.flush() {
+		s.yield(item{}, err)
+	}
+	return false
+}
+
+// readShard streams the samples of a shard (tar, or tar.gz detected from its first bytes) read from r.
+func (w *WebDataset) readShard(shard string, r io.Reader, yield func(item, error) bool) bool {
+	br := bufio.NewReaderSize(r, 1<<16)
+	r = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
@@ -191,88 +309,77 @@ func (w *WebDataset) shardSamples(shard string, yield func(item, error) bool) bo
 		defer gz.Close()
 		r = gz
 	}
-	tr := tar.NewReader(r)
-	base := shardBase(shard)
-	var cur *sample
+	s := &shardReader{w: w, shard: shard, base: shardBase(shard), tr: tar.NewReader(r), yield: yield}
 	last := ""
-	flush := func() bool {
-		if cur == nil {
-			return true
-		}
-		it, err := w.build(shard, base, cur)
-		cur = nil
-		return yield(it, err)
-	}
 	for {
-		hdr, err := tr.Next()
+		hdr, err := s.tr.Next()
 		if errors.Is(err, io.EOF) {
-			return flush()
+			return s.flush()
 		}
 		if err != nil {
 			where := "at its start"
 			if last != "" {
 				where = fmt.Sprintf("after member %q", last)
 			}
-			if !flush() {
-				return false
-			}
-			yield(item{}, fmt.Errorf("loaders: WebDataset shard %s is damaged %s: %w", shard, where, err))
-			return false
+			return s.fail(fmt.Errorf("loaders: WebDataset shard %s is damaged %s: %w", shard, where, err))
 		}
-		name := hdr.Name
-		last = name
-		if err := checkRelative(name); err != nil {
-			if !flush() { // The samples before it were read in full: pass them on first.
-				return false
-			}
-			yield(item{}, fmt.Errorf("loaders: WebDataset shard %s: refusing member %q: %w", shard, name, err))
-			return false
+		last = hdr.Name
+		if err := checkRelative(hdr.Name); err != nil { // The samples before it were read in full: pass them on first.
+			return s.fail(fmt.Errorf("loaders: WebDataset shard %s: refusing member %q: %w", shard, hdr.Name, err))
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue // Folders, links and other entries hold no sample data.
 		}
-		dir, file := path.Split(strings.TrimPrefix(name, "./"))
-		dot := strings.IndexByte(file, '.')
-		if dot <= 0 {
-			continue // No key or no extension: not part of a sample.
-		}
-		key, ext := dir+file[:dot], strings.ToLower(file[dot+1:])
-		if cur != nil && cur.key != key {
-			if !flush() {
-				return false
-			}
-		}
-		if cur == nil {
-			cur = &sample{key: key, members: map[string][]byte{}, names: map[string]string{}}
-		}
-		cur.order = append(cur.order, name)
-		if !slices.Contains(webDatasetImageExts, ext) && ext != "txt" && ext != "json" && ext != "cls" {
-			continue
-		}
-		if _, dup := cur.names[ext]; dup {
-			cur.err = fmt.Errorf("member %q repeats the %s member of sample %s", name, ext, key)
-			continue
-		}
-		cur.names[ext] = name
-		if hdr.Size > w.cfg.MaxMemberBytes {
-			cur.err = fmt.Errorf("member %q has %d bytes, above the limit of %d (WebDatasetConfig.MaxMemberBytes)", name, hdr.Size, w.cfg.MaxMemberBytes)
-			continue
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			if !flush() {
-				return false
-			}
-			yield(item{}, fmt.Errorf("loaders: WebDataset shard %s is damaged in member %q: %w", shard, name, err))
+		if !s.member(hdr) {
 			return false
 		}
-		cur.members[ext] = data
 	}
+}
+
+// member adds a regular member to the current sample (or starts the next one); it returns false when the
+// iteration must stop.
+func (s *shardReader) member(hdr *tar.Header) bool {
+	name := hdr.Name
+	dir, file := path.Split(strings.TrimPrefix(name, "./"))
+	dot := strings.IndexByte(file, '.')
+	if dot <= 0 {
+		return true // No key or no extension: not part of a sample.
+	}
+	key, ext := dir+file[:dot], strings.ToLower(file[dot+1:])
+	if s.cur != nil && s.cur.key != key && !s.flush() {
+		return false
+	}
+	if s.cur == nil {
+		s.cur = &sample{key: key, data: map[string][]byte{}, names: map[string]string{}}
+	}
+	cur := s.cur
+	if cur.members++; len(cur.order) < maxListedMembers {
+		cur.order = append(cur.order, name)
+	}
+	isImage := slices.Contains(webDatasetImageExts, ext)
+	if !isImage && ext != "txt" && ext != "json" && ext != "cls" {
+		return true
+	}
+	if _, dup := cur.names[ext]; dup {
+		cur.err = fmt.Errorf("member %q repeats the %s member of sample %s", name, ext, key)
+		return true
+	}
+	cur.names[ext] = name
+	if limit := s.w.memberLimit(isImage); hdr.Size > limit {
+		cur.err = fmt.Errorf("member %q has %d bytes, above the limit of %d for a %s member (WebDatasetConfig.MaxMemberBytes)", name, hdr.Size, limit, ext)
+		return true
+	}
+	data := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(s.tr, data); err != nil {
+		return s.fail(fmt.Errorf("loaders: WebDataset shard %s is damaged in member %q: %w", s.shard, name, err))
+	}
+	cur.data[ext] = data
+	return true
 }
 
 // build turns a gathered sample into an item, or an *ExampleError naming the shard and member.
 func (w *WebDataset) build(shard, base string, s *sample) (item, error) {
-	id := base + "/" + s.key
+	id := validText(base + "/" + s.key)
 	fail := func(member string, err error) (item, error) {
 		file := shard
 		if member != "" {
@@ -288,7 +395,7 @@ func (w *WebDataset) build(shard, base string, s *sample) (item, error) {
 		Captions []string        `json:"captions"`
 		Label    json.RawMessage `json:"label"`
 	}
-	if data, ok := s.members["json"]; ok {
+	if data, ok := s.data["json"]; ok {
 		if err := json.Unmarshal(data, &meta); err != nil {
 			var syn *json.SyntaxError
 			if errors.As(err, &syn) {
@@ -299,18 +406,18 @@ func (w *WebDataset) build(shard, base string, s *sample) (item, error) {
 	}
 	var imgExt string
 	for _, e := range webDatasetImageExts {
-		if _, ok := s.members[e]; ok {
+		if _, ok := s.data[e]; ok {
 			imgExt = e
 			break
 		}
 	}
 	if imgExt == "" {
-		return fail("", fmt.Errorf("sample %s has no jpg, jpeg or png member (members: %s)", s.key, strings.Join(s.order, ", ")))
+		return fail("", fmt.Errorf("sample %s has no jpg, jpeg or png member (members: %s)", s.key, s.listed()))
 	}
 	var caps []string
 	switch {
-	case s.members["txt"] != nil:
-		caps = []string{strings.TrimSpace(string(s.members["txt"]))}
+	case s.data["txt"] != nil:
+		caps = []string{validText(strings.TrimSpace(string(s.data["txt"])))}
 	case meta.Caption != nil:
 		caps = []string{strings.TrimSpace(*meta.Caption)}
 	case len(meta.Captions) > 0:
@@ -318,14 +425,14 @@ func (w *WebDataset) build(shard, base string, s *sample) (item, error) {
 			caps = append(caps, strings.TrimSpace(c))
 		}
 	default:
-		return fail("", fmt.Errorf("sample %s has no caption: no txt member and no caption or captions in json (members: %s)", s.key, strings.Join(s.order, ", ")))
+		return fail("", fmt.Errorf("sample %s has no caption: no txt member and no caption or captions in json (members: %s)", s.key, s.listed()))
 	}
 	label := dataset.NoLabel
 	if w.cfg.Classes != nil {
 		var err error
 		switch {
-		case s.members["cls"] != nil:
-			if label, err = parseLabel(w.cfg.Classes, strings.TrimSpace(string(s.members["cls"]))); err != nil {
+		case s.data["cls"] != nil:
+			if label, err = parseLabel(w.cfg.Classes, strings.TrimSpace(string(s.data["cls"]))); err != nil {
 				return fail(s.names["cls"], err)
 			}
 		case len(meta.Label) > 0 && string(meta.Label) != "null":
@@ -340,7 +447,7 @@ func (w *WebDataset) build(shard, base string, s *sample) (item, error) {
 	}
 	return item{
 		entry: Entry{ID: id, Path: shard, Captions: caps, Label: label},
-		data:  s.members[imgExt],
+		data:  s.data[imgExt],
 		file:  shard + ":" + s.names[imgExt],
 	}, nil
 }

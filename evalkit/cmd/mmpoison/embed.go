@@ -64,19 +64,15 @@ func (s *stringList) Set(v string) error {
 
 // embedCommand implements "mmpoison embed".
 func embedCommand(args []string) error {
-	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), embedUsage)
-		fs.PrintDefaults()
-	}
-	weightsPath := fs.String("weights", "", "CLIP checkpoint (.safetensors, OpenAI or HuggingFace names; ViT or ResNet) (required)")
+	fs := newFlags("embed", embedUsage)
+	weightsPath := fs.String("weights", "", "pre-trained CLIP checkpoint (.safetensors, OpenAI or HuggingFace names, ViT or ResNet; required)")
 	configPath := fs.String("config", "", "HuggingFace config.json for HuggingFace names; open_clip's model config (open_clip_config.json or model_configs/*.json) for OpenAI names (default: the one beside the weights)")
 	tokPath := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it")
 	visionHeads := fs.Int("vision-heads", 0, "attention heads of the image tower: the ViT, or the ResNet's attention pool (OpenAI names; default: metadata, else width/64, 32·width/64 for a ResNet)")
 	textHeads := fs.Int("text-heads", 0, "attention heads of the text tower (OpenAI names; default: metadata, else width/64)")
 	captionsPath := fs.String("captions", "", "text file, one caption per line (required)")
-	outDir := fs.String("out", "", "output folder for the .npy files (created if needed) (required)")
-	batch := fs.Int("batch", 0, fmt.Sprintf("embedding batch size (default: the number of inputs, at most %d)", clip.DefaultEvalBatch))
+	outDir := outFlag(fs, "", "the .npy files; created if needed; required")
+	batch := batchFlag(fs, 0, fmt.Sprintf("embedding; default: the number of inputs, at most %d", clip.DefaultEvalBatch))
 	var images stringList
 	fs.Var(&images, "images", "an image file (JPEG or PNG); repeatable, and trailing arguments are images too")
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +81,10 @@ func embedCommand(args []string) error {
 		}
 		return err
 	}
-	for _, a := range fs.Args() {
+	if *batch < 0 {
+		return fmt.Errorf("embed: --batch %d is negative", *batch)
+	}
+	for _, a := range fs.Args() { // Trailing arguments are images, so parse's refusal of them does not apply.
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
 			return fmt.Errorf("embed: %q comes after the first trailing image %q: flags must come before the trailing images (or name images with --images)", a, fs.Arg(0))
 		}

@@ -1,19 +1,22 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/evalkit/internal/minidata"
 	"github.com/mmpoison/mmpoison/evalkit/report"
 	"github.com/mmpoison/mmpoison/kernelext"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // paperUsage is printed by "mmpoison paper -h".
 const paperUsage = `usage: mmpoison paper -dataset coco|flickr-pascal -root DIR -weights W.safetensors -tokenizer VOCAB
        [-source A -target B -rate φ -epochs N -max-train N -batch N -test-per-class N -seed N -out DIR]
-   or: mmpoison paper -mini DIR -tokenizer VOCAB [-dataset coco|flickr-pascal]
+   or: mmpoison paper -mini DIR -tokenizer VOCAB [-dataset coco|flickr-pascal] [-prepare]
 
 The paper's setup (Yang et al., ICML 2023): a pre-trained CLIP fine-tuned on COCO or Flickr-PASCAL, clean and
 poisoned by Attack II in re-pair mode (COCO: boat → dog at φ = 0.24%; Flickr-PASCAL: sheep → aeroplane at
@@ -41,65 +44,59 @@ files per batch): about 150 KB per image at 224 (COCO's 119,000 training images 
 training images (labelled ones first, then unlabelled Flickr30k ones).
 
 -mini DIR writes a generated miniature of the dataset and a random tiny checkpoint into DIR and runs the
-pipeline on them with small settings (1 epoch, batch 8): what CI runs.
+pipeline on them with small settings (1 epoch, batch 8): what CI runs. With -prepare it only writes them and
+the spec of the run as DIR/spec.json (notebooks/pretrained.ipynb reads it).
 
 flags:
 `
 
 // paper implements "mmpoison paper".
 func paper(args []string) error {
-	fs := flag.NewFlagSet("paper", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), paperUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("paper", paperUsage)
 	dataset := fs.String("dataset", experiment.DatasetCOCO, "coco or flickr-pascal")
 	root := fs.String("root", "", "dataset folder (see the layouts above)")
 	weightsPath := fs.String("weights", "", "pre-trained CLIP checkpoint (.safetensors)")
 	tok := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it (required)")
 	mini := fs.String("mini", "", "write a generated miniature dataset and a random checkpoint into this folder and run on them")
+	prepare := fs.Bool("prepare", false, "with -mini: only write the miniature, the checkpoint and spec.json")
 	source := fs.String("source", "", "class A whose captions are poisoned (default: the paper's, boat or sheep)")
 	target := fs.String("target", "", "class B whose images class-A captions should retrieve (default: dog or aeroplane)")
 	rate := fs.Float64("rate", 0, "poisoning rate φ in (0, 1), in pairs of the whole training set (default: the paper's)")
 	epochs := fs.Int("epochs", 0, "fine-tuning epochs (default: the paper's 10)")
 	maxTrain := fs.Int("max-train", 0, "at most this many training images (0: all)")
-	batch := fs.Int("batch", 0, "batch size (default: the paper's 128)")
+	batch := batchFlag(fs, experiment.PaperBatchSize, "fine-tuning")
 	testPerClass := fs.Int("test-per-class", 0, "test images per class (default: the paper's, 50 for COCO, 25 for Flickr-PASCAL)")
-	seed := fs.Int64("seed", experiment.PaperSeed, "seed for the splits, poison selection and data order")
-	out := fs.String("out", "mmpoison-paper", "report folder (results.json, report.md, figures)")
-	quiet := fs.Bool("quiet", false, "no training progress")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	seed := seedFlag(fs, experiment.PaperSeed)
+	out := outFlag(fs, "mmpoison-paper", "report.md, results.json, figures")
+	quiet := quietFlag(fs)
+	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("paper: unexpected argument %q", fs.Arg(0))
+	if *prepare && *mini == "" {
+		return errors.New("paper: -prepare needs -mini DIR")
 	}
 	spec := experiment.PaperSpec(*dataset, *root, *weightsPath, *tok)
 	if *mini != "" {
 		var err error
-		if spec, err = experiment.MiniPaperSpec(*dataset, *mini, *tok); err != nil {
+		if spec, err = minidata.PaperSpec(*dataset, *mini, *tok); err != nil {
 			return fmt.Errorf("paper: %w", err)
 		}
 	}
-	for _, o := range []struct {
-		set bool
-		do  func()
-	}{
-		{*source != "", func() { spec.Source = *source }}, {*target != "", func() { spec.Target = *target }},
-		{*rate != 0, func() { spec.Rate = *rate }}, {*epochs != 0, func() { spec.FinetuneEpochs = *epochs }},
-		{*maxTrain != 0, func() { spec.MaxTrainImages = *maxTrain }}, {*batch != 0, func() { spec.BatchSize = *batch }},
-		{*testPerClass != 0, func() { spec.TestPerClass = *testPerClass }},
+	for name, set := range map[string]func(){
+		"source": func() { spec.Attack.Goals[0].Source = *source }, "target": func() { spec.Attack.Goals[0].Target = *target },
+		"rate": func() { spec.Attack.Rate = *rate }, "epochs": func() { spec.Finetune.Epochs = *epochs },
+		"max-train": func() { spec.Real.MaxTrainImages = *maxTrain }, "batch": func() { spec.Batch = *batch },
+		"test-per-class": func() { spec.Data.TestPerClass = *testPerClass }, "seed": func() { spec.Seed = *seed },
 	} {
-		if o.set {
-			o.do()
+		if wasSet(fs, name) && len(spec.Attack.Goals) > 0 {
+			set()
 		}
 	}
-	spec.Seed = *seed
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("paper: %w (see mmpoison paper -h)", err)
+	}
+	if *prepare {
+		return writeSpec(*mini, spec)
 	}
 	res, err := experiment.Run(spec, experiment.Options{Quiet: *quiet})
 	if err != nil {
@@ -116,5 +113,19 @@ func paper(args []string) error {
 		return err
 	}
 	fmt.Printf("report: %d files in %s (report.md, results.json, figures); total %.0f s\n", len(files), *out, res.Timings["total"])
+	return nil
+}
+
+// writeSpec writes spec as dir/spec.json, for "paper -mini DIR -prepare".
+func writeSpec(dir string, spec experiment.Spec) error {
+	data, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "spec.json")
+	if err := atomicfile.WriteFile(path, data); err != nil {
+		return err
+	}
+	fmt.Printf("paper: miniature, checkpoint and %s written\n", path)
 	return nil
 }

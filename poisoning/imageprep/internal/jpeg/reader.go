@@ -794,10 +794,62 @@ func Decode(r io.Reader) (image.Image, error) {
 	return d.decode(r, false)
 }
 
+// Header is what a JPEG's markers before its first scan say: the configuration
+// and how much memory Decode will need.
+type Header struct {
+	image.Config
+	// Progressive is true for a progressive (SOF2) file, whose coefficients
+	// Decode keeps for the whole image.
+	Progressive bool
+	// Bytes is an upper bound of the memory Decode allocates for the image:
+	// its sample planes (padded to whole MCUs), the coefficients of a
+	// progressive file (256 bytes per 8×8 block), and the RGBA or CMYK image
+	// that RGB-coded and 4-component files are converted to.
+	Bytes int64
+}
+
+// DecodeHeader reads the markers of a JPEG image up to its first scan (or its
+// frame header for JFIF files), without decoding any pixel.
+func DecodeHeader(r io.Reader) (Header, error) {
+	var d decoder
+	cfg, err := d.decodeConfig(r)
+	if err != nil {
+		return Header{}, err
+	}
+	return Header{Config: cfg, Progressive: d.progressive, Bytes: d.bytesNeeded()}, nil
+}
+
+// bytesNeeded returns the memory the frame header announces (see Header.Bytes).
+func (d *decoder) bytesNeeded() int64 {
+	h0, v0 := int64(d.comp[0].h), int64(d.comp[0].v)
+	mxx := (int64(d.width) + 8*h0 - 1) / (8 * h0)
+	myy := (int64(d.height) + 8*v0 - 1) / (8 * v0)
+	// Component i has mxx·myy·h·v blocks of 8×8 samples, both in its plane
+	// (makeImg; image.NewYCbCr sizes the chroma planes the same way) and in
+	// the coefficients of a progressive file.
+	var blocks int64
+	for i := 0; i < d.nComp; i++ {
+		blocks += mxx * myy * int64(d.comp[i].h*d.comp[i].v)
+	}
+	samples := 64 * blocks
+	n := samples
+	if d.progressive {
+		n += 4 * samples
+	}
+	if d.nComp == 4 || d.nComp == 3 && !d.jfif {
+		n += 4 * int64(d.width) * int64(d.height)
+	}
+	return n
+}
+
 // DecodeConfig returns the color model and dimensions of a JPEG image without
 // decoding the entire image.
 func DecodeConfig(r io.Reader) (image.Config, error) {
 	var d decoder
+	return d.decodeConfig(r)
+}
+
+func (d *decoder) decodeConfig(r io.Reader) (image.Config, error) {
 	if _, err := d.decode(r, true); err != nil {
 		return image.Config{}, err
 	}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/poisoning/attack"
+)
+
+// usageOut receives usage texts (-h and flag errors).
+var usageOut io.Writer = os.Stderr
+
+// newFlags returns the flag set of the named command of the table, whose usage is "usage: mmpoison NAME
+// [flags]", the command's summary and its flags, or head (when not empty) followed by the flags.
+func newFlags(name, head string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	fs.Usage = func() {
+		if head == "" {
+			head = fmt.Sprintf("usage: mmpoison %s [flags]\n\n%s.\n\nflags:\n", name, summaryOf(name))
+		}
+		fmt.Fprint(fs.Output(), head)
+		fs.PrintDefaults()
+	}
+	if flagSets != nil {
+		flagSets[name] = fs
+	}
+	return fs
+}
+
+// flagSets, when not nil, collects every command's flag set (for tests).
+var flagSets map[string]*flag.FlagSet
+
+// parse parses args; help is true (and err nil) when they asked for -h, which printed the usage. Arguments left
+// after the flags are an error.
+func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("%s: unexpected argument %q (flags come first; see mmpoison %s -h)", fs.Name(), fs.Arg(0), fs.Name())
+	}
+	return false, nil
+}
+
+// wasSet reports whether the command line set the named flag.
+func wasSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// list is a flag.Value holding a comma-separated list; empty items are dropped.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+
+func (l *list) Set(v string) error {
+	*l = splitList(v)
+	return nil
+}
+
+// splitList splits a comma-separated value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// listFlag defines a list flag with a default.
+func listFlag(fs *flag.FlagSet, name string, def []string, usage string) *list {
+	l := list(def)
+	fs.Var(&l, name, usage)
+	return &l
+}
+
+// numbers is a flag.Value holding a comma-separated list of values, each read and checked by parse.
+type numbers[T any] struct {
+	values []T
+	parse  func(string) (T, error)
+}
+
+func (n *numbers[T]) String() string {
+	if n == nil {
+		return ""
+	}
+	var parts []string
+	for _, v := range n.values {
+		parts = append(parts, fmt.Sprint(v))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (n *numbers[T]) Set(s string) error {
+	var values []T
+	for _, item := range splitList(s) {
+		v, err := n.parse(item)
+		if err != nil {
+			return fmt.Errorf("%q: %w", item, err)
+		}
+		values = append(values, v)
+	}
+	n.values = values
+	return nil
+}
+
+// numbersFlag defines a comma-separated list flag with a default, each value read and checked by parse.
+func numbersFlag[T any](fs *flag.FlagSet, name string, def []T, parse func(string) (T, error), usage string) *[]T {
+	n := &numbers[T]{values: def, parse: parse}
+	fs.Var(n, name, usage)
+	return &n.values
+}
+
+// parseSeed reads a seed.
+func parseSeed(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, errors.New("not an integer")
+	}
+	return v, nil
+}
+
+// parseRate reads a poisoning rate φ in (0, 1).
+func parseRate(s string) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v > 0 && v < 1) {
+		return 0, errors.New("not a rate in (0, 1) (φ is a fraction: 2% is 0.02)")
+	}
+	return v, nil
+}
+
+// parseBatch reads a batch size of at least 2.
+func parseBatch(s string) (int, error) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 2 {
+		return 0, errors.New("not a batch size of at least 2")
+	}
+	return v, nil
+}
+
+// The flags several commands share, each with one name and one meaning everywhere.
+
+// seedFlag is -seed, the one seed of a run.
+func seedFlag(fs *flag.FlagSet, def int64) *int64 {
+	return fs.Int64("seed", def, "seed for data splits, captions, poison selection, initialisation and data order")
+}
+
+// seedsFlag is -seeds, the seeds each run of a resumable command is repeated with.
+func seedsFlag(fs *flag.FlagSet, def []int64) *[]int64 {
+	return numbersFlag(fs, "seeds", def, parseSeed, "comma-separated seeds; every run is repeated once per seed")
+}
+
+// outFlag is -out, the output folder.
+func outFlag(fs *flag.FlagSet, def, holds string) *string {
+	return fs.String("out", def, "output folder ("+holds+")")
+}
+
+// quietFlag is -quiet.
+func quietFlag(fs *flag.FlagSet) *bool { return fs.Bool("quiet", false, "no training progress") }
+
+// quickFlag is -quick.
+func quickFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("quick", false, "experiment.QuickSpec sizes (about a third of the demo's data) instead of the demo's")
+}
+
+// presetFlag is -preset, the CLIP model preset.
+func presetFlag(fs *flag.FlagSet, def string) *string {
+	return fs.String("preset", def, "CLIP model preset (tiny, small, …; see clip.Presets)")
+}
+
+// batchFlag is -batch, one batch size.
+func batchFlag(fs *flag.FlagSet, def int, what string) *int {
+	return fs.Int("batch", def, "batch size ("+what+")")
+}
+
+// runsFlag is -runs, the cache folder of a resumable command.
+func runsFlag(fs *flag.FlagSet, holds string) *string {
+	return fs.String("runs", "", "cache folder keeping every finished run, so an interrupted command resumes ("+holds+"; default: the model cache)")
+}
+
+// baseSpec is the spec a command starts from: experiment.QuickSpec with -quick, else experiment.DefaultSpec.
+func baseSpec(quick bool) experiment.Spec {
+	if quick {
+		return experiment.QuickSpec()
+	}
+	return experiment.DefaultSpec()
+}
+
+// attackKinds lists the registered attack kinds with their summaries, one a line, for flag help.
+func attackKinds() string {
+	var b strings.Builder
+	for _, k := range attack.Kinds() {
+		def, _ := attack.Lookup(k)
+		fmt.Fprintf(&b, "\n  %-9s %s", k, def.Summary)
+	}
+	return b.String()
+}
+
+// goals parses attack goals "A:B,C:D" for the flag name.
+func goals(name string, items []string) ([]attack.Goal, error) {
+	var out []attack.Goal
+	for _, g := range items {
+		a, b, ok := strings.Cut(g, ":")
+		if !ok || a == "" || b == "" {
+			return nil, fmt.Errorf("-%s: %q is not of the form A:B", name, g)
+		}
+		out = append(out, attack.Goal{Source: a, Target: b})
+	}
+	return out, nil
+}
