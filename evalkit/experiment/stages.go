@@ -14,13 +14,14 @@ import (
 )
 
 // pretrainParts is what the clean pre-trained model reads: the model preset, the pool (its size and the seed
-// that drew it), the recipe, the batch size and the seed of initialisation and data order.
+// that drew it), the recipe, the batch size and devices, and the seed of initialisation and data order.
 type pretrainParts struct {
 	Model    string    `json:"model"`
 	Pool     int       `json:"pool"`
 	PoolSeed int64     `json:"pool_seed"`
 	Pretrain StageSpec `json:"pretrain"`
 	Batch    int       `json:"batch"`
+	Devices  int       `json:"devices,omitempty"`
 	Seed     int64     `json:"seed"`
 }
 
@@ -48,7 +49,7 @@ func Pretrain(d *Data, opts Options) (*Stage, error) {
 // pretrainKey is the cache key of the clean pre-trained model of s (without Real.Weights).
 func pretrainKey(s Spec) (cache.Key, error) {
 	return cache.NewKey("pretrain", pretrainParts{Model: s.Model, Pool: s.Data.Pool, PoolSeed: s.poolSeedOrSeed(),
-		Pretrain: s.Pretrain, Batch: s.Batch, Seed: s.Seed})
+		Pretrain: s.Pretrain, Batch: s.Batch, Devices: s.devices(), Seed: s.Seed})
 }
 
 // finetuneKey is the cache key of the model fine-tuned from the pre-trained model with key from, clean or
