@@ -97,8 +97,18 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 		if err != nil {
 			return nil, d.Model, err
 		}
+		var emb *clip.Embedder // one for every epoch: on XLA each new one compiles both towers again
 		opts.afterEpoch = func(ctx *context.Context, _ train.EpochStats) ([]kernelext.Field, error) {
-			ev, err := EvaluateContext(d, ctx, d.Model, opts)
+			if emb == nil {
+				b, err := opts.backend(d.Spec.Devices)
+				if err != nil {
+					return nil, err
+				}
+				if emb, err = clip.NewEmbedder(b, ctx, d.Model, 0); err != nil {
+					return nil, err
+				}
+			}
+			ev, _, err := evaluateEmbed(d, emb, d.Model)
 			if err != nil {
 				return nil, err
 			}
