@@ -52,7 +52,7 @@ def main():
     times = {}  # (preset, case, impl) -> [seconds per step or per pair]
 
     def ours(impl, preset):
-        for line in run("%s bench -presets '%s' -batch %s -steps %d -embed %d" % (
+        for line in run("%s bench -presets '%s' -batches %s -steps %d -embed %d" % (
                 binary, preset, ",".join(map(str, batches)), a.steps, a.embed), env[impl]):
             b = int(field(line, "batch"))
             yield "train b%d" % b, field(line, "step_median_s"), field(line, "first_step_s")
