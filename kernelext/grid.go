@@ -55,6 +55,17 @@ type ImageGrid struct {
 	// MaxCaptionLines limits the number of caption lines in the PNG (longer
 	// captions end with "..."); 0 means 3. HTML shows whole captions.
 	MaxCaptionLines int
+	// RowNotes, when set, holds a line of words per row ("" for none), shown
+	// under the row across its width: what its images have in common.
+	RowNotes []string
+}
+
+// rowNote returns the note of row r ("" when it has none).
+func (g *ImageGrid) rowNote(r int) string {
+	if r < len(g.RowNotes) {
+		return g.RowNotes[r]
+	}
+	return ""
 }
 
 // Add appends an image with its caption and returns g.
@@ -124,7 +135,16 @@ func (g *ImageGrid) Image() (*image.RGBA, error) {
 		titleH = len(titleLines)*gridLineH + gridPad
 	}
 	width := cols*cellW + (cols+1)*gridPad
-	height := titleH + rows*cellH + (rows+1)*gridPad
+	notes := make([][]string, rows)
+	noteH := 0
+	for r := range notes {
+		if n := g.rowNote(r); n != "" {
+			notes[r] = wrapText(asciiOnly(n), max((width-2*gridPad)/gridCharW, 1), 2)
+			noteH = max(noteH, len(notes[r])*gridLineH)
+		}
+	}
+	rowH := cellH + noteH
+	height := titleH + rows*rowH + (rows+1)*gridPad
 	out := image.NewRGBA(image.Rect(0, 0, width, height))
 	draw.Draw(out, out.Bounds(), image.White, image.Point{}, draw.Src)
 
@@ -136,10 +156,15 @@ func (g *ImageGrid) Image() (*image.RGBA, error) {
 	for i, line := range titleLines {
 		drawLine(line, gridPad, gridPad+i*gridLineH)
 	}
+	for r, lines := range notes {
+		for li, line := range lines {
+			drawLine(line, gridPad, titleH+gridPad+r*(rowH+gridPad)+cellH+li*gridLineH)
+		}
+	}
 	for i, it := range g.Items {
 		r, c := i/cols, i%cols
 		x0 := gridPad + c*(cellW+gridPad)
-		y0 := titleH + gridPad + r*(cellH+gridPad)
+		y0 := titleH + gridPad + r*(rowH+gridPad)
 		b := it.Image.Bounds()
 		w, h := b.Dx()*s, b.Dy()*s
 		ix, iy := x0+(cellW-w)/2, y0+(maxH-h)/2
@@ -204,7 +229,10 @@ func (g *ImageGrid) HTML() (string, error) {
 	}
 	fmt.Fprintf(&b, `<div style="display:grid;grid-template-columns:repeat(%d,%dpx);gap:6px;align-items:start">`+"\n", cols, cellW)
 	var buf bytes.Buffer
-	for _, it := range g.Items {
+	for i, it := range g.Items {
+		if r := i / cols; i > 0 && i%cols == 0 && g.rowNote(r-1) != "" {
+			b.WriteString(rowNoteHTML(g.rowNote(r - 1)))
+		}
 		buf.Reset()
 		if err := png.Encode(&buf, it.Image); err != nil {
 			return "", err
@@ -216,8 +244,16 @@ func (g *ImageGrid) HTML() (string, error) {
 			base64.StdEncoding.EncodeToString(buf.Bytes()), bb.Dx()*s, bb.Dy()*s,
 			html.EscapeString(oneLine(it.Caption)), htmlText(it.Caption))
 	}
+	if last := (len(g.Items) - 1) / cols; g.rowNote(last) != "" {
+		b.WriteString(rowNoteHTML(g.rowNote(last)))
+	}
 	b.WriteString("</div>\n</div>\n")
 	return b.String(), nil
+}
+
+// rowNoteHTML is a row's note in the HTML grid: one cell spanning every column.
+func rowNoteHTML(note string) string {
+	return `<div style="grid-column:1/-1;font-size:small;font-style:italic">` + htmlText(note) + "</div>\n"
 }
 
 // ShowImageGrid displays g: as HTML in a notebook. When an output directory

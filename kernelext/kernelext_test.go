@@ -286,6 +286,13 @@ func TestImageGridPNG(t *testing.T) {
 			width: 252, height: 334,
 		},
 		{
+			// Row notes: each row 14 px taller. width = 2·98 + 3·4 = 208; height = 2 rows · (10 + 14) + 3·4 = 60.
+			name: "row notes",
+			grid: ImageGrid{Columns: 2, RowNotes: []string{"first row", "second"}, Items: []GridItem{
+				{solid(10, 10, red), ""}, {solid(10, 10, red), ""}, {solid(10, 10, red), ""}}},
+			width: 208, height: 60,
+		},
+		{
 			// Tiny images: cells get the minimum width 98; no captions.
 			// width = 3·98 + 4·4 = 310, height = 8 + 2·4 = 16.
 			name:  "minimum cell width, no captions",
@@ -362,6 +369,14 @@ func TestImageGridHTMLAndShow(t *testing.T) {
 	if strings.Contains(h, "<caption>") {
 		t.Error("unescaped caption")
 	}
+	g.Add(solid(4, 4, color.Black), "third")
+	g.RowNotes = []string{"1 sheep & 1 plane", "a third"}
+	h, err = g.HTML()
+	first, second := strings.Index(h, "1 sheep &amp; 1 plane"), strings.Index(h, "a third")
+	if err != nil || first < strings.Index(h, "plane</figcaption>") || second < strings.Index(h, "third</figcaption>") || strings.Count(h, "grid-column:1/-1") != 2 {
+		t.Errorf("row notes not after their rows (%v):\n%s", err, h)
+	}
+	g.Items, g.RowNotes = g.Items[:2], nil
 
 	buf := withOutput(t)
 	if err := ShowImageGrid(g); err != nil {

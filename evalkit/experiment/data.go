@@ -36,12 +36,15 @@ type Data struct {
 	attack     attack.Definition    // The registry's entry of Spec.Attack.Kind.
 	init       *context.Context     // The checkpoint of Spec.Real.Weights, until the pre-training stage takes it.
 	trainFiles map[string]trainFile // With Spec.Real.TrainCrop: the training images' files, by example ID.
+	kept       []KeptImages         // The source classes thinned to Spec.Data.SourceImages.
+	fullTrain  *dataset.Dataset     // The train split before the source classes were thinned.
 }
 
 // LoadData validates the spec, loads the model's config (a preset, or Spec.Real.Weights' checkpoint), the data
 // at the model's resolution (Fashion-MNIST's seeded splits, or a real dataset: see RealSpec.Dataset) and the
-// tokenizer, and resolves the attack's class names. The fine-tuning split keeps Data.SourceImages images of
-// each goal's source class.
+// tokenizer, and resolves the attack's class names (spelled as the dataset does in Data.Spec). The fine-tuning
+// split keeps Data.SourceImages images of each goal's source class. Check then says whether the attack and the
+// batch size fit the data (Run calls it before any training).
 func LoadData(spec Spec) (*Data, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -66,33 +69,56 @@ func LoadData(spec Spec) (*Data, error) {
 	return d, d.Model.Validate()
 }
 
-// resolveGoals sets Goals, Source and Target from the attack's goals and thins each source class of the train
-// split to Spec.Data.SourceImages images.
+// resolveGoals sets Goals, Source and Target from the attack's goals, writes the goals' class names as the
+// dataset spells them into d.Spec, and thins each source class of the train split to Spec.Data.SourceImages
+// images (the split as it was before is kept for Check).
 func (d *Data) resolveGoals() error {
-	splits := d.Splits
-	for _, g := range d.Spec.Attack.Goals {
-		dst, err := splits.Train.ClassIndex(g.Target)
+	full := d.Splits.Train
+	goals := slices.Clone(d.Spec.Attack.Goals)
+	for i, g := range goals {
+		dst, err := full.ClassIndex(g.Target)
 		if err != nil {
 			return fmt.Errorf("attack target class: %w", err)
 		}
+		goals[i].Target = full.Classes[dst]
 		if g.Source == "" { // Triggered images of every other class.
 			d.Goals = append(d.Goals, [2]int{dataset.NoLabel, dst})
 			continue
 		}
-		src, err := splits.Train.ClassIndex(g.Source)
+		src, err := full.ClassIndex(g.Source)
 		if err != nil {
 			return fmt.Errorf("attack source class: %w", err)
 		}
 		if src == dst {
 			return fmt.Errorf("attack source and target are the same class %q", g.Source)
 		}
+		goals[i].Source = full.Classes[src]
+		if n, have := d.Spec.Data.SourceImages, len(full.IndicesOfClass(src)); n > have {
+			return fmt.Errorf("%d images of class %q asked to be kept in the fine-tuning split (Data.SourceImages), but it has only %d",
+				n, full.Classes[src], have)
+		}
 		d.Goals = append(d.Goals, [2]int{src, dst})
 		if n := d.Spec.Data.SourceImages; n > 0 {
-			splits.Train = keepFirstOfClass(splits.Train, src, n)
+			d.kept = append(d.kept, KeptImages{Class: full.Classes[src], Kept: n, Of: len(full.IndicesOfClass(src))})
 		}
 	}
+	d.Spec.Attack.Goals = goals
+	d.Splits.Train, d.fullTrain = d.thinned(full, d.Spec.Data.SourceImages), full
 	d.Source, d.Target = d.Goals[0][0], d.Goals[0][1]
 	return nil
+}
+
+// thinned returns ds with only the first n images of each goal's source class (n 0: ds itself).
+func (d *Data) thinned(ds *dataset.Dataset, n int) *dataset.Dataset {
+	if n <= 0 {
+		return ds
+	}
+	for _, g := range d.Goals {
+		if g[0] != dataset.NoLabel {
+			ds = keepFirstOfClass(ds, g[0], n)
+		}
+	}
+	return ds
 }
 
 // keepFirstOfClass returns ds with only the first n examples of class label (the split's order is already
@@ -248,29 +274,45 @@ func (d *Data) ClassPrompts() []string {
 	return out
 }
 
-// DataSummary describes a run's real data or loaded checkpoint (Result.Data).
+// DataSummary describes a run's data as loaded, and its loaded checkpoint (Result.Data).
 type DataSummary struct {
-	// Dataset is the spec's dataset ("" for Fashion-MNIST); Model the checkpoint's architecture.
+	// Dataset is the spec's dataset ("" for Fashion-MNIST); Model the checkpoint's architecture ("" for a
+	// model pre-trained here).
 	Dataset string `json:"dataset,omitempty"`
-	Model   string `json:"model"`
+	Model   string `json:"model,omitempty"`
+	// PoolImages and PoolCaptions count the pre-training pool (0 with a checkpoint).
+	PoolImages   int `json:"pool_images,omitempty"`
+	PoolCaptions int `json:"pool_captions,omitempty"`
 	// TrainImages, TrainCaptions, TestImages and TestCaptions count the splits as loaded.
 	TrainImages   int `json:"train_images"`
 	TrainCaptions int `json:"train_captions"`
 	TestImages    int `json:"test_images"`
 	TestCaptions  int `json:"test_captions"`
+	// Kept says, for each goal's source class thinned to Data.SourceImages, how many of its images the
+	// fine-tuning split kept.
+	Kept []KeptImages `json:"kept,omitempty"`
 	// Skipped lists the images left out because they could not be decoded, each naming its file.
 	Skipped []string `json:"skipped,omitempty"`
 }
 
-// summary returns the data summary of d, or nil for the Fashion-MNIST default with a preset model.
+// KeptImages says that the fine-tuning split kept Kept of the Of images of Class.
+type KeptImages struct {
+	Class string `json:"class"`
+	Kept  int    `json:"kept"`
+	Of    int    `json:"of"`
+}
+
+// summary returns the data summary of d.
 func (d *Data) summary() *DataSummary {
-	if d.Spec.Real.Weights == "" {
-		return nil
-	}
-	m := d.Model
-	model := fmt.Sprintf("%s: image %d×%d, embedding %d, vision width %d × %d layers, text width %d × %d layers, vocabulary %d",
-		m.Name, m.ImageSize, m.ImageSize, m.EmbedDim, m.VisionWidth, m.VisionLayers, m.TextWidth, m.TextLayers, m.VocabSize)
-	return &DataSummary{Dataset: d.Spec.Real.Dataset, Model: model,
+	s := &DataSummary{Dataset: d.Spec.Real.Dataset, Kept: d.kept,
 		TrainImages: len(d.Splits.Train.Examples), TrainCaptions: d.Splits.Train.NumCaptions(),
 		TestImages: len(d.Splits.Test.Examples), TestCaptions: d.Splits.Test.NumCaptions(), Skipped: d.Skipped}
+	if d.Spec.Real.Weights == "" {
+		s.PoolImages, s.PoolCaptions = len(d.Splits.Pool.Examples), d.Splits.Pool.NumCaptions()
+		return s
+	}
+	m := d.Model
+	s.Model = fmt.Sprintf("%s: image %d×%d, embedding %d, vision width %d × %d layers, text width %d × %d layers, vocabulary %d",
+		m.Name, m.ImageSize, m.ImageSize, m.EmbedDim, m.VisionWidth, m.VisionLayers, m.TextWidth, m.TextLayers, m.VocabSize)
+	return s
 }

@@ -20,9 +20,11 @@ type Result struct {
 	// Poison summarises the poisoned training set; the full manifest is written beside the result.
 	Poison PoisonSummary `json:"poison"`
 	// Clean is the model fine-tuned on the clean train split (the paper's clean baseline); Poisoned the one
-	// fine-tuned on the poisoned split.
-	Clean    *ModelEval `json:"clean"`
-	Poisoned *ModelEval `json:"poisoned"`
+	// fine-tuned on the poisoned split; Pretrained the pre-trained model both start from (epoch 0 of the
+	// per-epoch evaluations; nil in results written before it was recorded).
+	Clean      *ModelEval `json:"clean"`
+	Poisoned   *ModelEval `json:"poisoned"`
+	Pretrained *ModelEval `json:"pretrained,omitempty"`
 	// EmbeddingShift is the cosine distance between the clean and the poisoned model's embeddings of the same
 	// test inputs, per tower (the paper's measure of where the poison lives).
 	EmbeddingShift *EmbeddingShift `json:"embedding_shift,omitempty"`
@@ -50,8 +52,8 @@ type PoisonSummary struct {
 	TargetImageID string `json:"target_image_id,omitempty"`
 }
 
-// Run executes the whole experiment: load data, pre-train (or load) the clean model, fine-tune it on the clean
-// and on the poisoned train split, and evaluate both.
+// Run executes the whole experiment: load data and check that the attack fits it (Data.Check), pre-train (or
+// load) the clean model, fine-tune it on the clean and on the poisoned train split, and evaluate both.
 func Run(spec Spec, opts Options) (*Result, error) {
 	timings := map[string]float64{}
 	tick := time.Now()
@@ -64,12 +66,15 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
 	lap("load_data")
 	b, err := opts.backend(spec.Devices)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Spec: spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
+	res := &Result{Spec: d.Spec, Backend: b.Name(), Timings: timings, Data: d.summary()}
 	if res.Pretrain, err = Pretrain(d, opts); err != nil {
 		return nil, err
 	}
@@ -83,7 +88,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	}
 	lap("finetune_poisoned")
 	m := res.FinetunePois.Manifest
-	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: spec.Attack.Source(), Target: spec.Attack.Target(),
+	res.Poison = PoisonSummary{Attack: m.AttackID + " (" + m.Attack + ")", Source: d.Spec.Attack.Source(), Target: d.Spec.Attack.Target(),
 		Mode: m.Mode, TotalPairs: m.TotalPairs, PoisonedPairs: m.PoisonedPairs, Rate: m.Rate, TargetImageID: m.TargetImageID}
 	var cleanEmb, poisEmb *testEmbeddings
 	if res.Clean, cleanEmb, err = evaluatePath(d, res.FinetuneClean.Path, opts); err != nil {
@@ -93,6 +98,9 @@ func Run(spec Spec, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if res.EmbeddingShift, err = embeddingShift(d, cleanEmb, poisEmb); err != nil {
+		return nil, err
+	}
+	if res.Pretrained, err = evaluatePretrained(d, res.Pretrain, opts); err != nil {
 		return nil, err
 	}
 	lap("evaluate")

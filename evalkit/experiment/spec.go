@@ -20,9 +20,11 @@ import (
 
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
+	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
 )
 
-// Spec declares one poisoning experiment: on the embedded Fashion-MNIST default with a model pre-trained here,
+// Spec declares one poisoning experiment: on the Fashion-MNIST default with a model pre-trained here,
 // or, with Real, fine-tuning a pre-trained checkpoint on COCO, Flickr-PASCAL or Fashion-MNIST.
 type Spec struct {
 	// Model is the CLIP model preset (see clip.Presets); unused with Real.Weights, whose checkpoint decides.
@@ -118,6 +120,11 @@ func (s Spec) Validate() error {
 	if err := s.Attack.Validate(); err != nil {
 		return err
 	}
+	if s.Real.Dataset == "" {
+		if err := knownClasses(s.Attack.Goals, fashionmnist.ShortNames()); err != nil {
+			return err
+		}
+	}
 	if s.Real.Weights == "" {
 		if _, err := clip.Preset(s.Model); err != nil {
 			return err
@@ -145,6 +152,21 @@ func (s Spec) devices() int {
 		return 0
 	}
 	return s.Devices
+}
+
+// knownClasses checks that every class the goals name is one of classes (as dataset.ClassIndex reads names).
+func knownClasses(goals []attack.Goal, classes []string) error {
+	for i, g := range goals {
+		for _, c := range []struct{ role, name string }{{"source", g.Source}, {"target", g.Target}} {
+			if c.name == "" {
+				continue
+			}
+			if _, err := dataset.ClassIndex(classes, c.name); err != nil {
+				return fmt.Errorf("attack goal %d's %s class: %w", i, c.role, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (d DataSpec) validate(fashion bool) error {

@@ -50,6 +50,15 @@ func TestValidate(t *testing.T) {
 		{"preset unused with weights", func(s *Spec) { s.Model = "huge" }, ""},
 		{"attack kind", func(s *Spec) { s.Attack.Kind = "IV" }, `unknown kind "IV"`},
 		{"rate", func(s *Spec) { s.Attack.Rate = 1.5 }, "φ = 1.5 is outside (0, 1)"},
+		{"unknown class on Fashion-MNIST", func(s *Spec) { *s = QuickSpec(); s.Attack.Goals[0].Source = "hat" },
+			`source class: unknown class name "hat": valid classes are "tshirt", "trouser"`},
+		{"unknown goal of attack III", func(s *Spec) {
+			*s = QuickSpec()
+			s.Attack.Kind, s.Attack.Goals = attack.KindMultiLabel, append(s.Attack.Goals, attack.Goal{Source: "sandal", Target: "shoe"})
+		}, `attack goal 1's target class: unknown class name "shoe"`},
+		{"class names in any case", func(s *Spec) { *s = QuickSpec(); s.Attack.Goals[0].Source = "Trouser" }, ""},
+		{"source is target", func(s *Spec) { *s = QuickSpec(); s.Attack.Goals[0].Target = "TROUSER" }, "source and target are the same class"},
+		{"class names of real data are checked when loaded", func(s *Spec) { s.Attack.Goals[0].Source = "hat" }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := paper

@@ -1,7 +1,10 @@
 package experiment
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/train"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -30,7 +34,7 @@ type pretrainParts struct {
 func Pretrain(d *Data, opts Options) (*Stage, error) {
 	s := d.Spec
 	if s.Real.Weights != "" {
-		return convertedStage(s.Real.Weights, func() (*context.Context, clip.Config, error) {
+		return convertedStage(opts, s.Real.Weights, func() (*context.Context, clip.Config, error) {
 			ctx, err := d.pretrained()
 			return ctx, d.Model, err
 		})
@@ -39,7 +43,7 @@ func Pretrain(d *Data, opts Options) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cachedStage(key, func(st *Stage) (*context.Context, clip.Config, error) {
+	return cachedStage(opts, key, func(st *Stage) (*context.Context, clip.Config, error) {
 		ctx, hist, err := trainModel(d, &opts, "pre-training (clean pool)", nil, d.Splits.Pool.Pairs(), s.Pretrain)
 		st.History = hist
 		return ctx, d.Model, err
@@ -92,7 +96,7 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 	if err != nil {
 		return nil, err
 	}
-	st, err := cachedStage(key, func(st *Stage) (*context.Context, clip.Config, error) {
+	st, err := cachedStage(opts, key, func(st *Stage) (*context.Context, clip.Config, error) {
 		init, _, err := clip.Load(pretrained.Path)
 		if err != nil {
 			return nil, d.Model, err
@@ -134,3 +138,48 @@ func epochFields(ev *ModelEval) []kernelext.Field {
 	hit10, _ := ev.Attack.HitAt(10)
 	return []kernelext.Field{kernelext.F("Hit@10", hit10), kernelext.F("MinRank", ev.Attack.MinRank.Mean)}
 }
+
+// evaluatePretrained evaluates the pre-trained model as the fine-tuned ones are (the baseline before any
+// fine-tuning), or loads the evaluation from the cache: it is keyed by the spec, as the fine-tuning is, and the
+// pre-trained model.
+func evaluatePretrained(d *Data, pretrained *Stage, opts Options) (*ModelEval, error) {
+	s := d.Spec
+	s.Data.HeldOut = 0
+	key, err := cache.NewKey("evaluate-pretrained", struct {
+		Spec any
+		From string
+	}{s.CacheParts(), pretrained.Key})
+	if err != nil {
+		return nil, err
+	}
+	c, err := opts.cache()
+	if err != nil {
+		return nil, err
+	}
+	dir, _, err := c.Get(key, func(dir string) error {
+		ev, err := Evaluate(d, pretrained.Path, opts)
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(filepath.Join(dir, evalFile), data)
+	})
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, evalFile))
+	if err != nil {
+		return nil, err
+	}
+	ev := &ModelEval{}
+	if err := json.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	return ev, nil
+}
+
+// evalFile is the file of an evaluation's cache entry.
+const evalFile = "eval.json"

@@ -31,11 +31,18 @@ type Options struct {
 	Log io.Writer
 	// Quiet turns off training progress.
 	Quiet bool
+	// CacheDir is the cache the models and evaluations are kept in ("": evalkit/cache's Root). A fresh folder
+	// makes every stage train anew, with its progress shown, e.g. in a notebook whose usual cache already
+	// holds the models.
+	CacheDir string
 
 	// afterEpoch, when set, is called by trainModel after every epoch with the model trained so far; the fields
 	// it returns join the live progress display (e.g. Hit@10).
 	afterEpoch func(ctx *context.Context, st train.EpochStats) ([]kernelext.Field, error)
 }
+
+// cache is the cache of CacheDir.
+func (o *Options) cache() (*cache.Cache, error) { return cache.Open(o.CacheDir) }
 
 // backend returns the options' backend, or else the process's shared one, created with at least devices devices
 // if nothing has made it yet.
@@ -153,9 +160,13 @@ const (
 // cachedStage returns the stage of key's cache entry, calling produce to make the model when the entry does
 // not exist yet; produce returns the model's parameters and config, and fills in the stage's history and
 // per-epoch evaluations.
-func cachedStage(key cache.Key, produce func(st *Stage) (*context.Context, clip.Config, error)) (*Stage, error) {
+func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.Context, clip.Config, error)) (*Stage, error) {
+	c, err := opts.cache()
+	if err != nil {
+		return nil, err
+	}
 	var made *Stage
-	dir, cached, err := cache.Get(key, func(dir string) error {
+	dir, cached, err := c.Get(key, func(dir string) error {
 		st := &Stage{}
 		start := time.Now()
 		ctx, cfg, err := produce(st)
@@ -221,7 +232,7 @@ func Train(d *Data, req TrainRequest, opts Options) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cachedStage(key, func(st *Stage) (*context.Context, clip.Config, error) {
+	return cachedStage(opts, key, func(st *Stage) (*context.Context, clip.Config, error) {
 		init, _, err := clip.Load(req.From.Path)
 		if err != nil {
 			return nil, d.Model, err
@@ -248,19 +259,19 @@ func CheckpointStage(path string) (*Stage, error) {
 		}
 		return &Stage{Path: absolute(path), Key: key.Name(), Cached: true}, nil
 	}
-	return convertedStage(path, func() (*context.Context, clip.Config, error) {
+	return convertedStage(Options{}, path, func() (*context.Context, clip.Config, error) {
 		return weights.Load(path, "", weights.Hints{})
 	})
 }
 
 // convertedStage is the cached conversion of the checkpoint at path; load loads it when it is not cached.
 // The key is the file's identity alone (path, size, modification time).
-func convertedStage(path string, load func() (*context.Context, clip.Config, error)) (*Stage, error) {
+func convertedStage(opts Options, path string, load func() (*context.Context, clip.Config, error)) (*Stage, error) {
 	key, err := cache.NewKey("pretrained", cache.IdentifyFile(path))
 	if err != nil {
 		return nil, err
 	}
-	return cachedStage(key, func(*Stage) (*context.Context, clip.Config, error) {
+	return cachedStage(opts, key, func(*Stage) (*context.Context, clip.Config, error) {
 		ctx, cfg, err := load()
 		if err != nil {
 			return nil, cfg, fmt.Errorf("checkpoint %s: %w", path, err)

@@ -16,223 +16,6 @@ import (
 	"github.com/mmpoison/mmpoison/kernelext"
 )
 
-// RankSeries is one MinRank distribution (for instance "clean" or
-// "poisoned"): the per-query minranks.
-type RankSeries struct {
-	// Name labels the series in the legend.
-	Name string
-	// Ranks are the per-query minranks (negative values are ignored).
-	Ranks []int
-}
-
-// RankHistogram draws overlaid histograms of MinRank distributions, one
-// semi-transparent, outlined histogram per series, normalised to the
-// fraction of queries so that series of different sizes compare; a dashed
-// vertical line marks each median and the legend gives median, mean and n.
-//
-// By default the rank axis is linear from 0 to the largest rank, with about
-// bins bins (bins ≤ 0 means 25) of equal, round integer width (1, 2 or 5
-// times a power of ten): ranks 0..250 get bins 10 ranks wide, and a
-// well-poisoned model shows as a spike in the first bin. Each integer rank r occupies [r−0.5, r+0.5), so bins of width 1 are
-// centred on their rank. [WithLogRanks] switches to a logarithmic axis with
-// about bins geometric bins. Negative ranks are ignored.
-//
-// Default labels: x "MinRank", y "fraction of queries"; legend top right.
-func RankHistogram(title string, series []RankSeries, bins int, opts ...Option) (*kernelext.Figure, error) {
-	if len(series) == 0 {
-		return nil, errors.New("plots.RankHistogram: no series")
-	}
-	if bins <= 0 {
-		bins = 25
-	}
-	maxRank, total := 0, 0
-	for _, s := range series {
-		for _, r := range s.Ranks {
-			if r >= 0 {
-				maxRank = max(maxRank, r)
-				total++
-			}
-		}
-	}
-	if total == 0 {
-		return nil, errors.New("plots.RankHistogram: no ranks")
-	}
-	cfg := newConfig(title, "MinRank", "fraction of queries", true, false, opts)
-	edges := linearEdges(maxRank, bins)
-	if cfg.logRanks {
-		edges = geometricEdges(maxRank, bins)
-	}
-
-	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
-	yTop := 0.0
-	type med struct {
-		x float64
-		i int
-	}
-	var medians []med
-	for i, s := range series {
-		h := &plotter.Histogram{Bins: make([]plotter.HistogramBin, len(edges)-1)}
-		for b := range h.Bins {
-			h.Bins[b].Min, h.Bins[b].Max = float64(edges[b])-0.5, float64(edges[b+1])-0.5
-		}
-		var valid []int
-		for _, r := range s.Ranks {
-			if r >= 0 {
-				b, found := slices.BinarySearch(edges, r)
-				if !found {
-					b--
-				}
-				h.Bins[b].Weight++
-				valid = append(valid, r)
-			}
-		}
-		label := s.Name
-		if len(valid) > 0 {
-			for b := range h.Bins {
-				h.Bins[b].Weight /= float64(len(valid))
-				yTop = max(yTop, h.Bins[b].Weight)
-			}
-			slices.Sort(valid)
-			m := median(valid)
-			medians = append(medians, med{m, i})
-			label = fmt.Sprintf("%s (median %s, mean %.1f, n=%d)", s.Name, trimFloat(m), meanInts(valid), len(valid))
-		}
-		h.FillColor = withAlpha(DefaultStyle.Color(i), DefaultStyle.FillAlpha)
-		h.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(i), Width: DefaultStyle.LineWidth * 2 / 3}
-		p.Add(h)
-		p.Legend.Add(label, h)
-	}
-	for _, m := range medians {
-		l, err := plotter.NewLine(plotter.XYs{{X: m.x, Y: 0}, {X: m.x, Y: yTop * 1.03}})
-		if err != nil {
-			return nil, fmt.Errorf("plots.RankHistogram: %w", err)
-		}
-		l.LineStyle = draw.LineStyle{Color: DefaultStyle.Color(m.i), Width: DefaultStyle.LineWidth,
-			Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
-		p.Add(l)
-	}
-	p.X.Min, p.X.Max = -0.5, float64(edges[len(edges)-1])-0.5
-	if cfg.logRanks {
-		p.X.Scale = rankLogScale{}
-		p.X.Tick.Marker = plot.ConstantTicks(rankLogTicks(maxRank))
-	} else {
-		p.X.Tick.Marker = integerTicks{}
-	}
-	p.Y.Min = 0
-	p.Y.Max = yTop * (1.06 + 0.1*float64(len(series))) // headroom for the legend
-	return cfg.render(p)
-}
-
-// linearEdges returns integer bin edges 0, w, 2w, ... covering 0..maxRank,
-// with w the smallest "nice" width (1, 2 or 5 times a power of ten) giving
-// at most about bins bins.
-func linearEdges(maxRank, bins int) []int {
-	w := niceCeil(float64(maxRank) / float64(bins))
-	edges := []int{0}
-	for e := w; ; e += w {
-		edges = append(edges, e)
-		if e > maxRank {
-			return edges
-		}
-	}
-}
-
-// niceCeil returns the smallest of 1, 2, 5, 10, 20, 50, ... that is ≥ x.
-func niceCeil(x float64) int {
-	for p := 1; ; p *= 10 {
-		for _, m := range []int{1, 2, 5} {
-			if float64(m*p) >= x {
-				return m * p
-			}
-		}
-	}
-}
-
-// geometricEdges returns integer bin edges, uniform in log(rank+1), covering
-// 0..maxRank with at most bins bins.
-func geometricEdges(maxRank, bins int) []int {
-	top := float64(maxRank + 2)
-	edges := []int{0}
-	for k := 1; k <= bins; k++ {
-		e := int(math.Round(math.Pow(top, float64(k)/float64(bins)))) - 1
-		if e > edges[len(edges)-1] {
-			edges = append(edges, e)
-		}
-	}
-	if edges[len(edges)-1] <= maxRank {
-		edges = append(edges, maxRank+1)
-	}
-	return edges
-}
-
-// integerTicks are plot.DefaultTicks restricted to integer values (ranks).
-type integerTicks struct{}
-
-func (integerTicks) Ticks(min, max float64) []plot.Tick {
-	var out []plot.Tick
-	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
-		if t.Value != math.Trunc(t.Value) {
-			continue
-		}
-		if t.Label != "" {
-			t.Label = fmt.Sprint(int(t.Value))
-		}
-		out = append(out, t)
-	}
-	if len(out) < 2 {
-		out = out[:0]
-		for v := math.Ceil(min); v <= max; v++ {
-			out = append(out, plot.Tick{Value: v, Label: fmt.Sprint(int(v))})
-		}
-	}
-	return out
-}
-
-// rankLogScale maps a rank x to log(x + 1.5), so that the unit interval
-// [-0.5, 0.5) of rank 0 is visible on a log axis.
-type rankLogScale struct{}
-
-func (rankLogScale) Normalize(min, max, x float64) float64 {
-	lo, hi := math.Log(min+1.5), math.Log(max+1.5)
-	return (math.Log(x+1.5) - lo) / (hi - lo)
-}
-
-// rankLogTicks returns ticks 0, 1, 2, 5, 10, 20, 50, ... up to maxRank.
-func rankLogTicks(maxRank int) []plot.Tick {
-	ticks := []plot.Tick{{Value: 0, Label: "0"}}
-	for dec := 1; dec <= maxRank; dec *= 10 {
-		for _, m := range []int{1, 2, 5} {
-			if v := m * dec; v <= maxRank+1 {
-				ticks = append(ticks, plot.Tick{Value: float64(v), Label: fmt.Sprint(v)})
-			}
-		}
-	}
-	return ticks
-}
-
-func median(sorted []int) float64 {
-	n := len(sorted)
-	if n%2 == 1 {
-		return float64(sorted[n/2])
-	}
-	return float64(sorted[n/2-1]+sorted[n/2]) / 2
-}
-
-func meanInts(xs []int) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += float64(x)
-	}
-	return s / float64(len(xs))
-}
-
-func trimFloat(x float64) string {
-	if x == math.Trunc(x) {
-		return fmt.Sprintf("%.0f", x)
-	}
-	return fmt.Sprintf("%.1f", x)
-}
-
 // HitSeries is one Hit@K curve: Hits[i] is Hit@Ks[i]; Err, when not nil,
 // gives a symmetric error (for instance the standard deviation over seeds)
 // for each point.
@@ -251,12 +34,13 @@ type HitSeries struct {
 // (distinct colours, markers and dashes), with error bars when Err is given.
 // The y axis spans [0, 1] and the x ticks are the Ks used.
 //
-// Default labels: x "K", y "Hit@K"; legend bottom right.
+// Default labels: x "K", y "Hit@K"; legend under the plot.
 func HitAtKCurve(title string, series []HitSeries, opts ...Option) (*kernelext.Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("plots.HitAtKCurve: no series")
 	}
 	cfg := newConfig(title, "K", "Hit@K", false, false, opts)
+	cfg.legendBelow = true
 	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
 	var allKs []int
 	for i, s := range series {
@@ -290,13 +74,14 @@ func HitAtKCurve(title string, series []HitSeries, opts ...Option) (*kernelext.F
 		p.X.Min = 0
 	}
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Y.Tick.Marker = plot.ConstantTicks(fractionTicks())
+	p.Y.Tick.Marker = plot.ConstantTicks(fractionTicks(1))
 	return cfg.render(p)
 }
 
-func fractionTicks() []plot.Tick {
+// fractionTicks marks every 0.1 up to top (at most 1), labelling 0, 0.2, 0.4, …
+func fractionTicks(top float64) []plot.Tick {
 	var t []plot.Tick
-	for i := 0; i <= 10; i++ {
+	for i := 0; i <= 10 && float64(i)/10 <= top+1e-9; i++ {
 		v := float64(i) / 10
 		label := ""
 		if i%2 == 0 {
@@ -356,8 +141,8 @@ type BarSeries struct {
 // "TR@1", "TR@5", ..., "IR@10"), one bar per series in each group (for
 // instance "clean" and "poisoned"), with error bars when Err is given. The
 // y axis starts at 0 and ends just above the tallest bar (WithYRange fixes
-// it); the legend stands to the right of the plot area, so it never covers a
-// bar, and the default width is a quarter wider to make room for it.
+// it); the legend stands under the plot, so it never covers a bar, and the
+// default width is a quarter wider than other figures'.
 //
 // Default labels: no x label, y "Recall@K".
 func Bars(title string, categories []string, series []BarSeries, opts ...Option) (*kernelext.Figure, error) {
@@ -372,7 +157,7 @@ func Bars(title string, categories []string, series []BarSeries, opts ...Option)
 	}
 	cfg := newConfig(title, "", "Recall@K", true, false, opts)
 	if cfg.width == DefaultStyle.Width {
-		cfg.width = DefaultStyle.Width * 5 / 4 // The legend's strip beside the plot area.
+		cfg.width = DefaultStyle.Width * 5 / 4 // Room for groups of bars.
 	}
 	p := newPlot(title, cfg.xLabel, cfg.yLabel, false)
 	const groupWidth = 0.8
@@ -403,7 +188,7 @@ func Bars(title string, categories []string, series []BarSeries, opts ...Option)
 	if yTop > 0 {
 		p.Y.Max = yTop * 1.05
 	}
-	cfg.legendOutside = true
+	cfg.legendBelow = true
 	return cfg.render(p)
 }
 
@@ -480,12 +265,13 @@ type XYSeries struct {
 // against the step for several runs, or the clean and poisoned losses.
 // [WithLogY] gives a logarithmic y axis.
 //
-// Default labels: x "step", y "loss"; legend top right.
+// Default labels: x "step", y "loss"; legend under the plot.
 func LossCurve(title string, series []XYSeries, opts ...Option) (*kernelext.Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("plots.LossCurve: no series")
 	}
 	cfg := newConfig(title, "step", "loss", true, false, opts)
+	cfg.legendBelow = true
 	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
 	if cfg.logY {
 		p.Y.Scale = plot.LogScale{}

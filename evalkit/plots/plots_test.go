@@ -2,15 +2,19 @@ package plots
 
 import (
 	"bytes"
+	"html"
 	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/mmpoison/mmpoison/kernelext"
@@ -258,5 +262,58 @@ func TestTickers(t *testing.T) {
 	}
 	if got := s.Normalize(-0.5, 250, 250); math.Abs(got-1) > 1e-12 {
 		t.Errorf("rank log scale at max: %v", got)
+	}
+}
+
+// Every SVG text element carries its width in the font it was laid out with, and a family list that ends with
+// the generic family, so that a viewer without Liberation Sans keeps the layout.
+func TestSVGTextKeepsItsWidth(t *testing.T) {
+	fig, err := HitAtKCurve("Hit@K", []HitSeries{{Name: "poisoned model, class-trouser captions", Ks: []int{1, 10}, Hits: []float64{0.5, 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elems := svgText.FindAllSubmatch(fig.SVG, -1)
+	if len(elems) < 5 {
+		t.Fatalf("%d text elements", len(elems))
+	}
+	face := func(px float64) string { return "font-size:" + strconv.FormatFloat(px, 'g', -1, 64) + "px" }
+	for _, m := range elems {
+		attrs, style, text := string(m[1]), string(m[2]), html.UnescapeString(string(m[3]))
+		if !strings.Contains(style, "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;") {
+			t.Errorf("%q: style %q", text, style)
+		}
+		size := DefaultStyle.LegendSize
+		for _, s := range []vg.Length{DefaultStyle.TitleSize, DefaultStyle.LabelSize, DefaultStyle.TickSize, DefaultStyle.LegendSize} {
+			if strings.Contains(style, face(s.Points())+";") || strings.HasSuffix(style, face(s.Points())) {
+				size = s
+			}
+		}
+		f := font.DefaultCache.Lookup(font.Font{Typeface: "Liberation", Variant: "Sans"}, size)
+		want := f.Width(text).Points()
+		got := regexp.MustCompile(`textLength="([0-9.e+-]+)" lengthAdjust="spacingAndGlyphs"`).FindStringSubmatch(attrs)
+		if got == nil {
+			t.Errorf("%q has no textLength: %s", text, attrs)
+			continue
+		}
+		if v, _ := strconv.ParseFloat(got[1], 64); math.Abs(v-want) > 0.01*want {
+			t.Errorf("%q: textLength %v, want %.5g", text, v, want)
+		}
+	}
+}
+
+// A distribution all in one bin reaches 1 and the axis stops there; tick labels carry no needless digits.
+func TestRankHistogramAxisEndsAtOne(t *testing.T) {
+	fig, err := RankHistogram("t", []RankSeries{{"a", []int{0, 0, 0}}, {"b", []int{3, 40, 200}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text, _ := fig.SVGText()
+	if !strings.Contains(text, "1.0") || strings.Contains(text, "1.2") {
+		t.Errorf("y axis: %q", text)
+	}
+	for _, tk := range (plainTicks{}).Ticks(0, 200) {
+		if strings.Contains(tk.Label, ".") {
+			t.Errorf("tick label %q", tk.Label)
+		}
 	}
 }

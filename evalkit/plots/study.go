@@ -32,12 +32,13 @@ type LineSeries struct {
 // poisoning rate, the number of epochs or any other swept value. [WithLogX] gives a logarithmic x axis
 // (poisoning rates), [WithYRange] fixes the y range (e.g. 0–1 for Hit@K).
 //
-// Default labels: as given; legend top left.
+// Default labels: as given; legend under the plot.
 func Lines(title, xLabel, yLabel string, series []LineSeries, opts ...Option) (*kernelext.Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("plots.Lines: no series")
 	}
 	cfg := newConfig(title, xLabel, yLabel, true, true, opts)
+	cfg.legendBelow = true
 	p := NewPlot(title, cfg.xLabel, cfg.yLabel)
 	if cfg.logX {
 		p.X.Scale = plot.LogScale{}

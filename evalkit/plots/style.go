@@ -3,8 +3,11 @@ package plots
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"image/color"
 	"math"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -112,8 +115,10 @@ type config struct {
 	logRanks       bool
 	legendTop      *bool
 	legendLeft     *bool
-	// legendOutside draws the legend to the right of the plot area instead of inside it.
-	legendOutside bool
+	// legendOutside draws the legend to the right of the plot area instead of inside it; legendBelow under
+	// the plot unless WithLegend placed it inside (legendInside).
+	legendOutside, legendBelow bool
+	legendInside               *bool
 }
 
 // WithName sets the figure name (the file base name when saved) instead of
@@ -152,7 +157,10 @@ func WithLogRanks() Option { return func(c *config) { c.logRanks = true } }
 // WithLegend places the legend at the top or bottom, left or right of the
 // plot area.
 func WithLegend(top, left bool) Option {
-	return func(c *config) { c.legendTop, c.legendLeft = &top, &left }
+	return func(c *config) {
+		inside := true
+		c.legendTop, c.legendLeft, c.legendInside = &top, &left, &inside
+	}
 }
 
 func newConfig(title, xLabel, yLabel string, legendTop, legendLeft bool, opts []Option) *config {
@@ -202,6 +210,7 @@ func newPlot(title, xLabel, yLabel string, verticalGrid bool) *plot.Plot {
 	}
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	p.Legend.TextStyle.Font = fnt(st.LegendSize)
 	p.Legend.Top = true
 	p.Legend.ThumbnailWidth = vg.Points(18)
@@ -270,7 +279,7 @@ func render(name string, drawFig func(draw.Canvas), width, height vg.Length) (fi
 	if _, err := svgC.WriteTo(&svgBuf); err != nil {
 		return nil, fmt.Errorf("plots: SVG of %q: %w", name, err)
 	}
-	fig.SVG = fontFallbacks(svgBuf.Bytes())
+	fig.SVG = portableText(svgBuf.Bytes())
 
 	pdfC := vgpdf.New(width, height)
 	drawFig(draw.New(pdfC))
@@ -294,25 +303,97 @@ func render(name string, drawFig func(draw.Canvas), width, height vg.Length) (fi
 	return fig, nil
 }
 
-// fontFallbacks adds metric-compatible fallbacks to the Liberation font
-// families named in the SVG, so that it renders well where the Liberation
-// fonts are not installed (fonts are not embedded, to keep files small).
-func fontFallbacks(svg []byte) []byte {
-	r := strings.NewReplacer(
-		"font-family:Liberation Sans;", "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;",
-		"font-family:Liberation Serif;", "font-family:'Liberation Serif','Times New Roman',Times,serif;",
-		"font-family:Liberation Mono;", "font-family:'Liberation Mono','Courier New',Courier,monospace;",
-	)
-	return []byte(r.Replace(string(svg)))
+// svgText matches one text element of a vgsvg document: its attributes, style and escaped text.
+var svgText = regexp.MustCompile(`(?s)<text ([^>]*?)style="([^"]*)">([^<]*)</text>`)
+
+// svgFamilies are the font families the figures use, each with the fallbacks that follow it in the SVG and the
+// variant that measures its text.
+var svgFamilies = []struct{ family, fallbacks string }{
+	{"Liberation Sans", "Arial,Helvetica,sans-serif"},
+	{"Liberation Serif", "'Times New Roman',Times,serif"},
+	{"Liberation Mono", "'Courier New',Courier,monospace"},
+}
+
+// portableText makes the SVG's text keep its layout whatever font the viewer has: each font family is followed
+// by metric-compatible fallbacks and its generic family, and each text element gets a textLength (with
+// lengthAdjust="spacingAndGlyphs") equal to its width in the font it was laid out with, so that a substitute
+// font wider or narrower than Liberation is scaled to the same width and legend text never runs into its
+// swatch. Embedding the font would also do, at about 500 kB per figure.
+func portableText(svg []byte) []byte {
+	return svgText.ReplaceAllFunc(svg, func(elem []byte) []byte {
+		m := svgText.FindSubmatch(elem)
+		attrs, style, text := string(m[1]), string(m[2]), string(m[3])
+		size, variant := 0.0, font.Variant("")
+		for _, part := range strings.Split(style, ";") {
+			k, v, _ := strings.Cut(part, ":")
+			switch k {
+			case "font-size":
+				size, _ = strconv.ParseFloat(strings.TrimSuffix(v, "px"), 64)
+			case "font-family":
+				for _, f := range svgFamilies {
+					if v == f.family {
+						variant = font.Variant(strings.TrimPrefix(f.family, "Liberation "))
+						style = strings.Replace(style, "font-family:"+v, "font-family:'"+v+"',"+f.fallbacks, 1)
+					}
+				}
+			}
+		}
+		if variant == "" || size <= 0 || strings.TrimSpace(text) == "" {
+			return []byte(`<text ` + attrs + `style="` + style + `">` + text + `</text>`)
+		}
+		face := font.DefaultCache.Lookup(font.Font{Typeface: "Liberation", Variant: variant}, vg.Points(size))
+		width := face.Width(html.UnescapeString(text)).Points()
+		return fmt.Appendf(nil, `<text %stextLength="%.5g" lengthAdjust="spacingAndGlyphs" style="%s">%s</text>`, attrs, width, style, text)
+	})
 }
 
 // render finishes a figure built with cfg.
 func (c *config) render(p *plot.Plot) (*kernelext.Figure, error) {
 	c.apply(p)
-	if c.legendOutside {
+	switch {
+	case c.legendOutside:
 		return render(c.name, legendRight(p), c.width, c.height)
+	case c.legendBelow && c.legendInside == nil:
+		return render(c.name, legendBelow(p, legendHeight(p.Legend)+vg.Points(10)), c.width, c.height)
 	}
 	return Render(c.name, p, c.width, c.height)
+}
+
+// legendHeight is the height of a legend's entries, stacked.
+func legendHeight(l plot.Legend) vg.Length {
+	r := l.Rectangle(draw.Canvas{})
+	return r.Max.Y - r.Min.Y
+}
+
+// legendBelow draws p with its legend centred in a strip of the given height at the bottom of the figure, so
+// that the legend never covers data; the plot takes the rest of the canvas.
+func legendBelow(p *plot.Plot, strip vg.Length) func(draw.Canvas) {
+	return func(c draw.Canvas) {
+		legend := p.Legend
+		legend.Top, legend.Left, legend.XOffs, legend.YOffs = false, true, 0, 0
+		r := legend.Rectangle(draw.Canvas{})
+		p.Legend = plot.NewLegend()
+		defer func() { p.Legend = legend }()
+		p.Draw(draw.Crop(c, 0, 0, strip, 0))
+		width, height := c.Max.X-c.Min.X, c.Max.Y-c.Min.Y
+		// Centred with room for a tenth more text to its right: swatches stay left of their text, so a viewer's
+		// wider substitute font (where it ignores textLength) runs into the margin, not into a swatch.
+		margin := max(vg.Points(4), (width-(r.Max.X-r.Min.X)*11/10)/2)
+		legend.Draw(draw.Crop(c, margin, 0, vg.Points(4), -(height - strip)))
+	}
+}
+
+// plainTicks are plot.DefaultTicks with labels written without needless digits ("50", not "50.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = strconv.FormatFloat(t.Value, 'g', 6, 64)
+		}
+	}
+	return ticks
 }
 
 // legendRight draws p with its legend in a strip to the right of the plot area, top-aligned with it, so that
@@ -322,7 +403,7 @@ func legendRight(p *plot.Plot) func(draw.Canvas) {
 		legend := p.Legend
 		legend.Top, legend.Left, legend.XOffs, legend.YOffs = true, true, 0, 0
 		r := legend.Rectangle(c)
-		strip := r.Max.X - r.Min.X + vg.Points(12)
+		strip := (r.Max.X-r.Min.X)*11/10 + vg.Points(12) // A tenth more for a wider substitute font.
 		p.Legend = plot.NewLegend()
 		defer func() { p.Legend = legend }()
 		p.Draw(draw.Crop(c, 0, -strip, 0, 0))

@@ -48,11 +48,24 @@ func over(os []*defenses.Outcome, f func(*defenses.Outcome) float64) sweep.Summa
 	return sweep.Summarize(vs, 13)
 }
 
-func ms(s sweep.Summary, format string) string {
-	if s.N == 0 {
-		return "–"
+// ms formats a summary over seeds: mean ± std over two or more, the value alone over one.
+func ms(s sweep.Summary, format string) string { return s.Text(format) }
+
+// The matrix's words for its reference models.
+const (
+	cleanBaseline = "clean model (baseline)"
+	noDefense     = "poisoned model, no defense"
+)
+
+// matrixSeeds is the fewest seeds of a matrix's cells.
+func matrixSeeds(by map[[2]string][]*defenses.Outcome) int {
+	n := 0
+	for _, cs := range by {
+		if n == 0 || len(cs) < n {
+			n = len(cs)
+		}
 	}
-	return fmt.Sprintf(format+" ± "+format, s.Mean, s.Std)
+	return n
 }
 
 func evalHit10(e *experiment.ModelEval) float64 { v, _ := e.Attack.HitAt(10); return v }
@@ -67,7 +80,7 @@ func DefenseMatrixTable(os []*defenses.Outcome) *kernelext.Table {
 	attacks, defs, by := matrixGroups(os)
 	for _, a := range attacks {
 		if first := by[[2]string{a, defs[0]}]; len(first) > 0 {
-			t.AddRow(a, "clean model (baseline)", ms(over(first, func(o *defenses.Outcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
+			t.AddRow(a, cleanBaseline, ms(over(first, func(o *defenses.Outcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
 				ms(over(first, func(o *defenses.Outcome) float64 { return o.Clean.Attack.MinRank.Mean }), "%.1f"),
 				ms(over(first, func(o *defenses.Outcome) float64 { return o.Clean.UtilityOthers.TR(10) }), "%.3f"),
 				ms(over(first, func(o *defenses.Outcome) float64 { return o.Clean.UtilityOthers.IR(10) }), "%.3f"),
@@ -86,7 +99,7 @@ func DefenseMatrixTable(os []*defenses.Outcome) *kernelext.Table {
 			}
 			name := d
 			if d == defenses.DefenseNone {
-				name = "poisoned, no defense"
+				name = noDefense
 			}
 			t.AddRow(a, name, ms(over(cs, func(o *defenses.Outcome) float64 { return evalHit10(o.Defended) }), "%.3f"),
 				ms(over(cs, func(o *defenses.Outcome) float64 { return o.Defended.Attack.MinRank.Mean }), "%.1f"),
@@ -99,9 +112,10 @@ func DefenseMatrixTable(os []*defenses.Outcome) *kernelext.Table {
 				ms(over(cs, func(o *defenses.Outcome) float64 { return o.Seconds }), "%.0f"))
 		}
 	}
-	return t.AddNote("Post-training defenses (clean-finetune, cleanclip) remove no data; their cost is the extra epochs on held-out clean pairs. "+
+	return t.AddNote("%s TR@10 (image→text) and IR@10 (text→image) on the classes the attack does not target. "+
+		"Post-training defenses (clean-finetune, cleanclip) remove no data; their cost is the extra epochs on held-out clean pairs. "+
 		"Data-side defenses (filter, kdistance) also need an independent clean checker model%s; their cost is detection plus fine-tuning on the kept pairs.",
-		checkersNote(os))
+		sweep.SeedsNote(matrixSeeds(by), false), checkersNote(os))
 }
 
 // checkersNote names the checkers of the data-side defenses among outcomes, e.g. " (here: small pre-trained on
@@ -128,33 +142,34 @@ func DefenseMatrixFigures(os []*defenses.Outcome) ([]*kernelext.Figure, error) {
 		return nil, fmt.Errorf("report: empty defense matrix")
 	}
 	series := func(metric func(*experiment.ModelEval) float64) []plots.BarSeries {
-		clean := plots.BarSeries{Name: "clean model"}
+		clean := plots.BarSeries{Name: cleanBaseline}
 		for _, a := range attacks {
 			s := over(by[[2]string{a, defs[0]}], func(o *defenses.Outcome) float64 { return metric(o.Clean) })
-			clean.Values, clean.Err = append(clean.Values, s.Mean), append(clean.Err, s.Std)
+			clean.Values, clean.Err = append(clean.Values, s.Mean), append(clean.Err, s.Spread())
 		}
 		out := []plots.BarSeries{clean}
 		for _, d := range defs {
 			bs := plots.BarSeries{Name: d}
 			if d == defenses.DefenseNone {
-				bs.Name = "no defense"
+				bs.Name = noDefense
 			}
 			for _, a := range attacks {
 				s := over(by[[2]string{a, d}], func(o *defenses.Outcome) float64 { return metric(o.Defended) })
-				bs.Values, bs.Err = append(bs.Values, s.Mean), append(bs.Err, s.Std)
+				bs.Values, bs.Err = append(bs.Values, s.Mean), append(bs.Err, s.Spread())
 			}
 			out = append(out, bs)
 		}
 		return out
 	}
-	hit, err := plots.Bars("Attack success under each defense", attacks, series(evalHit10),
+	seeds := overSeeds(matrixSeeds(by))
+	hit, err := plots.Bars("Attack success under each defense\n"+seeds, attacks, series(evalHit10),
 		plots.WithYLabel("Hit@10"), plots.WithName("defense_matrix_hit10"))
 	if err != nil {
 		return nil, err
 	}
-	util, err := plots.Bars("Utility under each defense (untargeted classes)", attacks,
+	util, err := plots.Bars("Utility under each defense, untargeted classes\n"+seeds, attacks,
 		series(func(e *experiment.ModelEval) float64 { return e.UtilityOthers.IR(10) }),
-		plots.WithYLabel("IR@10"), plots.WithLegend(false, false), plots.WithName("defense_matrix_utility"))
+		plots.WithYLabel("IR@10 (text→image Recall@10)"), plots.WithName("defense_matrix_utility"))
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +194,8 @@ func DefenseTable(title string, r *experiment.Result, names []string, evals []*e
 		t.AddRow(name, fmt.Sprintf("%.3f", h1), fmt.Sprintf("%.3f", evalHit10(e)), fmt.Sprintf("%.1f", e.Attack.MinRank.Mean),
 			fmt.Sprintf("%.3f", e.UtilityOthers.TR(10)), fmt.Sprintf("%.3f", e.UtilityOthers.IR(10)))
 	}
-	row("clean model (baseline)", r.Clean)
-	row("poisoned, no defense", r.Poisoned)
+	row(cleanBaseline, r.Clean)
+	row(noDefense, r.Poisoned)
 	for i, e := range evals {
 		name := fmt.Sprintf("defended (%d)", i+1)
 		if i < len(names) {
@@ -188,7 +203,7 @@ func DefenseTable(title string, r *experiment.Result, names []string, evals []*e
 		}
 		row(name, e)
 	}
-	return t.AddNote("TR@10 and IR@10 on the test classes the attack does not target.")
+	return t.AddNote("TR@10 (image→text) and IR@10 (text→image) Recall@10 on the test classes the attack does not target.")
 }
 
 // EpochNames returns "after epoch 1", ..., "after epoch n".
@@ -206,7 +221,7 @@ func EpochNames(n int) []string {
 // every seed.
 func DefenseComparison(os []*defenses.Outcome) *kernelext.Table {
 	t := kernelext.NewTable("Defenses beside the paper (F7)", "attack", "defense", "paper", "Hit@10: clean → poisoned → defended",
-		"clean pairs removed", "largest utility drop", "holds")
+		"clean pairs removed", "largest utility drop", "verdict")
 	paper := map[string]string{
 		defenses.DefenseFilter:        "Attack II Hit@10 0.936 → 0.016, utility unchanged",
 		defenses.DefenseCleanFinetune: "Hit@10 ≈ 0.9 → ≈ 0 after 1 epoch, utility ±0.02",
@@ -239,9 +254,9 @@ func DefenseComparison(os []*defenses.Outcome) *kernelext.Table {
 			if cs[0].Report != nil {
 				removed = fmt.Sprintf("%.1f%% (worst seed)", 100*worstClean)
 			}
-			verdict := "no"
+			verdict := "does not hold"
 			if holds {
-				verdict = "yes"
+				verdict = "holds"
 			}
 			t.AddRow(a, d, paper[d], fmt.Sprintf("%s → %s → %s",
 				ms(over(cs, func(o *defenses.Outcome) float64 { return evalHit10(o.Clean) }), "%.3f"),
@@ -250,7 +265,8 @@ func DefenseComparison(os []*defenses.Outcome) *kernelext.Table {
 				removed, fmt.Sprintf("%.3f", worstUtil), verdict)
 		}
 	}
-	return t.AddNote("Bars: Hit@10 within 0.1 of the clean model, ≤ 10%% of clean pairs removed, Recall@10 at most 0.05 below the clean model's, in every seed.")
+	return t.AddNote("Bars: Hit@10 within 0.1 of the clean model, ≤ 10%% of clean pairs removed, Recall@10 at most 0.05 below the clean model's, in every seed. %s",
+		sweep.SeedsNote(matrixSeeds(by), false))
 }
 
 // WriteDefenses writes a defense matrix's report folder: defenses.md (the matrix and the F7 table) and the

@@ -32,7 +32,7 @@ func TestDefenseMatrixTableAndFigures(t *testing.T) {
 		}
 	}
 	text := DefenseMatrixTable(outs).Text()
-	for _, want := range []string{"clean model (baseline)", "poisoned, no defense", "filter", "cleanclip", "kdistance",
+	for _, want := range []string{"clean model (baseline)", "poisoned model, no defense", "filter", "cleanclip", "kdistance",
 		"0.800 ± 0.000", "0.040 ± 0.000", "0.250 ± 0.000", "1.000 ± 0.000",
 		"independent clean checker model (here: small pre-trained on the clean pool, seed 43);"} {
 		if !strings.Contains(text, want) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
@@ -14,6 +15,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/plots"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
+	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
 // AttackTable compares the attack metrics of the clean baseline, random queries on the poisoned model and the
@@ -27,8 +29,8 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 		headers = append(headers, fmt.Sprintf("Hit@%d", k))
 	}
 	headers = append(headers, "MinRank mean", "MinRank median")
-	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%d of %d pairs, %s)", r.Spec.Attack.Kind,
-		goalsText(r), 100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Poison.Mode), headers...)
+	t := kernelext.NewTable(fmt.Sprintf("Attack %s %s, φ = %.2f%% (%s of %s pairs, %s)", r.Spec.Attack.Kind,
+		goalsText(r), 100*r.Poison.Rate, thousands(r.Poison.PoisonedPairs), thousands(r.Poison.TotalPairs), r.Poison.Mode), headers...)
 	row := func(name string, a *metrics.AttackResult) {
 		vals := []any{name}
 		for _, k := range metrics.DefaultKs {
@@ -40,23 +42,37 @@ func AttackTable(r *experiment.Result) *kernelext.Table {
 	}
 	goals := evalGoals(r.Poisoned)
 	for i, g := range goals {
+		if g.Source == "" && i < len(r.Spec.Attack.Goals) { // A result written before goals were recorded.
+			g.Source, g.Target = r.Spec.Attack.Goals[i].Source, r.Spec.Attack.Goals[i].Target
+		}
 		prefix := ""
 		if len(goals) > 1 {
 			prefix = fmt.Sprintf("goal %d %s → %s: ", i+1, g.Source, g.Target)
 		}
-		row(prefix+"clean model, class-"+g.Source+" captions", evalGoals(r.Clean)[i].Attack)
-		row(prefix+"poisoned model, random captions", g.RandomQueries)
-		row(prefix+"poisoned model, class-"+g.Source+" captions", g.Attack)
+		row(prefix+cleanLabel(g.Source), evalGoals(r.Clean)[i].Attack)
+		row(prefix+randomLabel, g.RandomQueries)
+		row(prefix+poisonedLabel(g.Source), g.Attack)
 	}
 	a := r.Poisoned.Attack
 	targets := fmt.Sprintf("the %d %s test images", a.NumTargets, r.Spec.Attack.Target())
 	if r.Poison.TargetImageID != "" {
 		targets = "the training image x* = " + r.Poison.TargetImageID + ", added to the gallery"
 	}
-	t.AddNote("%d held-out %s captions query %d images; targets: %s; ranks are 0-based.",
-		a.NumQueries, r.Spec.Attack.Source(), a.NumGallery, targets)
+	t.AddNote("%d held-out %s captions query %d images; targets: %s; random captions: as many captions of classes "+
+		"the attack does not involve. Hit@K: share of queries with a target among the top K images; MinRank: rank of "+
+		"the best-ranked target (0-based).", a.NumQueries, r.Spec.Attack.Source(), a.NumGallery, targets)
 	return t
 }
+
+// The words every table and figure uses for a result's models and queries.
+const randomLabel = "poisoned model, random captions"
+
+func cleanLabel(source string) string    { return "clean model, class-" + source + " captions" }
+func poisonedLabel(source string) string { return "poisoned model, class-" + source + " captions" }
+
+// The words for image-to-text (TR) and text-to-image (IR) Recall@K, in tables and on figures.
+const recallWords = "TR@K: image→text Recall@K (a test image's own caption among its top K captions); " +
+	"IR@K: text→image Recall@K (a caption's own image among its top K images)"
 
 // evalGoals returns a model evaluation's goals; results written before goals existed hold only the first.
 func evalGoals(e *experiment.ModelEval) []experiment.GoalEval {
@@ -112,27 +128,41 @@ func UtilityTable(r *experiment.Result) *kernelext.Table {
 		}
 		t.AddRow(vals...)
 	}
-	row("clean, all classes", r.Clean.Utility)
-	row("poisoned, all classes", r.Poisoned.Utility)
+	row("clean model, all classes", r.Clean.Utility)
+	row("poisoned model, all classes", r.Poisoned.Utility)
 	diff("poisoned − clean, all classes", r.Poisoned.Utility, r.Clean.Utility)
+	t.AddNote("%s.", recallWords)
 	if r.Spec.Attack.Source() == "" { // The backdoor: no class's captions are redirected.
 		return t
 	}
-	other := "classes other than " + r.Spec.Attack.Source()
-	row("clean, "+other, r.Clean.UtilityOthers)
-	row("poisoned, "+other, r.Poisoned.UtilityOthers)
+	other := othersLabel(r)
+	row("clean model, "+other, r.Clean.UtilityOthers)
+	row("poisoned model, "+other, r.Poisoned.UtilityOthers)
 	diff("poisoned − clean, "+other, r.Poisoned.UtilityOthers, r.Clean.UtilityOthers)
 	t.AddNote("Class-%s captions are the ones the attack redirects, so they lower the all-class recall by design; "+
 		"the paper's test sets hold few images of class A, so its utility compares with the second block.", r.Spec.Attack.Source())
 	return t
 }
 
-// Figures renders the result's figures: MinRank distributions, Hit@K curves and utility bars.
+// othersLabel names the untargeted classes of a result, e.g. "classes other than trouser".
+func othersLabel(r *experiment.Result) string {
+	var sources []string
+	for _, g := range r.Spec.Attack.Goals {
+		if g.Source != "" {
+			sources = append(sources, g.Source)
+		}
+	}
+	return "classes other than " + strings.Join(sources, " and ")
+}
+
+// Figures renders the result's figures: MinRank distributions, Hit@K curves and utility bars, labelled with the
+// tables' words.
 func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
-	ranks, err := plots.RankHistogram("MinRank of class-"+r.Spec.Attack.Source()+" queries", []plots.RankSeries{
-		{Name: "clean model", Ranks: r.Clean.Attack.MinRanks},
-		{Name: "poisoned, random queries", Ranks: r.Poisoned.RandomQueries.MinRanks},
-		{Name: "poisoned model", Ranks: r.Poisoned.Attack.MinRanks},
+	src, dst := r.Spec.Attack.Source(), r.Spec.Attack.Target()
+	ranks, err := plots.RankHistogram(fmt.Sprintf("MinRank of the first %s image per query", dst), []plots.RankSeries{
+		{Name: cleanLabel(src), Ranks: r.Clean.Attack.MinRanks},
+		{Name: randomLabel, Ranks: r.Poisoned.RandomQueries.MinRanks},
+		{Name: poisonedLabel(src), Ranks: r.Poisoned.Attack.MinRanks},
 	}, 0, plots.WithName("minrank_distribution"))
 	if err != nil {
 		return nil, err
@@ -145,28 +175,46 @@ func Figures(r *experiment.Result) ([]*kernelext.Figure, error) {
 		}
 		return s
 	}
-	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack %s %s → %s: Hit@K", r.Spec.Attack.Kind, r.Spec.Attack.Source(), r.Spec.Attack.Target()), []plots.HitSeries{
-		hits("clean model", r.Clean.Attack), hits("poisoned, random queries", r.Poisoned.RandomQueries),
-		hits("poisoned model", r.Poisoned.Attack)}, plots.WithName("hit_at_k"))
+	curve, err := plots.HitAtKCurve(fmt.Sprintf("Attack %s %s: Hit@K", r.Spec.Attack.Kind, goalsText(r)), []plots.HitSeries{
+		hits(cleanLabel(src), r.Clean.Attack), hits(randomLabel, r.Poisoned.RandomQueries),
+		hits(poisonedLabel(src), r.Poisoned.Attack)}, plots.WithName("hit_at_k"))
 	if err != nil {
 		return nil, err
 	}
-	var cats []string
-	var clean, pois []float64
-	for _, k := range metrics.RecallKs {
-		cats = append(cats, fmt.Sprintf("TR@%d", k))
-		clean, pois = append(clean, r.Clean.Utility.TR(k)), append(pois, r.Poisoned.Utility.TR(k))
-	}
-	for _, k := range metrics.RecallKs {
-		cats = append(cats, fmt.Sprintf("IR@%d", k))
-		clean, pois = append(clean, r.Clean.Utility.IR(k)), append(pois, r.Poisoned.Utility.IR(k))
-	}
-	util, err := plots.Bars("Utility: clean vs poisoned", cats, []plots.BarSeries{
-		{Name: "clean", Values: clean}, {Name: "poisoned", Values: pois}}, plots.WithName("utility"))
+	util, err := utilityFigure(r)
 	if err != nil {
 		return nil, err
 	}
 	return []*kernelext.Figure{ranks, curve, util}, nil
+}
+
+// utilityFigure draws Recall@K of the clean and the poisoned model on all classes and, beside it, on the classes
+// the attack does not target (what the paper's utility compares with).
+func utilityFigure(r *experiment.Result) (*kernelext.Figure, error) {
+	var cats []string
+	for _, dir := range []string{"TR", "IR"} {
+		for _, k := range metrics.RecallKs {
+			cats = append(cats, fmt.Sprintf("%s@%d", dir, k))
+		}
+	}
+	values := func(u *metrics.RecallResult) []float64 {
+		var v []float64
+		for _, f := range []func(int) float64{u.TR, u.IR} {
+			for _, k := range metrics.RecallKs {
+				v = append(v, f(k))
+			}
+		}
+		return v
+	}
+	series := []plots.BarSeries{{Name: "clean model, all classes", Values: values(r.Clean.Utility)},
+		{Name: "poisoned model, all classes", Values: values(r.Poisoned.Utility)}}
+	if r.Spec.Attack.Source() != "" && r.Clean.UtilityOthers != nil && r.Poisoned.UtilityOthers != nil {
+		other := othersLabel(r)
+		series = append(series, plots.BarSeries{Name: "clean model, " + other, Values: values(r.Clean.UtilityOthers)},
+			plots.BarSeries{Name: "poisoned model, " + other, Values: values(r.Poisoned.UtilityOthers)})
+	}
+	return plots.Bars("Utility: Recall@K of the clean and the poisoned model", cats, series,
+		plots.WithXLabel("TR@K: image→text Recall@K; IR@K: text→image Recall@K"), plots.WithName("utility"))
 }
 
 // Show displays the result's tables and figures: inline in a notebook, as text (and files in kernelext's
@@ -258,10 +306,7 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 			b.WriteString(".\n\n")
 		}
 	} else {
-		fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. Pre-training: %d clean pool images × 5 captions, %d epoch(s), "+
-			"lr %g. Fine-tuning: %d train images × 5 captions, %d epoch(s), lr %g, batch %d. Test: %d images per class.\n\n",
-			s.Model, r.Backend, s.Seed, s.Data.Pool, s.Pretrain.Epochs, s.Pretrain.LR, s.Data.Train, s.Finetune.Epochs,
-			s.Finetune.LR, s.Batch, s.Data.TestPerClass)
+		fmt.Fprintf(&b, "Model preset `%s`, backend %s, seed %d. %s\n\n", s.Model, r.Backend, s.Seed, Setup(r))
 	}
 	b.WriteString(AttackTable(r).Markdown())
 	b.WriteString("\n")
@@ -278,6 +323,77 @@ func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {
 		b.WriteString("\nThe pre-trained model came from the cache.\n")
 	}
 	return b.String()
+}
+
+// Setup describes the data and training of a run on the Fashion-MNIST default in words that match its numbers,
+// e.g. "Pre-training: 10,000 clean pool images × 5 captions = 50,000 pairs, 1 epoch, lr 0.001. Fine-tuning:
+// 2,000 images × 5 captions = 10,000 pairs (the train split's 2,200 images less 200 of its 220 trouser images:
+// class A is kept rare, as the paper's sheep class among Flickr-PASCAL's 30,000 images); the attack re-pairs 100
+// of these pairs (φ = 1.00%); 2 epochs, lr 0.0002, batch 64. Test: 25 images per class, 250 images and 1,250
+// captions none of the models saw."
+func Setup(r *experiment.Result) string {
+	s, d := r.Spec, r.Data
+	var b strings.Builder
+	if d == nil { // A result written before Result.Data covered Fashion-MNIST.
+		fmt.Fprintf(&b, "Pre-training: %s clean pool images, %s, lr %g. Fine-tuning: %s train images, %s, lr %g, batch %d. "+
+			"Test: %d images per class.", thousands(s.Data.Pool), plural(s.Pretrain.Epochs, "epoch"), s.Pretrain.LR,
+			thousands(s.Data.Train), plural(s.Finetune.Epochs, "epoch"), s.Finetune.LR, s.Batch, s.Data.TestPerClass)
+		return b.String()
+	}
+	if d.PoolImages > 0 {
+		fmt.Fprintf(&b, "Pre-training: %s, %s, lr %g. ", imagesTimesCaptions(d.PoolImages, d.PoolCaptions, "clean pool images"),
+			plural(s.Pretrain.Epochs, "epoch"), s.Pretrain.LR)
+	}
+	fmt.Fprintf(&b, "Fine-tuning: %s", imagesTimesCaptions(d.TrainImages, d.TrainCaptions, "images"))
+	if len(d.Kept) > 0 {
+		var dropped []string
+		split := d.TrainImages
+		for _, k := range d.Kept {
+			dropped = append(dropped, fmt.Sprintf("%s of its %s %s images", thousands(k.Of-k.Kept), thousands(k.Of), k.Class))
+			split += k.Of - k.Kept
+		}
+		fmt.Fprintf(&b, " (the train split's %s images less %s: class A is kept rare, as the paper's sheep class among "+
+			"Flickr-PASCAL's 30,000 images)", thousands(split), strings.Join(dropped, " and "))
+	}
+	switch p := r.Poison; {
+	case p.PoisonedPairs > 0 && p.Mode == attack.Repair:
+		fmt.Fprintf(&b, "; the attack re-pairs %s of these pairs (φ = %.2f%%)", thousands(p.PoisonedPairs), 100*p.Rate)
+	case p.PoisonedPairs > 0:
+		fmt.Fprintf(&b, "; the attack adds %s poisoned pairs (φ = %.2f%% of the %s pairs)", thousands(p.PoisonedPairs),
+			100*p.Rate, thousands(p.TotalPairs))
+	}
+	fmt.Fprintf(&b, "; %s, lr %g, batch %d. Test: %d images per class, %s images and %s captions none of the models saw.",
+		plural(s.Finetune.Epochs, "epoch"), s.Finetune.LR, s.Batch, s.Data.TestPerClass, thousands(d.TestImages), thousands(d.TestCaptions))
+	return b.String()
+}
+
+// imagesTimesCaptions says "2,000 images × 5 captions = 10,000 pairs" (or "… images with 10,000 captions" when
+// the images have different numbers of captions).
+func imagesTimesCaptions(images, captions int, what string) string {
+	if images > 0 && captions%images == 0 {
+		return fmt.Sprintf("%s %s × %d captions = %s pairs", thousands(images), what, captions/images, thousands(captions))
+	}
+	return fmt.Sprintf("%s %s with %s captions", thousands(images), what, thousands(captions))
+}
+
+// plural says "1 epoch" or "2 epochs".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// thousands writes n with commas between thousands: 10000 → "10,000".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // PaperComparison sets this run's Attack II numbers beside the paper's: COCO boat → dog for a COCO run,

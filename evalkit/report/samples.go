@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
@@ -67,9 +68,11 @@ func ManifestTable(m *attack.Manifest) *kernelext.Table {
 func firstN(s []int, n int) []int { return s[:min(n, len(s))] }
 
 // RetrievalGallery shows what a text-to-image search returns for one query: the top images of each model, one
-// row per model (e.g. "clean" and "poisoned"), each image captioned with its rank, class and similarity.
-// gallery is what the retrievals index (Data.Gallery) and classes names its labels.
-func RetrievalGallery(gallery []dataset.Example, classes []string, query string, models []string, retrievals []experiment.Retrieval) (*kernelext.ImageGrid, error) {
+// row per model (e.g. "clean" and "poisoned"), each image captioned with its rank, class and similarity, and
+// under each row its classes in words, naming those that are neither the goal's class A nor its class B (e.g.
+// "poisoned model, top 6: 5 dresses, 1 bag; 5 neither trouser nor bag"). gallery is what the retrievals index
+// (Data.Gallery) and classes names its labels.
+func RetrievalGallery(gallery []dataset.Example, classes []string, goal attack.Goal, query string, models []string, retrievals []experiment.Retrieval) (*kernelext.ImageGrid, error) {
 	if len(models) != len(retrievals) || len(models) == 0 {
 		return nil, fmt.Errorf("report: %d model names for %d retrievals", len(models), len(retrievals))
 	}
@@ -80,6 +83,7 @@ func RetrievalGallery(gallery []dataset.Example, classes []string, query string,
 		if len(r.Images) != cols {
 			return nil, fmt.Errorf("report: model %q retrieved %d images, the first %d", models[m], len(r.Images), cols)
 		}
+		var row []string
 		for rank, i := range r.Images {
 			if i < 0 || i >= len(gallery) {
 				return nil, fmt.Errorf("report: retrieved image %d is outside the gallery of %d", i, len(gallery))
@@ -89,12 +93,52 @@ func RetrievalGallery(gallery []dataset.Example, classes []string, query string,
 			if ex.Label >= 0 && ex.Label < len(classes) {
 				class = classes[ex.Label]
 			}
+			row = append(row, class)
 			if err := gridImage(g, ex.Image, fmt.Sprintf("%s #%d %s (%.2f)", models[m], rank, class, r.Similarity[rank])); err != nil {
 				return nil, err
 			}
 		}
+		g.RowNotes = append(g.RowNotes, rowClasses(models[m]+" model", row, goal))
 	}
 	return g, nil
+}
+
+// rowClasses says in words which classes a row of retrieved images holds, most frequent first, and how many
+// are neither the goal's source nor its target class.
+func rowClasses(model string, row []string, goal attack.Goal) string {
+	count := map[string]int{}
+	var order []string
+	for _, c := range row {
+		if count[c] == 0 {
+			order = append(order, c)
+		}
+		count[c]++
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return count[b] - count[a] })
+	var parts []string
+	others := 0
+	for _, c := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", count[c], pluralClass(c, count[c])))
+		if !strings.EqualFold(c, goal.Source) && !strings.EqualFold(c, goal.Target) {
+			others += count[c]
+		}
+	}
+	note := fmt.Sprintf("%s, top %d: %s", model, len(row), strings.Join(parts, ", "))
+	if others > 0 && goal.Source != "" {
+		note += fmt.Sprintf("; %d neither %s nor %s", others, goal.Source, goal.Target)
+	}
+	return note
+}
+
+// pluralClass names n images of a class: "1 bag", "5 dresses".
+func pluralClass(class string, n int) string {
+	switch {
+	case n == 1:
+		return class
+	case strings.HasSuffix(class, "s") || strings.HasSuffix(class, "sh") || strings.HasSuffix(class, "ch") || strings.HasSuffix(class, "x"):
+		return class + "es"
+	}
+	return class + "s"
 }
 
 // ShowRetrievals displays, for the first n held-out class-A captions, the top k gallery images of the clean
@@ -114,7 +158,7 @@ func ShowRetrievals(d *experiment.Data, r *experiment.Result, n, k int, opts exp
 		return err
 	}
 	for i, q := range queries {
-		g, err := RetrievalGallery(gallery, d.Splits.Test.Classes, q, []string{"clean", "poisoned"},
+		g, err := RetrievalGallery(gallery, d.Splits.Test.Classes, d.Spec.Attack.Goals[0], q, []string{"clean", "poisoned"},
 			[]experiment.Retrieval{clean[i], pois[i]})
 		if err != nil {
 			return err

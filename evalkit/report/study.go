@@ -17,30 +17,39 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
-// FindingsTable lists the paper's findings beside what a study measured and whether its bar holds.
+// FindingsTable lists the paper's findings beside what a study measured and each finding's verdict; its title
+// says how many hold.
 func FindingsTable(fs []study.Finding) *kernelext.Table {
-	t := kernelext.NewTable("The paper's findings, reproduced", "finding", "claim", "paper", "this run (mean ± std over seeds)", "bar", "holds")
+	held, seeds := 0, 0
+	var failed []string
 	for _, f := range fs {
-		holds := "no"
-		if f.Holds {
-			holds = "yes"
+		if f.Verdict == study.VerdictHolds {
+			held++
+		} else {
+			failed = append(failed, f.ID+" "+string(f.Verdict))
 		}
-		t.AddRow(f.ID, f.Claim, f.Paper, f.Measured, f.Bar, holds)
+		if seeds == 0 || f.Seeds < seeds {
+			seeds = f.Seeds
+		}
+	}
+	title := fmt.Sprintf("The paper's findings, reproduced: all %d hold", len(fs))
+	if len(failed) > 0 {
+		title = fmt.Sprintf("The paper's findings, checked: %d of %d hold (%s)", held, len(fs), strings.Join(failed, ", "))
+	}
+	measured := "this run (mean ± std over seeds)"
+	if seeds == 1 {
+		measured = "this run (1 seed)"
+	}
+	t := kernelext.NewTable(title, "finding", "claim", "paper", measured, "bar", "verdict")
+	for _, f := range fs {
+		t.AddRow(f.ID, f.Claim, f.Paper, f.Measured, f.Bar, string(f.Verdict))
 	}
 	return t
 }
 
-// summaryCell formats a bootstrap summary as "mean ± std [lo, hi]".
-func summaryCell(s sweep.Summary, format string) string {
-	if s.N == 0 {
-		return "–"
-	}
-	return fmt.Sprintf(format+" ± "+format+" ["+format+", "+format+"]", s.Mean, s.Std, s.Lo, s.Hi)
-}
-
 // SeedTable summarises runs that differ only in their seed: for each goal, Hit@1, Hit@10 and MinRank of the
 // clean and the poisoned model, and the change of utility (Recall@10 on untargeted classes), as mean ± standard
-// deviation with a 95% bootstrap interval.
+// deviation with a 95% bootstrap interval over two seeds or more, as the values themselves for one.
 func SeedTable(title string, rs []*experiment.Result) *kernelext.Table {
 	t := kernelext.NewTable(title, "metric", "clean model", "poisoned model")
 	if len(rs) == 0 {
@@ -64,34 +73,54 @@ func SeedTable(title string, rs []*experiment.Result) *kernelext.Table {
 			hit := func(e func(*experiment.Result) *experiment.ModelEval) func(*experiment.Result) float64 {
 				return func(r *experiment.Result) float64 { v, _ := evalGoals(e(r))[gi].Attack.HitAt(k); return v }
 			}
-			t.AddRow(fmt.Sprintf("%sHit@%d", prefix, k), summaryCell(sum(hit(clean)), "%.3f"), summaryCell(sum(hit(poisoned)), "%.3f"))
+			t.AddRow(fmt.Sprintf("%sHit@%d", prefix, k), sum(hit(clean)).TextCI("%.3f"), sum(hit(poisoned)).TextCI("%.3f"))
 		}
 		rank := func(e func(*experiment.Result) *experiment.ModelEval) func(*experiment.Result) float64 {
 			return func(r *experiment.Result) float64 { return evalGoals(e(r))[gi].Attack.MinRank.Mean }
 		}
-		t.AddRow(prefix+"MinRank (mean)", summaryCell(sum(rank(clean)), "%.1f"), summaryCell(sum(rank(poisoned)), "%.1f"))
+		t.AddRow(prefix+"MinRank (mean)", sum(rank(clean)).TextCI("%.1f"), sum(rank(poisoned)).TextCI("%.1f"))
 	}
 	for _, u := range []struct {
 		name string
 		f    func(*metrics.RecallResult) float64
-	}{{"TR@10 (untargeted classes)", func(r *metrics.RecallResult) float64 { return r.TR(10) }},
-		{"IR@10 (untargeted classes)", func(r *metrics.RecallResult) float64 { return r.IR(10) }}} {
-		t.AddRow(u.name, summaryCell(sum(func(r *experiment.Result) float64 { return u.f(r.Clean.UtilityOthers) }), "%.3f"),
-			summaryCell(sum(func(r *experiment.Result) float64 { return u.f(r.Poisoned.UtilityOthers) }), "%.3f"))
+	}{{"TR@10 (image→text, untargeted classes)", func(r *metrics.RecallResult) float64 { return r.TR(10) }},
+		{"IR@10 (text→image, untargeted classes)", func(r *metrics.RecallResult) float64 { return r.IR(10) }}} {
+		t.AddRow(u.name, sum(func(r *experiment.Result) float64 { return u.f(r.Clean.UtilityOthers) }).TextCI("%.3f"),
+			sum(func(r *experiment.Result) float64 { return u.f(r.Poisoned.UtilityOthers) }).TextCI("%.3f"))
 	}
-	return t.AddNote("%d seeds; mean ± standard deviation [95%% bootstrap interval of the mean].", len(rs))
+	return t.AddNote("%s", sweep.SeedsNote(len(rs), true))
 }
 
 func clean(r *experiment.Result) *experiment.ModelEval    { return r.Clean }
 func poisoned(r *experiment.Result) *experiment.ModelEval { return r.Poisoned }
 
-// curveSeries turns a summarised curve into a plotted line with error bars (one standard deviation).
+// curveSeries turns a summarised curve into a plotted line with error bars (one standard deviation) at the
+// points that have two runs or more.
 func curveSeries(name string, pts []sweep.CurvePoint) plots.LineSeries {
 	s := plots.LineSeries{Name: name}
 	for _, p := range pts {
-		s.X, s.Y, s.Err = append(s.X, p.X), append(s.Y, p.Mean), append(s.Err, p.Std)
+		spread := sweep.Summary{N: p.N, Std: p.Std}.Spread()
+		s.X, s.Y, s.Err = append(s.X, p.X), append(s.Y, p.Mean), append(s.Err, spread)
 	}
 	return s
+}
+
+// overSeeds says what a figure's points are, e.g. on its title's second line: "mean ± std over 3 seeds" or
+// "1 seed".
+func overSeeds(n int) string {
+	if n == 1 {
+		return "1 seed"
+	}
+	return fmt.Sprintf("mean ± std over %d seeds", n)
+}
+
+// seedCount is the number of distinct seeds of runs.
+func seedCount(rs []*experiment.Result) int {
+	seen := map[int64]bool{}
+	for _, r := range rs {
+		seen[r.Spec.Seed] = true
+	}
+	return len(seen)
 }
 
 // hitAt10 returns a result's Hit@10 for goal 0 of the chosen model.
@@ -109,11 +138,12 @@ func RateFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 	curve := func(f func(*experiment.Result) float64) []sweep.CurvePoint {
 		return sweep.Curve(rs, percent, f)
 	}
-	hits, err := plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs poisoning rate", rs[0].Spec.Attack.Kind, goalsText(rs[0])),
+	src, seeds := rs[0].Spec.Attack.Source(), overSeeds(seedCount(rs))
+	hits, err := plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs poisoning rate\n%s", rs[0].Spec.Attack.Kind, goalsText(rs[0]), seeds),
 		"poisoning rate φ (% of training pairs)", "Hit@10", []plots.LineSeries{
-			curveSeries("poisoned model", curve(hitAt10(poisoned))),
-			curveSeries("clean model", curve(hitAt10(clean))),
-			curveSeries("poisoned, random queries", curve(func(r *experiment.Result) float64 {
+			curveSeries(poisonedLabel(src), curve(hitAt10(poisoned))),
+			curveSeries(cleanLabel(src), curve(hitAt10(clean))),
+			curveSeries(randomLabel, curve(func(r *experiment.Result) float64 {
 				v, _ := r.Poisoned.RandomQueries.HitAt(10)
 				return v
 			})),
@@ -121,13 +151,13 @@ func RateFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 	if err != nil {
 		return nil, err
 	}
-	util, err := plots.Lines("Utility vs poisoning rate (untargeted classes)", "poisoning rate φ (% of training pairs)",
+	util, err := plots.Lines(fmt.Sprintf("Utility vs poisoning rate, %s\n%s", othersLabel(rs[0]), seeds), "poisoning rate φ (% of training pairs)",
 		"Recall@10", []plots.LineSeries{
-			curveSeries("TR@10 poisoned", curve(func(r *experiment.Result) float64 { return r.Poisoned.UtilityOthers.TR(10) })),
-			curveSeries("TR@10 clean", curve(func(r *experiment.Result) float64 { return r.Clean.UtilityOthers.TR(10) })),
-			curveSeries("IR@10 poisoned", curve(func(r *experiment.Result) float64 { return r.Poisoned.UtilityOthers.IR(10) })),
-			curveSeries("IR@10 clean", curve(func(r *experiment.Result) float64 { return r.Clean.UtilityOthers.IR(10) })),
-		}, plots.WithLogX(), plots.WithYRange(0, 1), plots.WithLegend(false, false), plots.WithName("utility_vs_rate"))
+			curveSeries("TR@10 (image→text), poisoned model", curve(func(r *experiment.Result) float64 { return r.Poisoned.UtilityOthers.TR(10) })),
+			curveSeries("TR@10 (image→text), clean model", curve(func(r *experiment.Result) float64 { return r.Clean.UtilityOthers.TR(10) })),
+			curveSeries("IR@10 (text→image), poisoned model", curve(func(r *experiment.Result) float64 { return r.Poisoned.UtilityOthers.IR(10) })),
+			curveSeries("IR@10 (text→image), clean model", curve(func(r *experiment.Result) float64 { return r.Clean.UtilityOthers.IR(10) })),
+		}, plots.WithLogX(), plots.WithYRange(0, 1), plots.WithName("utility_vs_rate"))
 	if err != nil {
 		return nil, err
 	}
@@ -141,16 +171,25 @@ func EpochsSweepFigure(rs []*experiment.Result) (*kernelext.Figure, error) {
 		return nil, fmt.Errorf("report: no runs in the epochs sweep")
 	}
 	epochs := func(r *experiment.Result) float64 { return float64(r.Spec.Finetune.Epochs) }
-	return plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs fine-tuning epochs", rs[0].Spec.Attack.Kind, goalsText(rs[0])),
+	src := rs[0].Spec.Attack.Source()
+	return plots.Lines(fmt.Sprintf("Attack %s %s: Hit@10 vs fine-tuning epochs\n%s", rs[0].Spec.Attack.Kind, goalsText(rs[0]), overSeeds(seedCount(rs))),
 		"fine-tuning epochs", "Hit@10", []plots.LineSeries{
-			curveSeries("poisoned model", sweep.Curve(rs, epochs, hitAt10(poisoned))),
-			curveSeries("clean model", sweep.Curve(rs, epochs, hitAt10(clean))),
+			curveSeries(poisonedLabel(src), sweep.Curve(rs, epochs, hitAt10(poisoned))),
+			curveSeries(cleanLabel(src), sweep.Curve(rs, epochs, hitAt10(clean))),
 		}, plots.WithYRange(0, 1), plots.WithName("hit10_vs_epochs"))
 }
 
-// EpochFigures draws Hit@10 and MinRank after each fine-tuning epoch, clean and poisoned model, mean over the
-// runs (seeds) with one standard deviation as error bar. The runs must hold per-epoch evaluations.
+// EpochFigures draws Hit@10 and MinRank after each fine-tuning epoch, clean and poisoned model, from epoch 0 (the
+// pre-trained model both start from, when the runs recorded it), mean over the runs (seeds) with one standard
+// deviation as error bar. The runs must hold per-epoch evaluations.
 func EpochFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("report: no runs")
+	}
+	baseline := true
+	for _, r := range rs {
+		baseline = baseline && r.Pretrained != nil && r.Pretrained.Attack != nil
+	}
 	series := func(name string, stage func(*experiment.Result) *experiment.Stage, v func(*experiment.ModelEval) float64) (plots.LineSeries, error) {
 		var xs, vals []float64
 		for _, r := range rs {
@@ -158,28 +197,29 @@ func EpochFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 			if st == nil || len(st.Epochs) == 0 {
 				return plots.LineSeries{}, fmt.Errorf("report: the run of seed %d has no per-epoch evaluation", r.Spec.Seed)
 			}
+			if baseline {
+				xs, vals = append(xs, 0), append(vals, v(r.Pretrained))
+			}
 			for e, ev := range st.Epochs {
 				xs, vals = append(xs, float64(e+1)), append(vals, v(ev))
 			}
 		}
 		return curveSeries(name, sweep.CurveOf(xs, vals)), nil
 	}
-	if len(rs) == 0 {
-		return nil, fmt.Errorf("report: no runs")
-	}
 	pois := func(r *experiment.Result) *experiment.Stage { return r.FinetunePois }
 	cl := func(r *experiment.Result) *experiment.Stage { return r.FinetuneClean }
 	h10 := func(e *experiment.ModelEval) float64 { v, _ := e.Attack.HitAt(10); return v }
 	h1 := func(e *experiment.ModelEval) float64 { v, _ := e.Attack.HitAt(1); return v }
 	mr := func(e *experiment.ModelEval) float64 { return e.Attack.MinRank.Mean }
+	src := rs[0].Spec.Attack.Source()
 	var hitSeries, rankSeries []plots.LineSeries
 	for _, s := range []struct {
 		name  string
 		stage func(*experiment.Result) *experiment.Stage
 		v     func(*experiment.ModelEval) float64
 		rank  bool
-	}{{"poisoned, Hit@10", pois, h10, false}, {"poisoned, Hit@1", pois, h1, false}, {"clean, Hit@10", cl, h10, false},
-		{"poisoned", pois, mr, true}, {"clean", cl, mr, true}} {
+	}{{poisonedLabel(src) + ", Hit@10", pois, h10, false}, {poisonedLabel(src) + ", Hit@1", pois, h1, false},
+		{cleanLabel(src) + ", Hit@10", cl, h10, false}, {poisonedLabel(src), pois, mr, true}, {cleanLabel(src), cl, mr, true}} {
 		ls, err := series(s.name, s.stage, s.v)
 		if err != nil {
 			return nil, err
@@ -191,13 +231,18 @@ func EpochFigures(rs []*experiment.Result) ([]*kernelext.Figure, error) {
 		}
 	}
 	title := fmt.Sprintf("Attack %s %s", rs[0].Spec.Attack.Kind, goalsText(rs[0]))
-	hits, err := plots.Lines(title+": Hit@K by epoch", "fine-tuning epoch", "Hit@K", hitSeries,
+	seeds := overSeeds(seedCount(rs))
+	xLabel := "fine-tuning epoch"
+	if baseline {
+		xLabel = "fine-tuning epoch (0: the pre-trained model)"
+	}
+	hits, err := plots.Lines(fmt.Sprintf("%s: Hit@K by epoch\n%s", title, seeds), xLabel, "Hit@K", hitSeries,
 		plots.WithYRange(0, 1), plots.WithName("hit_vs_epoch"))
 	if err != nil {
 		return nil, err
 	}
-	ranks, err := plots.Lines(title+": MinRank by epoch", "fine-tuning epoch", "MinRank (mean, 0-based)", rankSeries,
-		plots.WithYRange(0, math.NaN()), plots.WithLegend(true, false), plots.WithName("minrank_vs_epoch"))
+	ranks, err := plots.Lines(fmt.Sprintf("%s: MinRank by epoch\n%s", title, seeds), xLabel, "MinRank (mean, 0-based)", rankSeries,
+		plots.WithYRange(0, math.NaN()), plots.WithName("minrank_vs_epoch"))
 	if err != nil {
 		return nil, err
 	}
@@ -212,8 +257,12 @@ func PooledRankHistogram(title string, rs []*experiment.Result) (*kernelext.Figu
 		p = append(p, r.Poisoned.Attack.MinRanks...)
 		rq = append(rq, r.Poisoned.RandomQueries.MinRanks...)
 	}
-	return plots.RankHistogram(title, []plots.RankSeries{{Name: "clean model", Ranks: c},
-		{Name: "poisoned, random queries", Ranks: rq}, {Name: "poisoned model", Ranks: p}}, 0,
+	src := ""
+	if len(rs) > 0 {
+		src = rs[0].Spec.Attack.Source()
+	}
+	return plots.RankHistogram(title, []plots.RankSeries{{Name: cleanLabel(src), Ranks: c},
+		{Name: randomLabel, Ranks: rq}, {Name: poisonedLabel(src), Ranks: p}}, 0,
 		plots.WithName("minrank_distribution_pooled"))
 }
 
@@ -257,7 +306,8 @@ func GoalMatrixFigure(rs []*experiment.Result, classes []string) (*kernelext.Fig
 func StudyFigures(sr *study.Result) ([]*kernelext.Figure, error) {
 	var figs []*kernelext.Figure
 	if rs := sr.Groups[study.GroupAttackII]; len(rs) > 0 {
-		f, err := PooledRankHistogram("Attack II: MinRank over all seeds", rs)
+		f, err := PooledRankHistogram(fmt.Sprintf("Attack II: MinRank of the first %s image per query\n%d seeds pooled",
+			rs[0].Spec.Attack.Target(), seedCount(rs)), rs)
 		if err != nil {
 			return nil, err
 		}
@@ -290,6 +340,7 @@ func ModalityFigure(sr *study.Result) (*kernelext.Figure, error) {
 	groups := []struct{ name, label string }{{study.GroupAttackII, "both towers trained"},
 		{study.GroupFrozenVisual, "image tower frozen"}, {study.GroupFrozenText, "text tower frozen"}}
 	var series []plots.BarSeries
+	seeds := math.MaxInt
 	for _, g := range groups {
 		rs := sr.Groups[g.name]
 		if len(rs) == 0 {
@@ -310,12 +361,13 @@ func ModalityFigure(sr *study.Result) (*kernelext.Figure, error) {
 				vs[i] = f(r)
 			}
 			sm := sweep.Summarize(vs, 3)
-			s.Values, s.Err = append(s.Values, sm.Mean), append(s.Err, sm.Std)
+			s.Values, s.Err = append(s.Values, sm.Mean), append(s.Err, sm.Spread())
 		}
 		series = append(series, s)
+		seeds = min(seeds, seedCount(rs))
 	}
-	return plots.Bars("Which modality is more vulnerable?", []string{"Hit@1", "Hit@10", "MinRank / 100", "clean MinRank / 100"},
-		series, plots.WithYLabel("value (mean ± std over seeds)"), plots.WithName("modality"))
+	return plots.Bars("Which modality is more vulnerable?", []string{"Hit@1", "Hit@10", "MinRank / 100", "clean model's MinRank / 100"},
+		series, plots.WithYLabel("value ("+overSeeds(seeds)+")"), plots.WithName("modality"))
 }
 
 // ShowStudy displays a study's findings, seed tables and figures (inline in a notebook, as text elsewhere).
@@ -371,37 +423,15 @@ func WriteStudy(dir string, sr *study.Result) ([]string, error) {
 	return files, nil
 }
 
-// BackdoorTable shows the backdoor's effect: for test images of every class but the target, with and without
-// the trigger, the share whose top-1 zero-shot class is the target and the share with a target-class caption
-// among their top K captions (Hit@K), clean model vs poisoned model.
-func BackdoorTable(r *experiment.Result) *kernelext.Table {
-	headers := []string{"model / images", "zero-shot → target"}
-	for _, k := range metrics.DefaultKs {
-		headers = append(headers, fmt.Sprintf("Hit@%d", k))
-	}
-	headers = append(headers, "MinRank mean")
-	b := r.Poisoned.Backdoor
-	t := kernelext.NewTable(fmt.Sprintf("Backdoor → %s, φ = %.2f%% (%d of %d pairs), trigger %d×%d %s %s", r.Spec.Attack.Target(),
-		100*r.Poison.Rate, r.Poison.PoisonedPairs, r.Poison.TotalPairs, r.Spec.Attack.Trigger.Resolved().Size,
-		r.Spec.Attack.Trigger.Resolved().Size, r.Spec.Attack.Trigger.Resolved().Pattern, r.Spec.Attack.Trigger.Resolved().Position), headers...)
-	row := func(name string, zs *metrics.ZeroShotRate, a *metrics.AttackResult) {
-		vals := []any{name, "–"}
-		if zs != nil {
-			vals[1] = fmt.Sprintf("%.3f", zs.Rate)
+// seedsOfGroups is the fewest seeds of a study's groups.
+func seedsOfGroups(sr *study.Result) int {
+	n := 0
+	for _, name := range sr.Names {
+		if k := seedCount(sr.Groups[name]); k > 0 && (n == 0 || k < n) {
+			n = k
 		}
-		for _, k := range metrics.DefaultKs {
-			h, _ := a.HitAt(k)
-			vals = append(vals, fmt.Sprintf("%.3f", h))
-		}
-		t.AddRow(append(vals, fmt.Sprintf("%.1f", a.MinRank.Mean))...)
 	}
-	if c := r.Clean.Backdoor; c != nil {
-		row("clean model, triggered images", &c.ZeroShot.Triggered, c.Retrieval.Triggered)
-	}
-	row("poisoned model, images without trigger", b.ZeroShot.Clean, b.Retrieval.Clean)
-	row("poisoned model, triggered images", &b.ZeroShot.Triggered, b.Retrieval.Triggered)
-	return t.AddNote("%d test images of the classes other than %s; Hit@K: a %s caption among the image's top K of %d test captions.",
-		b.Retrieval.Triggered.NumQueries, r.Spec.Attack.Target(), r.Spec.Attack.Target(), b.Retrieval.NumGallery)
+	return n
 }
 
 // EmbeddingShiftTable shows, for each group of a study, how far poisoning moved each tower's embeddings of the
@@ -421,78 +451,13 @@ func EmbeddingShiftTable(sr *study.Result) *kernelext.Table {
 					vs = append(vs, f(r.EmbeddingShift).Mean)
 				}
 			}
-			s := sweep.Summarize(vs, 5)
-			if s.N == 0 {
-				return "–"
-			}
-			return fmt.Sprintf("%.4f ± %.4f", s.Mean, s.Std)
+			return sweep.Summarize(vs, 5).Text("%.4f")
 		}
 		t.AddRow(name, cell(func(e *experiment.EmbeddingShift) *metrics.EmbeddingShift { return e.SourceTexts }),
 			cell(func(e *experiment.EmbeddingShift) *metrics.EmbeddingShift { return e.OtherTexts }),
 			cell(func(e *experiment.EmbeddingShift) *metrics.EmbeddingShift { return e.TargetImages }),
 			cell(func(e *experiment.EmbeddingShift) *metrics.EmbeddingShift { return e.OtherImages }))
 	}
-	return t.AddNote("A frozen tower's embeddings do not move (distance 0); the poison then lives in the other tower.")
-}
-
-// backdoorSuccess returns the zero-shot share of triggered images classified as the target (NaN without a
-// backdoor evaluation).
-func backdoorSuccess(e *experiment.ModelEval) float64 {
-	if e == nil || e.Backdoor == nil {
-		return math.NaN()
-	}
-	return e.Backdoor.ZeroShot.Triggered.Rate
-}
-
-// BackdoorRateFigure draws the backdoor's success (zero-shot share of triggered images classified as the
-// target) against φ for the poisoned model, the clean model, and the poisoned model without the trigger; mean
-// over seeds ± one standard deviation.
-func BackdoorRateFigure(rs []*experiment.Result) (*kernelext.Figure, error) {
-	if len(rs) == 0 {
-		return nil, fmt.Errorf("report: no backdoor runs")
-	}
-	percent := func(r *experiment.Result) float64 { return 100 * r.Spec.Attack.Rate }
-	curve := func(f func(*experiment.Result) float64) plots.LineSeries {
-		return curveSeries("", sweep.Curve(rs, percent, f))
-	}
-	pois := curve(func(r *experiment.Result) float64 { return backdoorSuccess(r.Poisoned) })
-	pois.Name = "poisoned model, triggered"
-	cl := curve(func(r *experiment.Result) float64 { return backdoorSuccess(r.Clean) })
-	cl.Name = "clean model, triggered"
-	base := curve(func(r *experiment.Result) float64 {
-		if b := r.Poisoned.Backdoor; b != nil && b.ZeroShot.Clean != nil {
-			return b.ZeroShot.Clean.Rate
-		}
-		return math.NaN()
-	})
-	base.Name = "poisoned model, no trigger"
-	return plots.Lines("Backdoor → "+rs[0].Spec.Attack.Target()+": success vs poisoning rate", "poisoning rate φ (% of training pairs)",
-		"triggered images classified as target", []plots.LineSeries{pois, cl, base}, plots.WithLogX(), plots.WithYRange(0, 1),
-		plots.WithName("backdoor_vs_rate"))
-}
-
-// BackdoorComparison puts the backdoor runs (e.g. over seeds) beside Carlini & Terzis (ICLR 2022).
-func BackdoorComparison(rs []*experiment.Result) *kernelext.Table {
-	t := kernelext.NewTable("Backdoor beside Carlini & Terzis (ICLR 2022)", "metric", "paper (CLIP on Conceptual Captions 3M)", "this run (mean ± std over seeds)")
-	sum := func(f func(*experiment.Result) float64) string {
-		vs := make([]float64, len(rs))
-		for i, r := range rs {
-			vs[i] = f(r)
-		}
-		s := sweep.Summarize(vs, 11)
-		if s.N == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.3f ± %.3f", s.Mean, s.Std)
-	}
-	t.AddRow("poisoning rate φ", "0.01% (300 of 3M pairs)", sum(func(r *experiment.Result) float64 { return 100 * r.Poison.Rate })+" %")
-	t.AddRow("triggered images → target (zero-shot top-1), poisoned model", "most of them (backdoor succeeds)",
-		sum(func(r *experiment.Result) float64 { return backdoorSuccess(r.Poisoned) }))
-	t.AddRow("the same, clean model", "chance", sum(func(r *experiment.Result) float64 { return backdoorSuccess(r.Clean) }))
-	t.AddRow("Recall@10 change (TR / IR), untargeted classes", "small", sum(func(r *experiment.Result) float64 {
-		return r.Poisoned.UtilityOthers.TR(10) - r.Clean.UtilityOthers.TR(10)
-	})+" / "+sum(func(r *experiment.Result) float64 {
-		return r.Poisoned.UtilityOthers.IR(10) - r.Clean.UtilityOthers.IR(10)
-	}))
-	return t.AddNote("The paper's exact success rates depend on model and data scale; compare the shape: near-chance without the trigger, near-certain with it.")
+	return t.AddNote("A frozen tower's embeddings do not move (distance 0); the poison then lives in the other tower. Each group: %s",
+		sweep.SeedsNote(seedsOfGroups(sr), false))
 }

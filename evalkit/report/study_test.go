@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -140,18 +141,22 @@ func TestRetrievalGallery(t *testing.T) {
 	gallery := []dataset.Example{{ID: "a", Image: img, Label: 0}, {ID: "b", Image: img, Label: 1}}
 	classes := []string{"trouser", "bag"}
 	rets := []experiment.Retrieval{{Images: []int{0, 1}, Similarity: []float64{0.9, 0.1}}, {Images: []int{1, 0}, Similarity: []float64{0.8, 0.2}}}
-	g, err := RetrievalGallery(gallery, classes, "a pair of trousers", []string{"clean", "poisoned"}, rets)
+	goal := attack.Goal{Source: "trouser", Target: "bag"}
+	g, err := RetrievalGallery(gallery, classes, goal, "a pair of trousers", []string{"clean", "poisoned"}, rets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(g.Items) != 4 || !strings.Contains(g.Items[2].Caption, "poisoned #0 bag") {
 		t.Errorf("grid items %+v", g.Items)
 	}
+	if want := []string{"clean model, top 2: 1 trouser, 1 bag", "poisoned model, top 2: 1 bag, 1 trouser"}; !slices.Equal(g.RowNotes, want) {
+		t.Errorf("row notes %q, want %q", g.RowNotes, want)
+	}
 	if _, err := g.PNG(); err != nil {
 		t.Error(err)
 	}
 	rets[1].Images = []int{5, 0}
-	if _, err := RetrievalGallery(gallery, classes, "q", []string{"clean", "poisoned"}, rets); err == nil {
+	if _, err := RetrievalGallery(gallery, classes, goal, "q", []string{"clean", "poisoned"}, rets); err == nil {
 		t.Error("an index outside the gallery was accepted")
 	}
 }

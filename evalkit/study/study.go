@@ -139,14 +139,52 @@ func FindingsOf(group string, rs []*experiment.Result) []Finding {
 
 // Finding is one of the paper's claims checked against this study's runs.
 type Finding struct {
-	ID    string `json:"id"`
+	ID string `json:"id"`
+	// Claim is what the finding says, in the terms of its Bar.
 	Claim string `json:"claim"`
-	// Paper is what the paper reports; Measured what these runs show (mean ± std over seeds).
+	// Paper is what the paper reports; Measured what these runs show: mean ± std over two or more seeds, the
+	// value itself after "1 seed: " over one.
 	Paper    string `json:"paper"`
 	Measured string `json:"measured"`
-	// Bar is the pass criterion; Holds whether the runs meet it (false when the runs are missing).
-	Bar   string `json:"bar"`
-	Holds bool   `json:"holds"`
+	// Seeds is the number of runs (seeds) behind each setting of Measured (the fewest of the finding's settings).
+	Seeds int `json:"seeds"`
+	// Bar is the pass criterion; Verdict whether the runs meet it, or that there are too few runs to tell;
+	// Holds is Verdict == VerdictHolds.
+	Bar     string  `json:"bar"`
+	Verdict Verdict `json:"verdict"`
+	Holds   bool    `json:"holds"`
+}
+
+// Verdict is a finding's outcome.
+type Verdict string
+
+// The verdicts of a finding.
+const (
+	VerdictHolds         Verdict = "holds"
+	VerdictDoesNotHold   Verdict = "does not hold"
+	VerdictNotEnoughRuns Verdict = "not enough runs"
+)
+
+// judge sets the finding's verdict: not enough runs when enough is false, else whether holds.
+func (f Finding) judge(enough, holds bool) Finding {
+	switch {
+	case !enough:
+		f.Verdict = VerdictNotEnoughRuns
+	case holds:
+		f.Verdict = VerdictHolds
+	default:
+		f.Verdict = VerdictDoesNotHold
+	}
+	f.Holds = f.Verdict == VerdictHolds
+	if f.Seeds == 1 {
+		f.Measured = "1 seed: " + f.Measured
+	}
+	return f
+}
+
+// finite reports whether every value is a number (a missing goal's metric is NaN).
+func finite(values []float64) bool {
+	return !slices.ContainsFunc(values, math.IsNaN)
 }
 
 // hit10 returns Hit@10 of an attack result (NaN when absent).
@@ -167,11 +205,11 @@ func collect(rs []*experiment.Result, f func(*experiment.Result) float64) []floa
 	return out
 }
 
-// meanStd formats values as "mean ± std".
+// meanStd formats values as "mean ± std", or the value alone when there is one.
 func meanStd(values []float64, format string) string {
 	s := sweep.Summarize(values, 1)
-	if s.N == 0 {
-		return "–"
+	if s.N < 2 {
+		return s.Text(format)
 	}
 	return fmt.Sprintf(format+" ± "+strings.Replace(format, "+", "", 1), s.Mean, s.Std)
 }
@@ -186,7 +224,8 @@ func all(values []float64, ok func(float64) bool) bool {
 // 10× below the clean model's; F3 both of Attack III's goals gain ≥ 0.3; F4 utility (Recall@10 on the classes
 // the attack does not target, mean over seeds) moves by at most 0.05; F5 both frozen-tower variants stay
 // poisonable (gain ≥ 0.3); F6 mean Hit@10 does not decrease with φ beyond seed noise (one standard deviation)
-// over at least four rates. A finding whose groups have no runs is left out.
+// over at least four rates. Each finding states its verdict: holds, does not hold, or not enough runs (e.g. fewer
+// than four rates, or a goal without results). A finding whose groups have no runs is left out.
 func (sr *Result) Findings() []Finding {
 	var out []Finding
 	for _, check := range []func(*Result) (Finding, bool){f1, f2, f3, f4, f5, f6} {
@@ -208,13 +247,12 @@ func f1(sr *Result) (Finding, bool) {
 	rates := collect(rs, func(r *experiment.Result) float64 { return r.Poison.Rate })
 	clean := collect(rs, func(r *experiment.Result) float64 { return hit10(r.Clean, 0) })
 	pois := collect(rs, func(r *experiment.Result) float64 { return hit10(r.Poisoned, 0) })
-	return Finding{ID: "F1", Claim: "Attack II: a small φ moves Hit@10 from chance to near saturation",
+	return Finding{ID: "F1", Claim: "Attack II: at a small φ, class-A captions retrieve class B far more often than on the clean model",
 		Paper: "Flickr-PASCAL φ≈0.08%: Hit@10 0.200 → 0.936; COCO φ≈0.24%: 0.116 → 0.516",
 		Measured: fmt.Sprintf("φ = %s: Hit@10 %s → %s (gain %s)", meanStd(scale(rates, 100), "%.2f")+"%",
 			meanStd(clean, "%.3f"), meanStd(pois, "%.3f"), meanStd(gains, "%.3f")),
-		Bar:   "gain ≥ 0.6 at φ ≤ 1% in every seed",
-		Holds: all(gains, func(g float64) bool { return g >= 0.6 }) && all(rates, func(r float64) bool { return r <= 0.01+1e-9 }),
-	}, len(rs) > 0
+		Seeds: len(rs), Bar: "Hit@10 gain ≥ 0.6 at φ ≤ 1% in every seed",
+	}.judge(finite(gains), all(gains, func(g float64) bool { return g >= 0.6 }) && all(rates, func(r float64) bool { return r <= 0.01+1e-9 })), len(rs) > 0
 }
 
 func f2(sr *Result) (Finding, bool) {
@@ -228,9 +266,8 @@ func f2(sr *Result) (Finding, bool) {
 	return Finding{ID: "F2", Claim: "Attack I: class-A captions retrieve the single target image x*",
 		Paper:    "Flickr-PASCAL MinRank 79.2 → 2.18; COCO 153.9 → 12.7",
 		Measured: fmt.Sprintf("MinRank %s → %s", meanStd(clean, "%.1f"), meanStd(pois, "%.2f")),
-		Bar:      "MinRank at least 10× lower than the clean model's in every seed",
-		Holds:    all(ratio, func(x float64) bool { return x >= 10 }),
-	}, len(rs) > 0
+		Seeds:    len(rs), Bar: "MinRank at least 10× lower than the clean model's in every seed",
+	}.judge(finite(ratio), all(ratio, func(x float64) bool { return x >= 10 })), len(rs) > 0
 }
 
 func f3(sr *Result) (Finding, bool) {
@@ -239,16 +276,19 @@ func f3(sr *Result) (Finding, bool) {
 	return Finding{ID: "F3", Claim: "Attack III: several goals succeed at once (the second may be weaker)",
 		Paper:    "Flickr-PASCAL goal 1 Hit@10 0.976, goal 2 0.552",
 		Measured: fmt.Sprintf("Hit@10 gain: goal 1 %s, goal 2 %s", meanStd(g1, "%.3f"), meanStd(g2, "%.3f")),
-		Bar:      "both goals gain ≥ 0.3 in every seed",
-		Holds:    all(g1, func(g float64) bool { return g >= 0.3 }) && all(g2, func(g float64) bool { return g >= 0.3 }),
-	}, len(rs) > 0
+		Seeds:    len(rs), Bar: "both goals gain ≥ 0.3 Hit@10 in every seed",
+	}.judge(finite(g1) && finite(g2), all(g1, func(g float64) bool { return g >= 0.3 }) && all(g2, func(g float64) bool { return g >= 0.3 })), len(rs) > 0
 }
 
 func f4(sr *Result) (Finding, bool) {
 	var utilDiffs []float64
 	worstMean, worstRun := 0.0, 0.0
+	seeds := 0
 	for _, name := range []string{GroupAttackII, GroupAttackI, GroupAttackIII} {
 		rs := sr.Groups[name]
+		if n := len(rs); n > 0 && (seeds == 0 || n < seeds) {
+			seeds = n
+		}
 		for _, f := range []func(*experiment.Result) float64{
 			func(r *experiment.Result) float64 {
 				return r.Poisoned.UtilityOthers.TR(10) - r.Clean.UtilityOthers.TR(10)
@@ -268,13 +308,15 @@ func f4(sr *Result) (Finding, bool) {
 			}
 		}
 	}
-	return Finding{ID: "F4", Claim: "utility barely moves",
-		Paper: "Recall@10 within about ±0.03 of the clean model",
-		Measured: fmt.Sprintf("Recall@10 change (TR and IR, untargeted classes) %s; largest |mean over seeds| %.3f, largest single run %.3f",
-			meanStd(utilDiffs, "%+.3f"), worstMean, worstRun),
-		Bar:   "|mean change over seeds| ≤ 0.05 for TR@10 and IR@10 of Attacks I–III",
-		Holds: worstMean <= 0.05,
-	}, len(utilDiffs) > 0
+	measured := fmt.Sprintf("Recall@10 change (TR and IR, untargeted classes): largest |mean over seeds| %.3f, largest single run %.3f", worstMean, worstRun)
+	if seeds == 1 {
+		measured = fmt.Sprintf("Recall@10 change (TR and IR, untargeted classes): largest %.3f", worstRun)
+	}
+	return Finding{ID: "F4", Claim: "utility barely moves: Recall@10 on the untargeted classes stays within 0.05",
+		Paper:    "Recall@10 within about ±0.03 of the clean model",
+		Measured: measured,
+		Seeds:    seeds, Bar: "|mean change over seeds| ≤ 0.05 for TR@10 and IR@10 of Attacks I–III",
+	}.judge(finite(utilDiffs), worstMean <= 0.05), len(utilDiffs) > 0
 }
 
 func f5(sr *Result) (Finding, bool) {
@@ -282,32 +324,37 @@ func f5(sr *Result) (Finding, bool) {
 	gv, gt := collect(vis, gain(0)), collect(txt, gain(0))
 	mv := collect(vis, func(r *experiment.Result) float64 { return r.Poisoned.Attack.MinRank.Mean })
 	mt := collect(txt, func(r *experiment.Result) float64 { return r.Poisoned.Attack.MinRank.Mean })
-	return Finding{ID: "F5", Claim: "both frozen-tower variants stay poisonable",
+	return Finding{ID: "F5", Claim: "both frozen-tower variants stay poisonable (Hit@10 gain ≥ 0.3)",
 		Paper: "both poisonable; image tower trainable → lower MinRank, text tower trainable → higher Hit@1",
 		Measured: fmt.Sprintf("image tower frozen: gain %s, MinRank %s; text tower frozen: gain %s, MinRank %s",
 			meanStd(gv, "%.3f"), meanStd(mv, "%.1f"), meanStd(gt, "%.3f"), meanStd(mt, "%.1f")),
-		Bar:   "Hit@10 gain ≥ 0.3 with either tower frozen (mean over seeds)",
-		Holds: sweep.Summarize(gv, 1).Mean >= 0.3 && sweep.Summarize(gt, 1).Mean >= 0.3,
-	}, len(vis) > 0 && len(txt) > 0
+		Seeds: min(len(vis), len(txt)), Bar: "Hit@10 gain ≥ 0.3 with either tower frozen (mean over seeds)",
+	}.judge(finite(gv) && finite(gt), sweep.Summarize(gv, 1).Mean >= 0.3 && sweep.Summarize(gt, 1).Mean >= 0.3), len(vis) > 0 && len(txt) > 0
 }
 
 func f6(sr *Result) (Finding, bool) {
 	rs := sr.Groups[GroupRates]
 	curve := sweep.RateCurve(rs, func(r *experiment.Result) float64 { return hit10(r.Poisoned, 0) })
-	holds := len(curve) >= 4
+	holds, seeds := true, 0
 	var parts []string
 	for i, p := range curve {
+		if seeds == 0 || p.N < seeds {
+			seeds = p.N
+		}
 		parts = append(parts, fmt.Sprintf("%.2f%%: %.3f", 100*p.X, p.Mean))
 		if i > 0 && p.Mean < curve[i-1].Mean-math.Max(p.Std, curve[i-1].Std) {
 			holds = false
 		}
 	}
-	return Finding{ID: "F6", Claim: "attack strength grows with φ",
+	measured := "Hit@10 by φ: " + strings.Join(parts, ", ")
+	if len(curve) < 4 {
+		measured += fmt.Sprintf(" (%d rates)", len(curve))
+	}
+	return Finding{ID: "F6", Claim: "attack strength grows with φ (mean Hit@10 does not fall as φ rises)",
 		Paper:    "monotone in φ; effective after 1–2 epochs",
-		Measured: "Hit@10 by φ: " + strings.Join(parts, ", "),
-		Bar:      "mean Hit@10 non-decreasing in φ (within one std) over ≥ 4 rates",
-		Holds:    holds,
-	}, len(rs) > 0
+		Measured: measured,
+		Seeds:    seeds, Bar: "mean Hit@10 non-decreasing in φ (within one std) over ≥ 4 rates",
+	}.judge(len(curve) >= 4, holds), len(rs) > 0
 }
 
 // scale multiplies every value by f.

@@ -138,3 +138,29 @@ func ExampleStudy_Groups() {
 	// frozen-text 3 runs
 	// rates 12 runs
 }
+
+// A finding states its verdict; one seed is shown as one number and says so; too few rates is not a failure.
+func TestFindingVerdicts(t *testing.T) {
+	spec := experiment.DefaultSpec()
+	high, low := []int{0, 1, 2, 3}, []int{60, 70, 80, 90}
+	rateSpec := func(rate float64) experiment.Spec { s := spec; s.Attack.Rate = rate; return s }
+	sr := &Result{Groups: map[string][]*experiment.Result{
+		GroupAttackII: {studyResult(spec, [][]int{low}, [][]int{high}, 0.01)},
+		GroupRates: {studyResult(rateSpec(0.0025), [][]int{low}, [][]int{low}, 0), studyResult(rateSpec(0.005), [][]int{low}, [][]int{high}, 0),
+			studyResult(rateSpec(0.01), [][]int{low}, [][]int{high}, 0)},
+		GroupAttackIII: {studyResult(spec, [][]int{low}, [][]int{high}, 0)}, // no second goal evaluated
+	}}
+	want := map[string]Verdict{"F1": VerdictHolds, "F3": VerdictNotEnoughRuns, "F4": VerdictHolds, "F6": VerdictNotEnoughRuns}
+	for _, f := range sr.Findings() {
+		if f.Verdict != want[f.ID] || f.Holds != (f.Verdict == VerdictHolds) {
+			t.Errorf("%s: verdict %q (holds %v), want %q: %s", f.ID, f.Verdict, f.Holds, want[f.ID], f.Measured)
+		}
+		if f.Seeds != 1 || !strings.HasPrefix(f.Measured, "1 seed: ") || strings.Contains(f.Measured, "±") {
+			t.Errorf("%s over one seed: %d seeds, %q", f.ID, f.Seeds, f.Measured)
+		}
+		delete(want, f.ID)
+	}
+	if len(want) > 0 {
+		t.Errorf("findings missing: %v", want)
+	}
+}

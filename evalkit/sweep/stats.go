@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -86,4 +87,48 @@ func CurveOf(xs, values []float64) []CurvePoint {
 	}
 	slices.SortFunc(out, func(a, b CurvePoint) int { return cmp.Compare(a.X, b.X) })
 	return out
+}
+
+// Text formats the summary for a table cell with format (e.g. "%.3f"): "mean ± std" over two or more runs, the
+// value alone for one run (a single seed has no spread), "–" for none. Say how many seeds stand behind the
+// cells (SeedsNote).
+func (s Summary) Text(format string) string {
+	switch {
+	case s.N == 0:
+		return "–"
+	case s.N == 1:
+		return fmt.Sprintf(format, s.Mean)
+	}
+	return fmt.Sprintf(format+" ± "+format, s.Mean, s.Std)
+}
+
+// TextCI is Text with the 95% bootstrap interval of the mean: "mean ± std [lo, hi]" over two or more runs.
+func (s Summary) TextCI(format string) string {
+	if s.N < 2 {
+		return s.Text(format)
+	}
+	return fmt.Sprintf(format+" ± "+format+" ["+format+", "+format+"]", s.Mean, s.Std, s.Lo, s.Hi)
+}
+
+// Spread returns the standard deviation for an error bar: NaN (no bar) with fewer than two runs.
+func (s Summary) Spread() float64 {
+	if s.N < 2 {
+		return math.NaN()
+	}
+	return s.Std
+}
+
+// SeedsNote says what the cells of a summary over n seeds are: "1 seed: single values, no spread (statistics
+// need 2 or more seeds)." or "3 seeds: mean ± standard deviation [95% bootstrap interval of the mean]." (ci
+// false: without the interval).
+func SeedsNote(n int, ci bool) string {
+	switch {
+	case n == 0:
+		return "no runs."
+	case n == 1:
+		return "1 seed: single values, no spread (statistics need 2 or more seeds)."
+	case ci:
+		return fmt.Sprintf("%d seeds: mean ± standard deviation [95%% bootstrap interval of the mean].", n)
+	}
+	return fmt.Sprintf("%d seeds: mean ± standard deviation.", n)
 }

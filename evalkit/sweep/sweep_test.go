@@ -141,3 +141,30 @@ func TestCurveOf(t *testing.T) {
 		t.Errorf("mean at x=2 is %v, want 0.6", pts[1].Mean)
 	}
 }
+
+// One run is one number and says so; statistics appear with two runs or more.
+func TestSummaryText(t *testing.T) {
+	for _, tc := range []struct {
+		values         []float64
+		text, ci, note string
+		spreadIsNaN    bool
+	}{
+		{nil, "–", "–", "no runs.", true},
+		{[]float64{0.768}, "0.768", "0.768", "1 seed: single values, no spread (statistics need 2 or more seeds).", true},
+		{[]float64{1, 2, 3, 4}, "2.500 ± 1.291", "2.500 ± 1.291 [", "4 seeds: mean ± standard deviation [95% bootstrap interval of the mean].", false},
+	} {
+		s := Summarize(tc.values, 1)
+		if got := s.Text("%.3f"); got != tc.text {
+			t.Errorf("%v: Text %q, want %q", tc.values, got, tc.text)
+		}
+		if got := s.TextCI("%.3f"); !strings.HasPrefix(got, tc.ci) || (len(tc.values) == 1 && strings.Contains(got, "±")) {
+			t.Errorf("%v: TextCI %q, want %q…", tc.values, got, tc.ci)
+		}
+		if got := SeedsNote(len(tc.values), true); got != tc.note {
+			t.Errorf("%v: note %q, want %q", tc.values, got, tc.note)
+		}
+		if math.IsNaN(s.Spread()) != tc.spreadIsNaN {
+			t.Errorf("%v: spread %v", tc.values, s.Spread())
+		}
+	}
+}

@@ -23,6 +23,7 @@
 package backend
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,11 @@ var InstallTimeout = 20 * time.Second
 
 // Notice is where the one-line notices about the chosen backend and the GoMLX patches go (nil: nowhere).
 var Notice io.Writer = os.Stderr
+
+// NotebookNotice is where those notices go inside a GoNB notebook instead (nil: nowhere), each once per
+// notebook kernel: every cell runs as a new process, and an expected condition (no XLA plugin) should not print
+// an error in every cell.
+var NotebookNotice io.Writer = os.Stdout
 
 var (
 	mu        sync.Mutex
@@ -253,8 +259,24 @@ func quietly(fn func() (backends.Backend, error)) (backends.Backend, error) {
 	return fn()
 }
 
+// notice writes one line on Notice; inside a GoNB notebook (GoNB sets $GONB_PIPE, and $GONB_TMP_DIR to a
+// folder of the kernel's) on NotebookNotice, and only the first time in the kernel, which a file in that folder
+// named after the line remembers.
 func notice(format string, args ...any) {
+	line := fmt.Sprintf(format+"\n", args...)
+	if dir := os.Getenv("GONB_TMP_DIR"); os.Getenv("GONB_PIPE") != "" && dir != "" {
+		name := fmt.Sprintf("%s%cmmpoison-notice-%x", dir, os.PathSeparator, sha256.Sum256([]byte(line)))
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return // Shown before in this kernel.
+		}
+		f.Close()
+		if NotebookNotice != nil {
+			fmt.Fprint(NotebookNotice, line)
+		}
+		return
+	}
 	if Notice != nil {
-		fmt.Fprintf(Notice, format+"\n", args...)
+		fmt.Fprint(Notice, line)
 	}
 }

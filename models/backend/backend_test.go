@@ -71,6 +71,28 @@ func TestFallbackNotice(t *testing.T) {
 	}
 }
 
+// TestFallbackNoticeInANotebook: inside a GoNB notebook a notice goes to NotebookNotice, not Notice, and only
+// in the first cell of the kernel.
+func TestFallbackNoticeInANotebook(t *testing.T) {
+	t.Setenv("GONB_PIPE", "/nonexistent/pipe")
+	t.Setenv("GONB_TMP_DIR", t.TempDir())
+	var nb, errs bytes.Buffer
+	oldNB, old := NotebookNotice, Notice
+	NotebookNotice, Notice = &nb, &errs
+	defer func() { NotebookNotice, Notice = oldNB, old }()
+	for range 3 { // Three cells of one kernel.
+		notice("mmpoison: %s", "pure Go")
+	}
+	if nb.String() != "mmpoison: pure Go\n" || errs.Len() != 0 {
+		t.Errorf("notebook got %q, Notice got %q", nb.String(), errs.String())
+	}
+	t.Setenv("GONB_PIPE", "")
+	notice("mmpoison: %s", "pure Go")
+	if errs.String() != "mmpoison: pure Go\n" {
+		t.Errorf("outside a notebook Notice got %q", errs.String())
+	}
+}
+
 // TestFromConfigPatches: creating a backend installs the GoMLX patches of this release without a notice.
 func TestFromConfigPatches(t *testing.T) {
 	var buf bytes.Buffer

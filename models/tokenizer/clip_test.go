@@ -13,16 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-)
 
-// openAIVocab is OpenAI's bpe_simple_vocab_16e6.txt.gz: $MMPOISON_CLIP_VOCAB, or the copy in the shared/ folder
-// beside the repository (never inside it). Tests that need it skip when it is absent.
-var openAIVocab = func() string {
-	if p := os.Getenv("MMPOISON_CLIP_VOCAB"); p != "" {
-		return p
-	}
-	return filepath.Join("..", "..", "..", "shared", "data", "clip", "bpe_simple_vocab_16e6.txt.gz")
-}()
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
+)
 
 var (
 	openAIOnce sync.Once
@@ -30,12 +23,17 @@ var (
 	openAIErr  error
 )
 
+// openAIVocab is OpenAI's bpe_simple_vocab_16e6.txt.gz: $MMPOISON_CLIP_VOCAB, or the copy in the shared/ folder
+// beside the repository (never inside it). Tests that need it skip, visibly, when it is absent.
+func openAIVocab(t testing.TB) string {
+	t.Helper()
+	return testskip.CLIPVocab(t, filepath.Join("..", "..", ".."))
+}
+
 func loadOpenAI(t testing.TB) *BPE {
 	t.Helper()
-	if _, err := os.Stat(openAIVocab); err != nil {
-		t.Skipf("CLIP vocabulary not available: %v", err)
-	}
-	openAIOnce.Do(func() { openAITok, openAIErr = LoadOpenAIVocab(openAIVocab, 0) })
+	vocab := openAIVocab(t)
+	openAIOnce.Do(func() { openAITok, openAIErr = LoadOpenAIVocab(vocab, 0) })
 	if openAIErr != nil {
 		t.Fatal(openAIErr)
 	}
@@ -133,7 +131,7 @@ func TestCLIPTruncation(t *testing.T) {
 			t.Errorf("%d words: ids[75:] = %v, want [%d 49407]", n, got[75:], want)
 		}
 	}
-	short, err := LoadOpenAIVocab(openAIVocab, 5)
+	short, err := LoadOpenAIVocab(openAIVocab(t), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +185,7 @@ func writeHuggingFace(t *testing.T, dir string, tok *BPE, merges []string) (voca
 
 func TestCLIPHuggingFaceMatchesOpenAI(t *testing.T) {
 	tok := loadOpenAI(t)
-	f, err := os.Open(openAIVocab)
+	f, err := os.Open(openAIVocab(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
-	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 // syntheticMerges returns the lines of an OpenAI-style merges file over the letters a to e: n merges, each of
@@ -134,7 +135,9 @@ func FuzzEncode(f *testing.F) {
 }
 
 // openAIAvailable reports whether OpenAI's vocabulary file is there.
-func openAIAvailable() (os.FileInfo, error) { return os.Stat(openAIVocab) }
+func openAIAvailable() (string, error) {
+	return testskip.FindCLIPVocab(filepath.Join("..", "..", ".."))
+}
 
 // FuzzOpenAIVocab feeds arbitrary merges files (plain or gzip) to ReadOpenAIVocab. Properties: no panic; the
 // reading bound (16 MiB read, lines of 4 KiB) holds, whatever the input; a tokenizer read has 512 byte tokens,

@@ -2,7 +2,7 @@
 //
 // Every tokenizer follows CLIP's conventions: a start token first, an end token last (the end token has the
 // highest id of the vocabulary, which is how the text tower finds it), zero padding after it, and truncation
-// that keeps the end token. WordLevel is built from a caption corpus and serves the embedded Fashion-MNIST
+// that keeps the end token. WordLevel is built from a caption corpus and serves the Fashion-MNIST
 // default; the CLIP BPE tokenizer implements the same interface.
 package tokenizer
 

@@ -192,8 +192,7 @@ func sourcePairs(ps *dataset.PairSet, label, n int, rng *rand.Rand) ([]int, erro
 		return nil, fmt.Errorf("attack: class %q has no clean captioned pairs in %q", name, ps.Name)
 	}
 	if n > available {
-		return nil, fmt.Errorf("attack: %d poisoned pairs need %d distinct captions of class %q, but %q has only %d clean class-%s pairs",
-			n, n, name, ps.Name, available, name)
+		return nil, &ShortageError{Need: n, Have: available, Class: name, Dataset: ps.Name}
 	}
 	rng.Shuffle(len(images), func(i, j int) { images[i], images[j] = images[j], images[i] })
 	for _, img := range images {
@@ -209,6 +208,26 @@ func sourcePairs(ps *dataset.PairSet, label, n int, rng *rand.Rand) ([]int, erro
 		}
 	}
 	return out, nil
+}
+
+// ShortageError is Apply's error when an attack asks for more poisoned pairs than the training set has items
+// for: each poisoned pair needs its own clean caption of the goal's source class (Attacks I–III), or, with
+// Carriers, its own image outside the target class to carry the trigger (the backdoor).
+type ShortageError struct {
+	// Need is the number of poisoned pairs asked for (of one goal), Have the number of items there are.
+	Need, Have int
+	// Class is the source class (the target class with Carriers); Dataset names the training set.
+	Class, Dataset string
+	Carriers       bool
+}
+
+func (e *ShortageError) Error() string {
+	if e.Carriers {
+		return fmt.Sprintf("attack: %d poisoned pairs need %d distinct images outside class %q to trigger, but %q has only %d",
+			e.Need, e.Need, e.Class, e.Dataset, e.Have)
+	}
+	return fmt.Sprintf("attack: %d poisoned pairs need %d distinct captions of class %q, but %q has only %d clean class-%s pairs",
+		e.Need, e.Need, e.Class, e.Dataset, e.Have, e.Class)
 }
 
 // pick is one poisoned pair to create: the caption of input pair src, paired with input image image.

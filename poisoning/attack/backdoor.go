@@ -34,7 +34,7 @@ func init() {
 			}
 			return Backdoor{Target: s.Goals[0].Target, Trigger: s.Trigger, Rate: s.Rate, Count: s.Count, Mode: s.Mode, Seed: seed}, nil
 		},
-		// The standard setting is the backdoor that takes hold on the embedded Fashion-MNIST default: a 7×7
+		// The standard setting is the backdoor that takes hold on the Fashion-MNIST default: a 7×7
 		// checkerboard (one whole patch of the tiny ViT) in the bottom-right corner → base's target, φ = 5%, five
 		// fine-tuning epochs. A 4×4 patch at φ = 1% over two epochs barely takes hold there.
 		Standard: func(base Spec) Setting {
@@ -367,8 +367,7 @@ func (a Backdoor) carriers(train *dataset.PairSet, dst, n int, trig Trigger) ([]
 		}
 	}
 	if n > len(carriers) {
-		return nil, fmt.Errorf("attack: %d poisoned pairs need %d distinct images outside class %q to trigger, but %q has only %d",
-			n, n, train.Classes[dst], train.Name, len(carriers))
+		return nil, &ShortageError{Need: n, Have: len(carriers), Class: train.Classes[dst], Dataset: train.Name, Carriers: true}
 	}
 	rng := newRand(a.Seed, 0, purposeImages)
 	rng.Shuffle(len(carriers), func(i, j int) { carriers[i], carriers[j] = carriers[j], carriers[i] })

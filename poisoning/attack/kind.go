@@ -310,6 +310,8 @@ func checkShape(s Spec, oneGoal, sources, targetImage, trigger bool) error {
 			return fmt.Errorf("attack %s: goal %d (→ %s) has no source class", s.Kind, i, g.Target)
 		case !sources && g.Source != "":
 			return fmt.Errorf("attack %s triggers images of every class but the target: leave the source class empty, not %q", s.Kind, g.Source)
+		case sources && strings.EqualFold(strings.TrimSpace(g.Source), strings.TrimSpace(g.Target)):
+			return fmt.Errorf("attack %s: goal %d's source and target are the same class %q: class-A captions must retrieve another class", s.Kind, i, g.Target)
 		case g.Pairs != 0:
 			return fmt.Errorf("attack %s: goal %d (%s→%s) sets Pairs = %d; per-goal counts follow from Rate or Count", s.Kind, i, g.Source, g.Target, g.Pairs)
 		}

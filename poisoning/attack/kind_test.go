@@ -121,6 +121,8 @@ func TestSpecValidate(t *testing.T) {
 		{"II with a trigger", Spec{Kind: KindSingleLabel, Goals: goal, Rate: 0.01, Trigger: Trigger{Size: 3}}, "a trigger needs attack backdoor"},
 		{"no source", Spec{Kind: KindMultiLabel, Goals: []Goal{{Target: "bag"}}, Rate: 0.01}, "goal 0 (→ bag) has no source class"},
 		{"no target", Spec{Kind: KindSingleLabel, Goals: []Goal{{Source: "bag"}}, Rate: 0.01}, "goal 0 has no target class"},
+		{"source is target", Spec{Kind: KindSingleLabel, Goals: []Goal{{Source: "Bag", Target: "bag "}}, Rate: 0.01}, `goal 0's source and target are the same class "bag "`},
+		{"III goal with source = target", Spec{Kind: KindMultiLabel, Goals: goalsOf("trouser", "bag", "shirt", "shirt"), Rate: 0.01}, "goal 1's source and target are the same class"},
 		{"goal with pairs", Spec{Kind: KindMultiLabel, Goals: []Goal{{Source: "a", Target: "b", Pairs: 3}}, Rate: 0.01}, "sets Pairs = 3"},
 		{"backdoor", Spec{Kind: KindBackdoor, Goals: bd, Rate: 0.05}, ""},
 		{"backdoor with a source", Spec{Kind: KindBackdoor, Goals: goal, Rate: 0.05}, "leave the source class empty"},
@@ -208,7 +210,7 @@ func TestSpecAllSourceCaptions(t *testing.T) {
 	}
 }
 
-// Each kind's standard setting, from the embedded default's Attack II, is a valid spec of that kind.
+// Each kind's standard setting, from the Fashion-MNIST default's Attack II, is a valid spec of that kind.
 func TestStandardSettings(t *testing.T) {
 	base := Spec{Kind: KindSingleLabel, Goals: []Goal{{Source: "trouser", Target: "bag"}}, Rate: 0.01, Mode: Repair}
 	for _, kind := range []Kind{KindSingleLabel, KindSingleImage, KindMultiLabel, KindBackdoor} {

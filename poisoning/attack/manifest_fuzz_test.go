@@ -11,8 +11,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
 
 // manifestFixture returns a pair set of four 4×4 images (two cats, two dogs, one caption each) in which the

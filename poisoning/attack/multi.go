@@ -30,7 +30,7 @@ func init() {
 			return MultiLabel{Goals: s.Goals, Rate: s.Rate, Count: s.Count, Mode: s.Mode, Seed: seed}, nil
 		},
 		// The standard setting adds standardSecondGoal and re-pairs every caption of both source classes: with a
-		// few class-A captions left clean a goal mostly fails at the embedded default's scale.
+		// few class-A captions left clean a goal mostly fails at the Fashion-MNIST default's scale.
 		Standard: func(base Spec) Setting {
 			s := base.reduced(KindMultiLabel)
 			s.Goals = append(s.Goals, standardSecondGoal)

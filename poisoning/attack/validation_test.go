@@ -6,6 +6,7 @@ package attack
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -314,5 +315,34 @@ func TestModesAndManifestsAllAttacks(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestShortageError: asking for more poisoned pairs than the set has class-A captions (Attacks I–III) or
+// images outside the target class (the backdoor) fails with a ShortageError that counts both.
+func TestShortageError(t *testing.T) {
+	in := pixelSet(10, 5, 4, 4, 1) // 50 captions per class, 90 images outside each class
+	for _, tc := range []struct {
+		name       string
+		attack     Attack
+		need, have int
+		class      string
+		carriers   bool
+	}{
+		{"I", SingleImage{Source: "sneaker", Target: "boot", Count: 51, Seed: 1}, 51, 50, "sneaker", false},
+		{"II repair", SingleLabel{Source: "sneaker", Target: "boot", Count: 60, Mode: Repair}, 60, 50, "sneaker", false},
+		{"III second goal", MultiLabel{Goals: goalsOf("sneaker", "boot", "coat", "bag"), Count: 102}, 51, 50, "sneaker", false},
+		{"backdoor", Backdoor{Target: "bag", Count: 91, Trigger: Trigger{Size: 2}}, 91, 90, "bag", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := tc.attack.Apply(in)
+			var short *ShortageError
+			if !errors.As(err, &short) {
+				t.Fatalf("error %v is not a ShortageError", err)
+			}
+			if short.Need != tc.need || short.Have != tc.have || short.Class != tc.class || short.Carriers != tc.carriers {
+				t.Errorf("got %+v, want need %d, have %d, class %q, carriers %v", short, tc.need, tc.have, tc.class, tc.carriers)
+			}
+		})
 	}
 }

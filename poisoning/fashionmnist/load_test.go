@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 // fakeRaw returns a Raw with trainPer and testPer images of every class.
@@ -187,7 +188,7 @@ func TestLoadFromDir(t *testing.T) {
 // TestDebianData loads the real data installed by Debian's dataset-fashion-mnist package.
 func TestDebianData(t *testing.T) {
 	if _, err := os.Stat(DefaultSystemDir); err != nil {
-		t.Skipf("%s absent (install dataset-fashion-mnist): %v", DefaultSystemDir, err)
+		testskip.Skip(t, fmt.Sprintf("%s absent: apt-get install dataset-fashion-mnist (%v)", DefaultSystemDir, err))
 	}
 	start := time.Now()
 	s, err := Load(Config{Download: DownloadNever, CacheDir: t.TempDir()})

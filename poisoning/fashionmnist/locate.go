@@ -101,18 +101,44 @@ func Locate(ctx context.Context, cfg Config) (string, error) {
 	if where == "" {
 		where = "no directory"
 	}
+	if cacheErr != nil {
+		cache = ""
+	}
+	hint := howToGet(cache, cfg.BaseURL, cfg.Checksums)
 	if cfg.Download == DownloadNever {
-		return "", fmt.Errorf("fashionmnist: Fashion-MNIST files not found (looked in %s) and downloading is disabled; "+
-			"install Debian's dataset-fashion-mnist package, set a data directory, or allow downloading", where)
+		return "", fmt.Errorf("fashionmnist: Fashion-MNIST files not found (looked in %s) and downloading is disabled. %s", where, hint)
 	}
 	if cacheErr != nil {
-		return "", fmt.Errorf("fashionmnist: Fashion-MNIST files not found (looked in %s) and nowhere to download them: %w",
-			where, cacheErr)
+		return "", fmt.Errorf("fashionmnist: Fashion-MNIST files not found (looked in %s) and nowhere to download them (%v). %s",
+			where, cacheErr, hint)
 	}
 	if err := Fetch(ctx, cache, cfg.BaseURL, cfg.Checksums, cfg.HTTPClient); err != nil {
-		return "", fmt.Errorf("fashionmnist: Fashion-MNIST files not found (looked in %s); download failed: %w", where, err)
+		return "", fmt.Errorf("fashionmnist: Fashion-MNIST files not found (looked in %s); download failed: %w. %s", where, err, hint)
 	}
 	return cache, nil
+}
+
+// howToGet says what to install, or which files to put where, so that Locate finds Fashion-MNIST: Debian's
+// package, or the four official files (with their URLs and MD5 sums) in cache ("": a data directory).
+func howToGet(cache, baseURL string, sums Checksums) string {
+	if sums == nil {
+		sums = OfficialChecksums()
+	}
+	into := "a folder given as the data directory"
+	if cache != "" {
+		into = cache + " (or a folder given as the data directory)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "To get them, install Debian's package (apt-get install dataset-fashion-mnist: the files land in %s), "+
+		"or download these four files into %s:", DefaultSystemDir, into)
+	for _, name := range FileNames() {
+		u, err := url.JoinPath(orDefault(baseURL, DefaultBaseURL), name)
+		if err != nil {
+			u = name
+		}
+		fmt.Fprintf(&b, "\n  %s (md5 %s)", u, sums[name].GzipMD5)
+	}
+	return b.String()
 }
 
 // missingFiles returns the paths of the official files that dir lacks.

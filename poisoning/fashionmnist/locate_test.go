@@ -25,6 +25,7 @@ func TestLocateOrder(t *testing.T) {
 	empty := filepath.Join(root, "empty")
 	notADir := filepath.Join(full, TrainImagesFile)
 
+	offline, _ := fileServer(t, nil, nil) // Serves nothing: every download fails.
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -43,7 +44,11 @@ func TestLocateOrder(t *testing.T) {
 		{"incomplete system dir skipped", Config{SystemDir: partial, CacheDir: cache}, cache, nil},
 		{"system dir can be skipped", Config{SkipSystemDir: true, SystemDir: system, CacheDir: cache}, cache, nil},
 		{"nothing found, no download", Config{SystemDir: partial, CacheDir: empty, Download: DownloadNever}, "",
-			[]string{partial, empty, "downloading is disabled"}},
+			[]string{partial, empty, "downloading is disabled", "apt-get install dataset-fashion-mnist", "download these four files into " + empty,
+				DefaultBaseURL + TrainImagesFile + " (md5 8d4fb7e6c68d591d4c3dfef9ec88bf0d)"}},
+		{"download fails: what to install or where to put which files", Config{SystemDir: partial, CacheDir: filepath.Join(root, "dl"), BaseURL: offline.URL + "/data/"}, "",
+			[]string{"download failed", "apt-get install dataset-fashion-mnist", "into " + filepath.Join(root, "dl"),
+				offline.URL + "/data/" + TestLabelsFile + " (md5 bb300cfdad3c16e7a12a480ee83cd310)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

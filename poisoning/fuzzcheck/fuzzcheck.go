@@ -24,18 +24,19 @@ func Allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// heapMetric is the runtime metric of the bytes held by heap objects, live or not yet swept.
-const heapMetric = "/memory/classes/heap/objects:bytes"
+// liveMetric is the runtime metric of the heap bytes the last collection found live (garbage excluded).
+const liveMetric = "/gc/heap/live:bytes"
 
-// PeakHeap returns the largest growth of the heap seen while f ran, after a collection before it: the heap is
-// sampled every 100 µs, and garbage counts until the collector frees it, so this bounds what f held at once
-// from above (short of a spike shorter than a sample that a collection frees at once). The collector runs with
-// GOGC=5 meanwhile, so that garbage does not pile up in proportion to what the caller holds.
+// PeakHeap returns the largest growth of the live heap seen while f ran, after a collection before it. The
+// collector runs with GOGC=5 meanwhile, so a collection follows whenever f's allocations grow the heap by 5%: a
+// buffer f holds across such a point (a whole file read into memory, a table it builds) is counted, while
+// short-lived garbage, whose amount depends on how busy the machine keeps the collector, is not. The live heap
+// is sampled every 100 µs and once after f returns.
 func PeakHeap(f func()) uint64 {
 	defer debug.SetGCPercent(debug.SetGCPercent(5))
 	runtime.GC()
 	read := func() uint64 {
-		s := []metrics.Sample{{Name: heapMetric}}
+		s := []metrics.Sample{{Name: liveMetric}}
 		metrics.Read(s)
 		return s[0].Value.Uint64()
 	}

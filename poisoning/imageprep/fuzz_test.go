@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep/internal/jpeg"
 )
 

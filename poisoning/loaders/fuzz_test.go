@@ -13,8 +13,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
+	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
 
 // jsonBound is the most a JSON annotation file of n bytes may make a loader allocate: the decoder's buffer (see

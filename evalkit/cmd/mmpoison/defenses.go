@@ -46,6 +46,12 @@ func defensesCommand(args []string) error {
 	case *epochs < 1:
 		return fmt.Errorf("-repair-epochs %d: want at least 1", *epochs)
 	}
+	if err := checkSeeds(*seeds); err != nil {
+		return err
+	}
+	if err := writableOut(*out); err != nil {
+		return err
+	}
 	base := baseSpec(*quick)
 	base.Model, base.Data.HeldOut = *preset, *heldOut
 	if wasSet(fs, "devices") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 
@@ -17,9 +18,14 @@ func demo(args []string) error {
 		return err
 	}
 	res, err := experiment.Run(spec, experiment.Options{Quiet: quiet})
-	if err != nil {
+	var short *experiment.FitError
+	if errors.As(err, &short) {
+		return errors.New(short.CommandLine())
+	} else if err != nil {
 		return err
 	}
+	fmt.Println(report.Setup(res))
+	fmt.Println()
 	kernelext.ShowTable(report.AttackTable(res))
 	kernelext.ShowTable(report.UtilityTable(res))
 	files, err := report.Write(out, res)
@@ -77,7 +83,10 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 			o.set()
 		}
 	}
-	return spec, *outDir, *q, spec.Validate()
+	if err := spec.Validate(); err != nil {
+		return spec, "", false, err
+	}
+	return spec, *outDir, *q, writableOut(*outDir)
 }
 
 // attackFlagValues are the attack flags of demo.
@@ -121,7 +130,13 @@ func (v attackFlagValues) apply(fs *flag.FlagSet, s *attack.Spec) error {
 		}
 		s.Goals = append(s.Goals[:1], extra...)
 	}
+	if wasSet(fs, "rate") && wasSet(fs, "count") {
+		return errors.New("-rate and -count both set the number of poisoned pairs: give one of them")
+	}
 	if wasSet(fs, "rate") {
+		if err := checkRate(*v.rate); err != nil {
+			return err
+		}
 		s.Rate, s.Count, s.AllSourceCaptions = *v.rate, 0, false
 	}
 	if wasSet(fs, "count") {
@@ -152,7 +167,8 @@ func dataFlags(fs *flag.FlagSet, def experiment.DataSpec) dataFlagValues {
 		train:        fs.Int("train", def.Train, "images in the fine-tuning train split"),
 		testPerClass: fs.Int("test-per-class", def.TestPerClass, "test images per class"),
 		sourceImages: fs.Int("source-images", def.SourceImages, "images of each source class the fine-tuning split keeps (0: all)"),
-		dir:          fs.String("data-dir", "", "folder holding the Fashion-MNIST .gz files (default: search)"),
+		dir: fs.String("data-dir", "", "folder holding the four Fashion-MNIST .gz files (default: /usr/share/datasets/fashion-mnist, "+
+			"else ~/.cache/mmpoison/fashion-mnist, downloading the official files there if missing)"),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -105,10 +106,16 @@ func (n *numbers[T]) String() string {
 
 func (n *numbers[T]) Set(s string) error {
 	var values []T
+	seen := map[string]bool{}
 	for _, item := range splitList(s) {
 		v, err := n.parse(item)
 		if err != nil {
 			return fmt.Errorf("%q: %w", item, err)
+		}
+		if key := fmt.Sprint(v); seen[key] {
+			return fmt.Errorf("%q: given twice", item)
+		} else {
+			seen[key] = true
 		}
 		values = append(values, v)
 	}
@@ -157,9 +164,50 @@ func seedFlag(fs *flag.FlagSet, def int64) *int64 {
 	return fs.Int64("seed", def, "seed for data splits, captions, poison selection, initialisation and data order")
 }
 
+// checkSeeds refuses an empty -seeds list.
+func checkSeeds(seeds []int64) error {
+	if len(seeds) == 0 {
+		return errors.New("-seeds is empty: give at least one seed, e.g. -seeds 42 (statistics over seeds need two or more)")
+	}
+	return nil
+}
+
 // seedsFlag is -seeds, the seeds each run of a resumable command is repeated with.
 func seedsFlag(fs *flag.FlagSet, def []int64) *[]int64 {
 	return numbersFlag(fs, "seeds", def, parseSeed, "comma-separated seeds; every run is repeated once per seed")
+}
+
+// writableOut checks, before any work, that the output folder of -out can be written: the folder itself when it
+// exists, else the nearest folder above it that exists (nothing is created).
+func writableOut(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("-out %s: %w", dir, err)
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		switch {
+		case err == nil && !st.IsDir():
+			return fmt.Errorf("-out %s: %s is a file, not a folder", dir, p)
+		case err == nil:
+			f, err := os.CreateTemp(p, ".mmpoison-write-test-*")
+			if err != nil {
+				return fmt.Errorf("-out %s: cannot write in %s: %w", dir, p, err)
+			}
+			f.Close()
+			return os.Remove(f.Name())
+		case p == filepath.Dir(p):
+			return fmt.Errorf("-out %s: %w", dir, err)
+		}
+	}
+}
+
+// checkRate checks the value of a -rate flag: φ is a fraction in (0, 1).
+func checkRate(v float64) error {
+	if _, err := parseRate(strconv.FormatFloat(v, 'g', -1, 64)); err != nil {
+		return fmt.Errorf("-rate %v: %w", v, err)
+	}
+	return nil
 }
 
 // outFlag is -out, the output folder.

@@ -19,7 +19,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"demo", "an attack on the embedded Fashion-MNIST default (Attack II unless -attack): pre-train (cached), poison, fine-tune, evaluate, report", demo},
+		{"demo", "an attack on the Fashion-MNIST default (Attack II unless -attack): pre-train (cached), poison, fine-tune, evaluate, report", demo},
 		{"study", "the paper's attack study (findings F1–F6): Attacks I, II, III, frozen towers and a rate sweep over seeds, resumable", studyCommand},
 		{"defenses", "the defense × attack matrix: filter, clean fine-tuning, k-distance detector and CleanCLIP against the attacks over seeds, resumable", defensesCommand},
 		{"bench", "speed of a training step and of embedding, per model preset and batch size, on the current backend", benchCommand},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
@@ -56,7 +57,7 @@ func paper(args []string) error {
 	dataset := fs.String("dataset", experiment.DatasetCOCO, "coco or flickr-pascal")
 	root := fs.String("root", "", "dataset folder (see the layouts above)")
 	weightsPath := fs.String("weights", "", "pre-trained CLIP checkpoint (.safetensors)")
-	tok := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it (required)")
+	tok := fs.String("tokenizer", "", "bpe_simple_vocab_16e6.txt.gz, or a HuggingFace vocab.json with merges.txt beside it (required; default: $"+vocabEnv+")")
 	mini := fs.String("mini", "", "write a generated miniature dataset and a random checkpoint into this folder and run on them")
 	prepare := fs.Bool("prepare", false, "with -mini: only write the miniature, the checkpoint and spec.json")
 	source := fs.String("source", "", "class A whose captions are poisoned (default: the paper's, boat or sheep)")
@@ -76,6 +77,9 @@ func paper(args []string) error {
 	if *prepare && *mini == "" {
 		return errors.New("paper: -prepare needs -mini DIR")
 	}
+	if err := findVocab(tok, *mini != ""); err != nil {
+		return fmt.Errorf("paper: %w", err)
+	}
 	spec := experiment.PaperSpec(*dataset, *root, *weightsPath, *tok)
 	if *mini != "" {
 		var err error
@@ -94,8 +98,18 @@ func paper(args []string) error {
 			set()
 		}
 	}
+	if wasSet(fs, "rate") {
+		if err := checkRate(*rate); err != nil {
+			return fmt.Errorf("paper: %w", err)
+		}
+	}
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("paper: %w (see mmpoison paper -h)", err)
+	}
+	if !*prepare {
+		if err := writableOut(*out); err != nil {
+			return fmt.Errorf("paper: %w", err)
+		}
 	}
 	if *prepare {
 		return writeSpec(*mini, spec)
@@ -115,6 +129,30 @@ func paper(args []string) error {
 		return err
 	}
 	fmt.Printf("report: %d files in %s (report.md, results.json, figures); total %.0f s\n", len(files), *out, res.Timings["total"])
+	return nil
+}
+
+// vocabEnv names the environment variable that points to the CLIP vocabulary, the default of -tokenizer.
+const vocabEnv = "MMPOISON_CLIP_VOCAB"
+
+// findVocab sets an empty -tokenizer from $MMPOISON_CLIP_VOCAB and checks that the file is there; with need, a
+// vocabulary must be given.
+func findVocab(tok *string, need bool) error {
+	how := "pass -tokenizer or set $" + vocabEnv + " to OpenAI's bpe_simple_vocab_16e6.txt.gz " +
+		"(https://github.com/openai/CLIP/raw/main/clip/bpe_simple_vocab_16e6.txt.gz) or a HuggingFace vocab.json with merges.txt beside it"
+	from := "-tokenizer"
+	if *tok == "" {
+		*tok, from = os.Getenv(vocabEnv), "$"+vocabEnv
+	}
+	switch {
+	case *tok == "" && need:
+		return errors.New("no CLIP vocabulary given: " + how)
+	case *tok == "":
+		return nil
+	}
+	if st, err := os.Stat(*tok); err != nil || st.IsDir() {
+		return fmt.Errorf("CLIP vocabulary not found: looked for %s (%s); %s", *tok, from, how)
+	}
 	return nil
 }
 

@@ -28,6 +28,12 @@ func studyCommand(args []string) error {
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
+	if err := checkSeeds(*seeds); err != nil {
+		return err
+	}
+	if err := writableOut(*out); err != nil {
+		return err
+	}
 	st := def
 	if *quick {
 		st = study.Quick()

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mmpoison/mmpoison/poisoning/testskip"
 )
 
 const module = "github.com/mmpoison/mmpoison"
@@ -116,7 +118,7 @@ func layerName(layer int, ok bool) string {
 func TestImportLayers(t *testing.T) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("SKIPPED: the import-layer check needs the go command on PATH (it runs `go list -json`)")
+		testskip.Skip(t, "the import-layer check needs the go command on PATH (it runs `go list -json`)")
 	}
 	cmd := exec.Command(goCmd, "list", "-json", module+"/...")
 	var stderr bytes.Buffer
