@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Alternating speed comparison of mmpoison's `bench` on the pure-Go backend and on XLA against the PyTorch yardstick
-(../shared/bench/torch_clip_bench.py) and the JAX one (jax_clip_bench.py beside this file): per round and preset the
-four run one after the other (the order rotating each round) at the same shapes, and the script prints each round's
-times and the median ratios. Test infrastructure only.
+(../shared/bench/torch_clip_bench.py) and the JAX one (jax_clip_bench.py beside this file): per round, preset and case
+(a training step at each batch size, embedding) the four run one after the other (the order rotating each round) at
+the same shapes, and the script prints each run's time with the load average and the median ratios. Test infrastructure only.
 
 Run from the project's root (the folder with go.mod), e.g.
 
@@ -51,34 +51,37 @@ def main():
            "torch": dict(os.environ, OPENBLAS_NUM_THREADS="1"), "jax": dict(os.environ)}
     times = {}  # (preset, case, impl) -> [seconds per step or per pair]
 
-    def ours(impl, preset):
-        for line in run("%s bench -presets '%s' -batches %s -steps %d -embed %d" % (
-                binary, preset, ",".join(map(str, batches)), a.steps, a.embed), env[impl]):
-            b = int(field(line, "batch"))
-            yield "train b%d" % b, field(line, "step_median_s"), field(line, "first_step_s")
-            if b == batches[0] and a.embed:
-                yield "embed %d" % a.embed, 1 / field(line, "embed_pairs_per_s"), field(line, "embed_first_batch_s")
+    def ours(impl, preset, batch):  # batch 0: embedding
+        if batch:
+            line = run("%s bench -presets '%s' -batches %d -steps %d -embed 0" % (binary, preset, batch, a.steps),
+                       env[impl])[-1]
+            return field(line, "step_median_s"), field(line, "first_step_s")
+        line = run("%s bench -presets '%s' -batches %d -steps 0 -warmup 0 -embed %d" % (
+            binary, preset, batches[0], a.embed), env[impl])[-1]
+        return 1 / field(line, "embed_pairs_per_s"), field(line, "embed_first_batch_s")
 
-    def theirs(impl, preset):
+    def theirs(impl, preset, batch):
         py, script = (a.torch_python, TORCH) if impl == "torch" else (a.jax_python, JAX)
-        for b in batches:
+        if batch:
             line = run("%s %s --mode train --batch %d --steps %d --warmup 3 --threads 2 %s" % (
-                py, script, b, a.steps, SHAPES[preset]), env[impl])[-1]
-            yield "train b%d" % b, field(line, "step_median_s"), field(line, "first_step_s")
-        if a.embed:
-            line = run("%s %s --mode embed --n %d --steps 3 --warmup 1 --threads 2 %s" % (
-                py, script, a.embed, SHAPES[preset]), env[impl])[-1]
-            yield "embed %d" % a.embed, 1 / field(line, "items_per_s"), field(line, "first_step_s")
+                py, script, batch, a.steps, SHAPES[preset]), env[impl])[-1]
+            return field(line, "step_median_s"), field(line, "first_step_s")
+        line = run("%s %s --mode embed --n %d --steps 3 --warmup 1 --threads 2 %s" % (
+            py, script, a.embed, SHAPES[preset]), env[impl])[-1]
+        return 1 / field(line, "items_per_s"), field(line, "first_step_s")
 
+    cases = batches + ([0] if a.embed else [])
     for rnd in range(a.rounds):
         order = impls[rnd % len(impls):] + impls[:rnd % len(impls)]
         for preset in [s for s in a.presets.split(",") if s]:
-            for impl in order:
-                for case, t, first in (ours if impl in ("go", "xla") else theirs)(impl, preset):
+            for batch in cases:  # the implementations one after the other on each case, so they share its load
+                case = "train b%d" % batch if batch else "embed %d" % a.embed
+                for impl in order:
+                    t, first = (ours if impl in ("go", "xla") else theirs)(impl, preset, batch)
                     times.setdefault((preset, case, impl), []).append(t)
-                    unit = "s/step" if case.startswith("train") else "s/pair"
-                    print("round %d  %-9s %-10s %-5s %.5g %s  (first step/batch, compiling: %.2f s)" % (
-                        rnd + 1, preset, case, impl, t, unit, first), flush=True)
+                    print("round %d  %-9s %-10s %-5s %.5g %s  (first step/batch, compiling: %.2f s)  load %s" % (
+                        rnd + 1, preset, case, impl, t, "s/step" if batch else "s/pair", first,
+                        open("/proc/loadavg").read().split()[0]), flush=True)
     print("\nmedian ratios of times over %d rounds (> 1: the first is slower):" % a.rounds)
     for (preset, case) in dict.fromkeys((k[0], k[1]) for k in times):
         for num, den in [("xla", "torch"), ("xla", "jax"), ("xla", "go"), ("go", "torch")]:
