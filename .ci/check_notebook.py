@@ -1,18 +1,30 @@
 #!/usr/bin/python3
-"""Check executed Jupyter notebooks (GoNB kernel) for errors and figures.
+"""Check executed Jupyter notebooks (GoNB kernel): errors, noise, outputs and figures.
 
-Usage: check_notebook.py EXECUTED.ipynb [EXECUTED.ipynb ...]
+Usage: check_notebook.py [--committed] NOTEBOOK.ipynb [NOTEBOOK.ipynb ...]
+
+CI runs it twice: with --committed on the notebooks as committed (their outputs are
+what GitHub shows), and without it on the copies it has just executed.
 
 A notebook fails when
   * any cell output has output_type "error" (GoNB reports compile errors,
-    failed `go get`, failed `!`/`!*` shell commands and non-zero exits this way),
-  * any stderr stream output contains "panic:" or "exit status",
+    failed `go get` and failed `!`/`!*` shell commands this way),
+  * any stderr stream output contains "panic:" or "exit status" (a panic or a
+    non-zero exit, e.g. notebook.Must stopping a cell),
+  * any cell prints anything else on stderr: noise for a reader (an expected
+    condition should be said on stdout, or not at all),
+  * fewer than half of its code cells have outputs, or no code cell was executed,
   * it shows no figure: no output with MIME type image/svg+xml or image/png, nor a
     text/html output embedding one (`<svg`, or `<img` with a data:image/ source).
     Note that gonbui.DisplaySVG emits text/html ("<div><svg ...></div>"), not
     image/svg+xml, so both forms count.
     A notebook that legitimately has no figure can opt out with notebook-level
     metadata {"mmpoison": {"expect_figure": false}}.
+With --committed, also when
+  * an output holds a machine-specific absolute path (/tmp/..., /home/...,
+    /root/..., /work/..., /Users/...), or a cell keeps nbclient's execution
+    timestamps (metadata.execution): both change with every run and machine.
+    .ci/execute-notebooks writes notebooks that pass.
 
 Prints one summary line per notebook and exits 1 if any notebook failed.
 Uses only the standard library.
@@ -24,6 +36,9 @@ import sys
 
 STDERR_MARKERS = ("panic:", "exit status")
 IMAGE_MIMES = ("image/svg+xml", "image/png")
+# Absolute paths that name one machine's folders (an output should name paths relative to the repository or
+# the cache root instead).
+MACHINE_PATH = re.compile(r"(?<![\w.~/-])/(?:tmp|home|root|work|Users|private|var/folders)/[^\s\"'<>]*")
 
 
 def _text(value):
@@ -67,7 +82,22 @@ def _figure_kind(output):
     return None
 
 
-def check(path):
+def _machine_paths(output):
+    """Machine-specific absolute paths in an output's text (images' data left out)."""
+    texts = []
+    if output.get("output_type") == "stream":
+        texts.append(_text(output.get("text", "")))
+    for mime, value in (output.get("data") or {}).items():
+        if mime.startswith("image/"):
+            continue
+        texts.append(re.sub(r"data:image/[^\"']*", "", _text(value)))
+    found = []
+    for t in texts:
+        found.extend(m.group(0) for m in MACHINE_PATH.finditer(t))
+    return found
+
+
+def check(path, committed=False):
     """Returns (ok, summary_line, problem_lines)."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -79,15 +109,24 @@ def check(path):
     figures = {}
     code_cells = 0
     executed_cells = 0
+    cells_with_outputs = 0
+    timestamped = 0
     for idx, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
         code_cells += 1
         if cell.get("execution_count") is not None:
             executed_cells += 1
+        if cell.get("outputs"):
+            cells_with_outputs += 1
+        if "execution" in (cell.get("metadata") or {}):
+            timestamped += 1
         where = "cell %d (%s)" % (idx, _first_line(_text(cell.get("source", "")), 60) or "empty")
         html_errors = []
         for out in cell.get("outputs", []):
+            if committed:
+                for p in _machine_paths(out)[:3]:
+                    problems.append("%s: machine-specific path in the output: %s" % (where, p[:120]))
             otype = out.get("output_type")
             if otype == "error":
                 tb = "\n".join(out.get("traceback") or [])
@@ -113,6 +152,10 @@ def check(path):
                         problems.append("%s: stderr contains %r:\n        %s" % (
                             where, marker, "\n        ".join(l[:200] for l in excerpt)))
                         break
+                else:
+                    if lines:
+                        problems.append("%s: noise on stderr:\n        %s" % (
+                            where, "\n        ".join(l[:200] for l in lines[:5])))
             elif otype in ("display_data", "execute_result", "update_display_data"):
                 err_text = _html_error_text(out)
                 if err_text:
@@ -128,25 +171,33 @@ def check(path):
         problems.append("no figure: no image/svg+xml, image/png or inline <svg>/<img> HTML output")
     if code_cells and executed_cells == 0:
         problems.append("no code cell was executed")
+    if code_cells and 2 * cells_with_outputs < code_cells:
+        problems.append("only %d of %d code cells have outputs: at least half must" % (cells_with_outputs, code_cells))
+    if committed and timestamped:
+        problems.append("%d cells keep execution timestamps (metadata.execution)" % timestamped)
 
     fig_desc = ", ".join("%d %s" % (n, k) for k, n in sorted(figures.items())) or "none"
-    summary = "%d/%d code cells executed, figures: %s%s" % (
-        executed_cells, code_cells, fig_desc, "" if expect_figure else " (not required)")
+    summary = "%d/%d code cells executed, %d with outputs, figures: %s%s" % (
+        executed_cells, code_cells, cells_with_outputs, fig_desc, "" if expect_figure else " (not required)")
     return not problems, summary, problems
 
 
 def main(argv):
-    if len(argv) < 2:
+    args = argv[1:]
+    committed = "--committed" in args
+    paths = [a for a in args if a != "--committed"]
+    if not paths or any(p.startswith("-") for p in paths):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     failed = 0
-    for path in argv[1:]:
-        ok, summary, problems = check(path)
+    for path in paths:
+        ok, summary, problems = check(path, committed)
         print("%s %s: %s" % ("PASS" if ok else "FAIL", path, summary))
         for p in problems:
             print("    - " + p)
         failed += 0 if ok else 1
-    print("notebook check summary: %d ok, %d failing" % (len(argv) - 1 - failed, failed))
+    print("notebook check summary%s: %d ok, %d failing" % (
+        " (committed outputs)" if committed else "", len(paths) - failed, failed))
     return 1 if failed else 0
 
 

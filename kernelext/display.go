@@ -22,11 +22,14 @@ type frontEnd struct {
 
 var nb = frontEnd{
 	isNotebook:      func() bool { return gonbui.IsNotebook },
-	displayHTML:     gonbui.DisplayHTML,
-	displayMarkdown: gonbui.DisplayMarkdown,
-	updateHTML:      gonbui.UpdateHTML,
+	displayHTML:     func(html string) { gonbui.DisplayHTML(html); gonbui.Sync() },
+	displayMarkdown: func(md string) { gonbui.DisplayMarkdown(md); gonbui.Sync() },
+	updateHTML:      func(id, html string) { gonbui.UpdateHTML(id, html); gonbui.Sync() },
 	uniqueID:        gonbui.UniqueId,
 }
+
+// Every display call above waits (gonbui.Sync) until GoNB has received it: GoNB stops reading a cell's display
+// pipe as soon as the cell's program exits, so an output sent just before a cell ends was sometimes lost.
 
 var (
 	cfgMu     sync.Mutex

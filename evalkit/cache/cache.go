@@ -8,6 +8,10 @@
 // entry.json, and the folder is renamed into place. Loading verifies every file against entry.json; an entry
 // that does not match (corrupt, truncated or incomplete) is moved aside to <root>/v<FormatVersion>/.corrupt/,
 // named in a one-line notice, and recomputed.
+//
+// Processes sharing a cache compute each entry once: a lock per entry (flock) makes the others wait and then
+// use the entry (see lock.go). A computation may keep resumable state in the entry's partial folder (Partial),
+// so that a killed run goes on where it stopped.
 package cache
 
 import (
@@ -24,6 +28,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // FormatVersion is the version of the cache's layout and of what its entries hold. It is part of every key and
@@ -32,6 +38,9 @@ const FormatVersion = 3
 
 // EntryFile is the file of an entry that lists its other files with their sizes and SHA-256 sums.
 const EntryFile = "entry.json"
+
+// maxEntryFile bounds the size of an entry.json read back: 16 MiB.
+const maxEntryFile = 16 << 20
 
 // Root returns the cache's root folder: $MMPOISON_CACHE, or mmpoison in the user cache directory.
 func Root() (string, error) {
@@ -104,28 +113,44 @@ func Open(root string) (*Cache, error) {
 func (c *Cache) Dir() string { return filepath.Join(c.root, fmt.Sprintf("v%d", FormatVersion)) }
 
 // Get returns the folder of key's entry. When a valid entry exists it returns it with cached true. Otherwise
-// (none, or one that fails verification, which is moved aside with a notice) it calls produce with an empty
-// temporary folder to write the entry's files into, then publishes that folder as the entry and returns its
-// final path with cached false. produce must not keep paths into its folder: they change on publishing. When
-// another process publishes the same entry first, its entry is used and ours discarded. On an error from
-// produce nothing is published.
+// it takes the entry's lock (waiting while another process computes it, then using its entry), moves an entry
+// that fails verification aside with a notice, and calls produce with an empty temporary folder to write the
+// entry's files into; then it publishes that folder as the entry and returns its final path with cached false.
+// produce must not keep paths into its folder: they change on publishing. It may keep what lets it resume in
+// Partial(key), which Get removes once the entry is published. On an error from produce nothing is published.
+// Temporary and partial folders that killed processes left are removed on the way (see cleanOrphans).
 func (c *Cache) Get(key Key, produce func(dir string) error) (dir string, cached bool, err error) {
 	if key.Hash == "" {
 		return "", false, errors.New("cache: Get with a zero Key (use NewKey)")
 	}
 	final := filepath.Join(c.Dir(), key.Name())
+	if verify(final) == nil {
+		return final, true, nil
+	}
+	if err := os.MkdirAll(c.Dir(), 0o755); err != nil {
+		return "", false, fmt.Errorf("cache: %w", err)
+	}
+	for _, p := range c.cleanOrphans() {
+		fmt.Fprintf(notices, "mmpoison: removed %s, left in the cache by a killed process\n", p)
+	}
+	l, err := c.lock(key.Name(), true)
+	if err != nil {
+		return "", false, err
+	}
+	defer l.unlock()
 	switch err := verify(final); {
-	case err == nil:
+	case err == nil: // Another process published it while this one waited.
 		return final, true, nil
 	case !errors.Is(err, fs.ErrNotExist):
 		if err := c.setAside(final, err); err != nil {
 			return "", false, err
 		}
 	}
-	if err := os.MkdirAll(c.Dir(), 0o755); err != nil {
-		return "", false, fmt.Errorf("cache: %w", err)
+	leftovers, _ := filepath.Glob(filepath.Join(c.Dir(), tempPrefix(key.Name())+"*"))
+	for _, p := range leftovers { // Ours to remove: we hold the lock, so their process is gone.
+		os.RemoveAll(p)
 	}
-	tmp, err := os.MkdirTemp(c.Dir(), fmt.Sprintf(".tmp-%s-%d-", key.Name(), os.Getpid()))
+	tmp, err := os.MkdirTemp(c.Dir(), fmt.Sprintf("%s%d-", tempPrefix(key.Name()), os.Getpid()))
 	if err != nil {
 		return "", false, fmt.Errorf("cache: %w", err)
 	}
@@ -137,11 +162,9 @@ func (c *Cache) Get(key Key, produce func(dir string) error) (dir string, cached
 		return "", false, err
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		if verify(final) == nil { // Another process published it first: use theirs.
-			return final, false, nil
-		}
 		return "", false, fmt.Errorf("cache: publishing %s: %w", final, err)
 	}
+	os.RemoveAll(c.partialPath(key.Name()))
 	return final, false, nil
 }
 
@@ -230,7 +253,7 @@ func verify(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	data, err := os.ReadFile(filepath.Join(path, EntryFile))
+	data, err := atomicfile.ReadFile(filepath.Join(path, EntryFile), maxEntryFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no %s: an incomplete entry", EntryFile)
 	} else if err != nil {

@@ -3,7 +3,6 @@ package defenses
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -234,8 +233,10 @@ func (m Matrix) cell(c *cache.Cache, cell Cell, progress func(cached bool), run 
 	return readOutcome(filepath.Join(dir, cellFile))
 }
 
+// readOutcome reads a cell's JSON: a regular file of at most experiment.MaxResultFile bytes holding every
+// evaluation the matrix's tables and figures read.
 func readOutcome(path string) (*Outcome, error) {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, experiment.MaxResultFile)
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +246,14 @@ func readOutcome(path string) (*Outcome, error) {
 	}
 	if o.Defended == nil || o.Poisoned == nil || o.Clean == nil {
 		return nil, fmt.Errorf("%s: cell has no evaluation", path)
+	}
+	for _, e := range append([]*experiment.ModelEval{o.Defended, o.Poisoned, o.Clean}, o.PerEpoch...) {
+		if e == nil {
+			return nil, fmt.Errorf("%s: cell has no evaluation for an epoch", path)
+		}
+		if err := e.Check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	return &o, nil
 }

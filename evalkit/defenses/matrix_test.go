@@ -15,9 +15,11 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/defense"
 )
 
-// fakeOutcome is a cell outcome whose evaluations' MinRank encodes the cell's position.
+// fakeOutcome is a cell outcome whose evaluations' MinRank encodes the cell's position (with every other metric
+// the cell reader requires).
 func fakeOutcome(c Cell, i int) *Outcome {
-	ev := &experiment.ModelEval{Attack: metrics.AttackResultFromRanks([]int{i}, nil)}
+	ev := fuzzEval()
+	ev.Attack = metrics.AttackResultFromRanks([]int{i}, nil)
 	return &Outcome{Cell: c, Defended: ev, Poisoned: ev, Clean: ev, Seconds: float64(i)}
 }
 

@@ -2,8 +2,8 @@ package experiment
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
@@ -109,9 +109,13 @@ func Run(spec Spec, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// ReadResult loads a result written by Result.WriteJSON.
+// MaxResultFile bounds the size of a result JSON ReadResult reads: 256 MiB.
+const MaxResultFile = 256 << 20
+
+// ReadResult loads a result written by Result.WriteJSON: a regular file of at most MaxResultFile bytes, holding
+// what the tables and figures read (see Result.Check).
 func ReadResult(path string) (*Result, error) {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, MaxResultFile)
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +123,47 @@ func ReadResult(path string) (*Result, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%s: malformed result JSON: %w", path, err)
 	}
-	if r.Clean == nil || r.Poisoned == nil || r.Clean.Attack == nil || r.Poisoned.Attack == nil {
-		return nil, fmt.Errorf("%s: result has no evaluation", path)
+	if err := r.Check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// Check reports whether r holds what its tables and figures read: both models' evaluations, complete (see
+// ModelEval.Check), with as many goals in each.
+func (r *Result) Check() error {
+	if r.Clean == nil || r.Poisoned == nil {
+		return errors.New("result has no evaluation")
+	}
+	if len(r.Clean.Goals) != len(r.Poisoned.Goals) {
+		return fmt.Errorf("result has %d goals for the clean model, %d for the poisoned one", len(r.Clean.Goals),
+			len(r.Poisoned.Goals))
+	}
+	if err := r.Clean.Check(); err != nil {
+		return fmt.Errorf("clean model: %w", err)
+	}
+	if err := r.Poisoned.Check(); err != nil {
+		return fmt.Errorf("poisoned model: %w", err)
+	}
+	return nil
+}
+
+// Check reports whether e, read back from JSON, holds every metric Evaluate computes: the attack metrics (every
+// goal's), the utility, and complete backdoor metrics where there are any.
+func (e *ModelEval) Check() error {
+	if e.Attack == nil || e.RandomQueries == nil || e.Utility == nil || e.UtilityOthers == nil {
+		return errors.New("evaluation without its attack or utility metrics")
+	}
+	for i, g := range e.Goals {
+		if g.Attack == nil || g.RandomQueries == nil {
+			return fmt.Errorf("evaluation without the metrics of goal %d", i+1)
+		}
+	}
+	if b := e.Backdoor; b != nil && (b.ZeroShot == nil || b.Retrieval == nil || b.Retrieval.Triggered == nil ||
+		b.Retrieval.Clean == nil) {
+		return errors.New("evaluation with incomplete backdoor metrics")
+	}
+	return nil
 }
 
 // WriteJSON writes the result as indented JSON, atomically.

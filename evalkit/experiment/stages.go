@@ -3,7 +3,6 @@ package experiment
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -44,6 +43,7 @@ func Pretrain(d *Data, opts Options) (*Stage, error) {
 		return nil, err
 	}
 	return cachedStage(opts, key, func(st *Stage) (*context.Context, clip.Config, error) {
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, "pre-training (clean pool)", nil, d.Splits.Pool.Pairs(), s.Pretrain)
 		st.History = hist
 		return ctx, d.Model, err
@@ -119,6 +119,7 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 			st.Epochs = append(st.Epochs, ev)
 			return epochFields(ev), nil
 		}
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, title, init, pairs, d.Spec.Finetune)
 		st.History = hist
 		return ctx, d.Model, err
@@ -170,12 +171,15 @@ func evaluatePretrained(d *Data, pretrained *Stage, opts Options) (*ModelEval, e
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(dir, evalFile))
+	data, err := atomicfile.ReadFile(filepath.Join(dir, evalFile), MaxResultFile)
 	if err != nil {
 		return nil, err
 	}
 	ev := &ModelEval{}
 	if err := json.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
+	}
+	if err := ev.Check(); err != nil {
 		return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 	}
 	return ev, nil

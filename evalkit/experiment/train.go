@@ -2,9 +2,9 @@ package experiment
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -35,10 +35,30 @@ type Options struct {
 	// makes every stage train anew, with its progress shown, e.g. in a notebook whose usual cache already
 	// holds the models.
 	CacheDir string
+	// StateEvery is how often a training stage also saves its resumable state within an epoch, so that a kill
+	// costs at most this much training (0: DefaultStateEvery; negative: at the end of each epoch only).
+	StateEvery time.Duration
 
 	// afterEpoch, when set, is called by trainModel after every epoch with the model trained so far; the fields
 	// it returns join the live progress display (e.g. Hit@10).
 	afterEpoch func(ctx *context.Context, st train.EpochStats) ([]kernelext.Field, error)
+	// resume, when set, is the stage trainModel trains: its training resumes from the state saved in the
+	// stage's partial folder, and saves its state there after every epoch and every StateEvery (see resume.go).
+	resume *Stage
+}
+
+// DefaultStateEvery is how often a training stage saves its state within an epoch when Options.StateEvery is 0.
+const DefaultStateEvery = 2 * time.Minute
+
+// stateEvery resolves StateEvery (0: never within an epoch).
+func (o *Options) stateEvery() time.Duration {
+	switch {
+	case o.StateEvery == 0:
+		return DefaultStateEvery
+	case o.StateEvery < 0:
+		return 0
+	}
+	return o.StateEvery
 }
 
 // cache is the cache of CacheDir.
@@ -83,9 +103,17 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 		c(&to)
 	}
 	progress := newProgress(opts, title, steps, &to, ctx)
-	tr, err := train.New(b, d.Model, ctx, to)
-	if err != nil {
+	var tr *train.Trainer
+	if opts.resume != nil {
+		keepState(&to, &tr, opts.resume, opts.stateEvery())
+	}
+	if tr, err = train.New(b, d.Model, ctx, to); err != nil {
 		return nil, nil, err
+	}
+	if opts.resume != nil {
+		if err := resumeState(tr, opts.resume, opts); err != nil {
+			return nil, nil, err
+		}
 	}
 	hist, err := tr.Fit(td)
 	if progress != nil {
@@ -93,6 +121,9 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", title, err)
+	}
+	if opts.resume != nil {
+		hist = opts.resume.History // The epochs before a resumption too.
 	}
 	return ctx, hist, nil
 }
@@ -149,6 +180,9 @@ type Stage struct {
 	// Cached is true when the model was loaded from the cache instead of trained.
 	Cached  bool    `json:"cached"`
 	Seconds float64 `json:"seconds"`
+
+	// partial is the partial folder of the cache entry being produced (see resume.go).
+	partial string
 }
 
 // Files of a stage's cache entry.
@@ -159,7 +193,8 @@ const (
 
 // cachedStage returns the stage of key's cache entry, calling produce to make the model when the entry does
 // not exist yet; produce returns the model's parameters and config, and fills in the stage's history and
-// per-epoch evaluations.
+// per-epoch evaluations. A produce that trains with opts.resume = st resumes a killed training; when its saved
+// state is unusable (removed by then), produce runs again from the start.
 func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.Context, clip.Config, error)) (*Stage, error) {
 	c, err := opts.cache()
 	if err != nil {
@@ -167,9 +202,17 @@ func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.
 	}
 	var made *Stage
 	dir, cached, err := c.Get(key, func(dir string) error {
-		st := &Stage{}
+		partial, err := c.Partial(key)
+		if err != nil {
+			return err
+		}
+		st := &Stage{partial: partial}
 		start := time.Now()
 		ctx, cfg, err := produce(st)
+		if errors.Is(err, errStateUnusable) {
+			st = &Stage{partial: partial}
+			ctx, cfg, err = produce(st)
+		}
 		if err != nil {
 			return err
 		}
@@ -190,11 +233,7 @@ func cachedStage(opts Options, key cache.Key, produce func(st *Stage) (*context.
 	st := made
 	if st == nil || cached {
 		st = &Stage{}
-		data, err := os.ReadFile(filepath.Join(dir, stageFile))
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(data, st); err != nil {
+		if err := readStageFile(filepath.Join(dir, stageFile), st); err != nil {
 			return nil, fmt.Errorf("cache entry %s: %w", dir, err)
 		}
 	}
@@ -241,6 +280,7 @@ func Train(d *Data, req TrainRequest, opts Options) (*Stage, error) {
 		if req.SelfSupervised != nil {
 			configure = append(configure, func(o *train.Options) { o.SelfSupervised = req.SelfSupervised })
 		}
+		opts.resume = st
 		ctx, hist, err := trainModel(d, &opts, req.Title, init, req.Pairs, req.Recipe, configure...)
 		st.History = hist
 		return ctx, d.Model, err

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -95,7 +94,12 @@ func DefenseMatrixTable(os []*defenses.Outcome) *kernelext.Table {
 				if cs[0].Report == nil {
 					return "–"
 				}
-				return ms(over(cs, f), "%.3f")
+				return ms(over(cs, func(o *defenses.Outcome) float64 {
+					if o.Report == nil { // A cell read back without its report: left out.
+						return math.NaN()
+					}
+					return f(o)
+				}), "%.3f")
 			}
 			name := d
 			if d == defenses.DefenseNone {
@@ -270,24 +274,23 @@ func DefenseComparison(os []*defenses.Outcome) *kernelext.Table {
 }
 
 // WriteDefenses writes a defense matrix's report folder: defenses.md (the matrix and the F7 table) and the
-// figures as SVG, PDF and PNG, each file atomically.
+// figures as SVG, PDF and PNG. The folder is written whole, as Write writes its.
 func WriteDefenses(dir string, outs []*defenses.Outcome) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("report folder: %w", err)
-	}
 	figs, err := DefenseMatrixFigures(outs)
 	if err != nil {
 		return nil, err
 	}
-	var md strings.Builder
-	md.WriteString("# mmpoison defenses\n\n" + DefenseMatrixTable(outs).Markdown() + "\n" + DefenseComparison(outs).Markdown() + "\n")
-	files, err := saveFigures(dir, figs, &md)
-	if err != nil {
-		return files, err
-	}
-	p := filepath.Join(dir, "defenses.md")
-	if err := atomicfile.WriteFile(p, []byte(md.String())); err != nil {
-		return files, err
-	}
-	return append(files, p), nil
+	return writeFolder(dir, func(dir string) ([]string, error) {
+		var md strings.Builder
+		md.WriteString("# mmpoison defenses\n\n" + DefenseMatrixTable(outs).Markdown() + "\n" + DefenseComparison(outs).Markdown() + "\n")
+		files, err := saveFigures(dir, figs, &md)
+		if err != nil {
+			return files, err
+		}
+		p := filepath.Join(dir, "defenses.md")
+		if err := atomicfile.WriteFile(p, []byte(md.String())); err != nil {
+			return files, err
+		}
+		return append(files, p), nil
+	})
 }

@@ -5,7 +5,6 @@ package report
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -254,41 +253,72 @@ func showFigures(figs []*kernelext.Figure, err error) error {
 	return nil
 }
 
-// Write creates (or updates) a report folder: results.json, report.md, poison_manifest.json (when the result
-// holds the poisoned run's manifest), and each figure as SVG, PDF and PNG.
-// Every file is written atomically, so an interrupted write never leaves a half-written file, and files of
-// earlier reports in the folder are only replaced when the new one is complete.
+// Write writes a report folder: results.json, report.md, poison_manifest.json (when the result holds the
+// poisoned run's manifest), and each figure as SVG, PDF and PNG. The folder is written whole (see writeFolder):
+// an interrupted write leaves the previous report as it was. It returns the paths of the files written.
 func Write(dir string, r *experiment.Result) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("report folder: %w", err)
-	}
 	figs, err := Figures(r)
 	if err != nil {
 		return nil, err
 	}
-	written, err := saveFigures(dir, figs, nil)
-	if err != nil {
-		return written, err
-	}
-	if r.FinetunePois != nil && r.FinetunePois.Manifest != nil {
-		manifestPath := filepath.Join(dir, "poison_manifest.json")
-		if err := r.FinetunePois.Manifest.WriteFile(manifestPath); err != nil {
+	return writeFolder(dir, func(dir string) ([]string, error) {
+		written, err := saveFigures(dir, figs, nil)
+		if err != nil {
 			return written, err
 		}
-		written = append(written, manifestPath)
-	}
-	jsonPath := filepath.Join(dir, "results.json")
-	if err := r.WriteJSON(jsonPath); err != nil {
-		return written, err
-	}
-	written = append(written, jsonPath)
-	md := Markdown(r, figs)
-	mdPath := filepath.Join(dir, "report.md")
-	if err := atomicfile.WriteFile(mdPath, []byte(md)); err != nil {
-		return written, err
-	}
-	return append(written, mdPath), nil
+		if r.FinetunePois != nil && r.FinetunePois.Manifest != nil {
+			manifestPath := filepath.Join(dir, "poison_manifest.json")
+			if err := r.FinetunePois.Manifest.WriteFile(manifestPath); err != nil {
+				return written, err
+			}
+			written = append(written, manifestPath)
+		}
+		jsonPath := filepath.Join(dir, "results.json")
+		if err := r.WriteJSON(jsonPath); err != nil {
+			return written, err
+		}
+		written = append(written, jsonPath)
+		mdPath := filepath.Join(dir, "report.md")
+		if err := atomicfile.WriteFile(mdPath, []byte(Markdown(r, figs))); err != nil {
+			return written, err
+		}
+		return append(written, mdPath), nil
+	})
 }
+
+// writeFolder writes the report folder dir whole, with atomicfile.ReplaceDir: fill writes the files into a
+// temporary sibling folder, which then replaces dir in one rename, so that dir holds the previous report or
+// the new one, never a mix. The previous report is deleted once the new one is in place; a folder that is
+// neither empty nor a report folder written this way is refused (atomicfile.CheckDir). It returns the paths
+// the files fill wrote have in dir.
+func writeFolder(dir string, fill func(tmp string) ([]string, error)) ([]string, error) {
+	var files []string
+	err := atomicfile.ReplaceDir(dir, func(tmp string) error {
+		written, err := fill(tmp)
+		if err != nil {
+			return err
+		}
+		for _, f := range written {
+			rel, err := filepath.Rel(tmp, f)
+			if err != nil {
+				return err
+			}
+			files = append(files, filepath.Join(dir, rel))
+		}
+		if testHookFilled != nil {
+			testHookFilled(tmp)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report folder: %w", err)
+	}
+	return files, nil
+}
+
+// testHookFilled, when set (by tests), is called with the temporary folder once a report is written there and
+// before it replaces the report folder.
+var testHookFilled func(tmp string)
 
 // Markdown is the report's text: setup, tables, figures and timings.
 func Markdown(r *experiment.Result, figs []*kernelext.Figure) string {

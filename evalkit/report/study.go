@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -383,44 +382,41 @@ func ShowStudy(sr *study.Result) error {
 }
 
 // WriteStudy writes a study's report folder: study.md (findings and seed tables), study.json (every result)
-// and the figures as SVG, PDF and PNG, each file atomically.
+// and the figures as SVG, PDF and PNG. The folder is written whole, as Write writes its.
 func WriteStudy(dir string, sr *study.Result) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("report folder: %w", err)
-	}
 	figs, err := StudyFigures(sr)
 	if err != nil {
 		return nil, err
 	}
-	var files []string
-	var md strings.Builder
-	md.WriteString("# mmpoison attack study\n\n")
-	md.WriteString(FindingsTable(sr.Findings()).Markdown() + "\n")
-	for _, name := range sr.Names {
-		if name != study.GroupRates {
-			md.WriteString(SeedTable("Group "+name, sr.Groups[name]).Markdown() + "\n")
-		}
-	}
-	saved, err := saveFigures(dir, figs, &md)
-	files = append(files, saved...)
-	if err != nil {
-		return files, err
-	}
 	data, err := json.MarshalIndent(sr, "", "  ")
 	if err != nil {
-		return files, err
+		return nil, err
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"study.json", data}, {"study.md", []byte(md.String())}} {
-		p := filepath.Join(dir, f.name)
-		if err := atomicfile.WriteFile(p, f.data); err != nil {
+	return writeFolder(dir, func(dir string) ([]string, error) {
+		var md strings.Builder
+		md.WriteString("# mmpoison attack study\n\n")
+		md.WriteString(FindingsTable(sr.Findings()).Markdown() + "\n")
+		for _, name := range sr.Names {
+			if name != study.GroupRates {
+				md.WriteString(SeedTable("Group "+name, sr.Groups[name]).Markdown() + "\n")
+			}
+		}
+		files, err := saveFigures(dir, figs, &md)
+		if err != nil {
 			return files, err
 		}
-		files = append(files, p)
-	}
-	return files, nil
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{"study.json", data}, {"study.md", []byte(md.String())}} {
+			p := filepath.Join(dir, f.name)
+			if err := atomicfile.WriteFile(p, f.data); err != nil {
+				return files, err
+			}
+			files = append(files, p)
+		}
+		return files, nil
+	})
 }
 
 // seedsOfGroups is the fewest seeds of a study's groups.

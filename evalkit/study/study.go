@@ -122,6 +122,13 @@ func (st Study) Run(sw *sweep.Sweep) (*Result, error) {
 	}
 	groups, names := st.Groups()
 	out := &Result{Study: st, Groups: map[string][]*experiment.Result{}, Names: names}
+	for _, name := range names { // Every run's spec before the first runs.
+		for i, spec := range groups[name] {
+			if err := spec.Validate(); err != nil {
+				return out, fmt.Errorf("study group %s, run %d: %w", name, i+1, err)
+			}
+		}
+	}
 	for _, name := range names {
 		rs, err := sw.Run(groups[name])
 		if err != nil {

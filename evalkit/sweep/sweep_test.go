@@ -12,10 +12,11 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 )
 
-// fakeResult is a minimal result whose poisoned MinRank encodes the spec's rate.
+// fakeResult is a minimal result (the metrics ReadResult requires) whose poisoned MinRank encodes the spec's rate.
 func fakeResult(spec experiment.Spec) *experiment.Result {
+	recall := &metrics.RecallResult{Ks: metrics.RecallKs, ImageToText: []float64{0.1, 0.4, 0.6}, TextToImage: []float64{0.1, 0.4, 0.6}}
 	ev := &experiment.ModelEval{Attack: metrics.AttackResultFromRanks([]int{int(spec.Attack.Rate * 1000)}, nil),
-		RandomQueries: metrics.AttackResultFromRanks([]int{5}, nil)}
+		RandomQueries: metrics.AttackResultFromRanks([]int{5}, nil), Utility: recall, UtilityOthers: recall}
 	return &experiment.Result{Spec: spec, Clean: ev, Poisoned: ev}
 }
 

@@ -84,7 +84,10 @@ func ConfigFromMetadata(path string, f *safetensors.File) (Config, error) {
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		return cfg, fmt.Errorf("%s: malformed %q metadata: %w", path, MetadataConfig, err)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
 }
 
 // Load reads a model written by Save into a new context and returns it with its config.

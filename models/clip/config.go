@@ -18,6 +18,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // Config holds the sizes of a CLIP model. It is JSON-serialisable so checkpoints record it.
@@ -120,7 +122,8 @@ func (c Config) NumPatches() int {
 	return g * g
 }
 
-// Validate checks that the sizes are consistent.
+// Validate checks that the sizes are consistent, and that the image size is one CLIP's preprocessing makes (at
+// most imageprep.MaxSide), so that a checkpoint's config cannot ask for absurd images.
 func (c Config) Validate() error {
 	switch {
 	case c.EmbedDim <= 0, c.ImageSize <= 0, c.VisionWidth <= 0, c.TextWidth <= 0,
@@ -128,6 +131,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("clip config %q: sizes must be positive: %+v", c.Name, c)
 	case c.ImageChannels != 1 && c.ImageChannels != 3:
 		return fmt.Errorf("clip config %q: image_channels must be 1 or 3, got %d", c.Name, c.ImageChannels)
+	case c.ImageSize > imageprep.MaxSide: // Preprocessing allocates ImageSize² pixels per image.
+		return fmt.Errorf("clip config %q: image_size %d is above the %d pixels CLIP's preprocessing makes (imageprep.MaxSide)",
+			c.Name, c.ImageSize, imageprep.MaxSide)
 	}
 	if c.IsResNet() {
 		if err := c.validateResNet(); err != nil {

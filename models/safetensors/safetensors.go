@@ -11,8 +11,14 @@
 // has at most MaxRank dimensions, and its element count is computed without overflow. Every tensor's range is
 // checked against the data and against the others before any tensor is decoded, so tensors never share bytes
 // and the decoded values take at most twice the file's data bytes (F16 and BF16 widen to F32; F32, F64 and raw
-// dtypes take at most their size). ReadFile reads regular files only, sized with Stat: a device such as
-// /dev/zero is refused instead of read forever.
+// dtypes take at most their size). ReadFile reads regular files of at most MaxFileSize bytes only, sized with
+// Stat: a device such as /dev/zero is refused instead of read forever.
+//
+// # Checksums
+//
+// WriteFile records the file's SHA-256 in its metadata (ChecksumKey) and Parse verifies it, so a checkpoint
+// written here and damaged since (a zeroed block, random bytes, a cut) is refused with ErrChecksum, or with a
+// size error, instead of loading as other weights.
 package safetensors
 
 import (
@@ -46,7 +52,8 @@ type Tensor struct {
 	Raw []byte
 }
 
-// File is a set of tensors with optional string metadata.
+// File is a set of tensors with optional string metadata (never ChecksumKey: WriteFile adds it, Parse and
+// ReadMetadata verify and remove it).
 type File struct {
 	Tensors  []*Tensor
 	Metadata map[string]string
@@ -81,9 +88,10 @@ type headerEntry struct {
 }
 
 // WriteFile writes the tensors (in the given order) and metadata to path atomically: it writes a temporary file
-// in the same directory and renames it over path only when everything was written and synced.
+// in the same directory and renames it over path only when everything was written and synced. The metadata
+// gains the file's SHA-256 under ChecksumKey (replacing any value f has), which reading verifies.
 func WriteFile(path string, f *File) error {
-	hdr, err := encodeHeader(f)
+	hdr, err := withChecksum(f)
 	if err != nil {
 		return fmt.Errorf("safetensors %s: %w", path, err)
 	}
@@ -179,14 +187,23 @@ func (t *Tensor) byteSize() (int64, error) {
 	return int64(len(t.Raw)), nil
 }
 
+// MaxFileSize bounds the files ReadFile reads: 16 GiB, above the largest public CLIP checkpoint (ViT-bigG/14,
+// 2.5 billion parameters, about 10 GB in F32). ReadFile holds the file and its decoded tensors at once.
+const MaxFileSize = 16 << 30
+
 // ReadFile reads a safetensors file. F32, F16, BF16 and F64 tensors are decoded into F32; other dtypes keep Raw.
-// It reads regular files only; it holds the file and its decoded tensors (see the package's Bounds).
+// It reads regular files of at most MaxFileSize bytes only; it holds the file and its decoded tensors (see the
+// package's Bounds), and verifies the file's ChecksumKey when it has one.
 func ReadFile(path string) (*File, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("safetensors %s: %d bytes, more than the %d a checkpoint may take (MaxFileSize)", path,
+			st.Size(), int64(MaxFileSize))
+	}
 	data := make([]byte, st.Size())
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, fmt.Errorf("safetensors %s: %w", path, err)
@@ -198,8 +215,12 @@ func ReadFile(path string) (*File, error) {
 	return sf, nil
 }
 
-// openRegular opens path, refusing anything but a regular file (a device, a pipe or a folder).
+// openRegular opens path, refusing anything but a regular file (a device, a pipe or a folder). It looks before
+// opening, since opening a named pipe waits for a writer.
 func openRegular(path string) (*os.File, os.FileInfo, error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("reading safetensors: %s is not a regular file (%v)", path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading safetensors: %w", err)
@@ -216,7 +237,8 @@ func openRegular(path string) (*os.File, os.FileInfo, error) {
 }
 
 // ReadMetadata returns the string metadata (__metadata__) of the safetensors file at path, reading only its
-// header: a cheap way to tell an mmpoison checkpoint (whose config is in the metadata) from other files.
+// header: a cheap way to tell an mmpoison checkpoint (whose config is in the metadata) from other files. It
+// leaves ChecksumKey out: only reading the whole file verifies it.
 func ReadMetadata(path string) (map[string]string, error) {
 	f, st, err := openRegular(path)
 	if err != nil {
@@ -242,6 +264,7 @@ func ReadMetadata(path string) (map[string]string, error) {
 	if err := json.Unmarshal(header, &h); err != nil {
 		return nil, fmt.Errorf("safetensors %s: malformed header: %w", path, err)
 	}
+	delete(h.Metadata, ChecksumKey)
 	return h.Metadata, nil
 }
 
@@ -267,6 +290,12 @@ func Parse(data []byte) (*File, error) {
 			return nil, fmt.Errorf("malformed __metadata__ (must map strings to strings): %w", err)
 		}
 		delete(raw, "__metadata__")
+	}
+	if sum, ok := f.Metadata[ChecksumKey]; ok {
+		if err := verifyChecksum(data, int(8+hlen), sum); err != nil {
+			return nil, err
+		}
+		delete(f.Metadata, ChecksumKey)
 	}
 	names := make([]string, 0, len(raw))
 	for name := range raw {

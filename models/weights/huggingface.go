@@ -47,10 +47,15 @@ const (
 // readHFConfig reads a CLIPModel config.json; the older vision_config_dict/text_config_dict entries are read too,
 // with vision_config/text_config taking precedence.
 func readHFConfig(path string) (*hfConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading the HuggingFace config: %w", err)
 	}
+	return parseHFConfig(data, path)
+}
+
+// parseHFConfig is readHFConfig of the content data of the file at path.
+func parseHFConfig(data []byte, path string) (*hfConfig, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("HuggingFace config %s: %w", path, err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // OpenCLIPConfigName is the file open_clip writes beside a checkpoint it publishes (open_clip_model.safetensors):
@@ -61,7 +62,7 @@ type openCLIPConfig struct {
 // open_clip_config.json holds it, or the bare {"embed_dim", "vision_cfg", "text_cfg"} of model_configs/*.json.
 // Errors name the file.
 func readOpenCLIPConfig(path string) (*openCLIPConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading the open_clip config: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +40,10 @@ const BatchNormCounterSuffix = ".num_batches_tracked"
 // HuggingFaceIgnoredKeys are the non-parameter buffers of HuggingFace's CLIPModel, accepted and ignored.
 var HuggingFaceIgnoredKeys = []string{"vision_model.embeddings.position_ids", "text_model.embeddings.position_ids"}
 
+// MaxConfigSize bounds the config files read beside a checkpoint (HuggingFace's config.json, open_clip's model
+// configs): 1 MiB, where real ones take a few kilobytes.
+const MaxConfigSize = 1 << 20
+
 // Hints supplies what the tensor shapes of a checkpoint cannot tell. Zero fields are unset.
 type Hints struct {
 	// VisionHeads and TextHeads are the attention head counts of the image and text transformers. They override
@@ -62,26 +67,44 @@ func conversionHint(path string) string {
 }
 
 // readCheckpoint reads a safetensors file, refusing PyTorch pickles (by extension, or by a zip or pickle
-// signature where a safetensors header should be) with a conversion hint.
+// signature where a safetensors header should be) with a conversion hint. It reads what safetensors.ReadFile
+// reads: a regular file (a device such as /dev/zero is refused) of at most safetensors.MaxFileSize bytes, its
+// checksum verified when it has one.
 func readCheckpoint(path string) (*safetensors.File, error) {
 	if pickleExts[strings.ToLower(filepath.Ext(path))] {
 		return nil, fmt.Errorf("%s looks like a PyTorch pickle checkpoint: %s", path, conversionHint(path))
 	}
-	data, err := os.ReadFile(path)
+	head, err := fileHead(path, 9)
 	if err != nil {
 		return nil, fmt.Errorf("reading checkpoint: %w", err)
 	}
 	// A safetensors file starts with an 8-byte header length and then '{'. Its first byte may be 0x80 by chance
 	// (a header of 128 mod 256 bytes), so a pickle signature only counts where the '{' is missing.
-	notSafetensors := len(data) < 9 || data[8] != '{'
-	if notSafetensors && (bytes.HasPrefix(data, []byte("PK\x03\x04")) || (len(data) > 0 && data[0] == 0x80)) {
+	notSafetensors := len(head) < 9 || head[8] != '{'
+	if notSafetensors && (bytes.HasPrefix(head, []byte("PK\x03\x04")) || (len(head) > 0 && head[0] == 0x80)) {
 		return nil, fmt.Errorf("%s is a PyTorch zip or pickle file, not safetensors: %s", path, conversionHint(path))
 	}
-	f, err := safetensors.Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	return safetensors.ReadFile(path)
+}
+
+// fileHead returns the first n bytes of the regular file at path (fewer when it is shorter).
+func fileHead(path string, n int) ([]byte, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, st.Mode().Type())
 	}
-	return f, nil
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, n)
+	k, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return head[:k], nil
 }
 
 // isHuggingFace reports whether f uses HuggingFace CLIPModel names.

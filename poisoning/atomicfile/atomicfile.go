@@ -2,11 +2,17 @@
 // every layer (manifests, checkpoints, caches, results, reports) writes through it. Readers never see a
 // half-written file: the content goes to a temporary file in the same directory, which is synced and then
 // renamed over the destination. On any error the temporary file is removed and the destination keeps its
-// previous content.
+// previous content. ReplaceDir does the same for a whole folder (a report), and ReadFile reads back what was
+// written with a bound on its size.
+//
+// Temporary names carry the writing process's id (".NAME.tmp-PID-RANDOM"), so that what a killed process left
+// is told from what a live one is writing: CleanOrphans removes the former, and Write and ReplaceDir call it for
+// the name they write.
 package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +22,8 @@ import (
 // Write creates or replaces path with what fn writes. The file gets mode 0644.
 func Write(path string, fn func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	CleanOrphans(dir, filepath.Base(path))
+	tmp, err := os.CreateTemp(dir, tempPattern(filepath.Base(path)))
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -52,4 +59,35 @@ func WriteFile(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// ReadFile reads the regular file at path, refusing anything else (a device such as /dev/zero, a named pipe, a
+// folder) and files of more than limit bytes, before reading. Errors name the file.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	st, err := os.Stat(path) // Before opening: opening a named pipe waits for a writer.
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s has %d bytes, more than the %d it may have", path, st.Size(), limit)
+	}
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if n, _ := f.Read(make([]byte, 1)); n > 0 {
+		return nil, fmt.Errorf("reading %s: %w", path, errors.New("the file grew while read"))
+	}
+	return data, nil
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/evalkit/bench"
+	"github.com/mmpoison/mmpoison/evalkit/scale"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
@@ -20,12 +22,31 @@ func benchCommand(args []string) error {
 	warmup := fs.Int("warmup", 3, "untimed warm-up steps per case (the first compiles)")
 	embed := fs.Int("embed", 1000, "pairs to embed and rank per case (0: skip)")
 	jsonOut := fs.String("json", "", "also write the measurements to this JSON file")
+	sc := scaleFlags(fs)
 	if help, err := parse(fs, args); help || err != nil {
 		return err
+	}
+	if err := checkMinimums(fs, minimum{"steps", 0}, minimum{"warmup", 0}, minimum{"embed", 0}, minimum{"scale", 0},
+		minimum{"per-shard", 1}, minimum{"scale-batch", 2}); err != nil {
+		return err
+	}
+	if err := scale.CheckStages(*sc.stages); err != nil {
+		return fmt.Errorf("-scale-stages: %w", err)
+	}
+	if err := checkPresets("presets", *presets...); err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		if err := writableDir("json", filepath.Dir(*jsonOut)); err != nil {
+			return err
+		}
 	}
 	b, err := backend.Default()
 	if err != nil {
 		return err
+	}
+	if *sc.pairs > 0 {
+		return scaleBench(sc, b, *jsonOut)
 	}
 	var ms []*bench.Measurement
 	for _, p := range *presets {

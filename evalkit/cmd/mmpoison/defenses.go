@@ -46,11 +46,22 @@ func defensesCommand(args []string) error {
 	case *epochs < 1:
 		return fmt.Errorf("-repair-epochs %d: want at least 1", *epochs)
 	}
+	if err := checkMinimums(fs, minimum{"held-out", 1}); err != nil {
+		return err
+	}
 	if err := checkSeeds(*seeds); err != nil {
+		return err
+	}
+	if err := checkPresets("preset", *preset); err != nil {
 		return err
 	}
 	if err := writableOut(*out); err != nil {
 		return err
+	}
+	if *runs != "" {
+		if err := writableDir("runs", *runs); err != nil {
+			return err
+		}
 	}
 	base := baseSpec(*quick)
 	base.Model, base.Data.HeldOut = *preset, *heldOut

@@ -29,7 +29,7 @@ func TestDefensesFlags(t *testing.T) {
 		{[]string{"-quantile", "NaN"}, "-quantile NaN: want a fraction in (0, 1)"},
 		{[]string{"-quantile", "1.5"}, "-quantile 1.5"},
 		{[]string{"-repair-epochs", "-3"}, "-repair-epochs -3"},
-		{[]string{"-held-out", "-5"}, "held out -5"},
+		{[]string{"-held-out", "-5"}, "-held-out -5: want 1 or more"},
 		{[]string{"-attacks", "IV"}, `-attacks: attack: unknown kind "IV"`},
 		{[]string{"-seeds", "1,x"}, `"x": not an integer`},
 		{[]string{"-defenses", "prayer"}, `unknown defense "prayer"`},

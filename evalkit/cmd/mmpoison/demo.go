@@ -60,6 +60,11 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 	if help, err := parse(fs, args); help || err != nil {
 		return spec, "", false, err
 	}
+	if err := checkMinimums(fs, minimum{"batch", 2}, minimum{"count", 0}, minimum{"trigger-size", 0},
+		minimum{"pool", 1}, minimum{"train", 1}, minimum{"test-per-class", 1}, minimum{"source-images", 0},
+		minimum{"pretrain-epochs", 0}, minimum{"epochs", 1}); err != nil {
+		return spec, "", false, err
+	}
 	spec = baseSpec(*quick)
 	if wasSet(fs, "attack") {
 		if spec, err = spec.StandardAttack(attack.Kind(*kind)); err != nil {

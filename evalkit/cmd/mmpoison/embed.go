@@ -17,6 +17,7 @@ import (
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/models/weights"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
@@ -84,6 +85,9 @@ func embedCommand(args []string) error {
 	if *batch < 0 {
 		return fmt.Errorf("embed: --batch %d is negative", *batch)
 	}
+	if err := checkMinimums(fs, minimum{"vision-heads", 0}, minimum{"text-heads", 0}); err != nil {
+		return fmt.Errorf("embed: %w", err)
+	}
 	for _, a := range fs.Args() { // Trailing arguments are images, so parse's refusal of them does not apply.
 		if strings.HasPrefix(a, "-") && len(a) > 1 {
 			return fmt.Errorf("embed: %q comes after the first trailing image %q: flags must come before the trailing images (or name images with --images)", a, fs.Arg(0))
@@ -99,6 +103,9 @@ func embedCommand(args []string) error {
 		return errors.New("embed: --out is required")
 	case len(images) == 0:
 		return errors.New("embed: no images: give them with --images or after the flags")
+	}
+	if err := writableDir("out", *outDir); err != nil {
+		return fmt.Errorf("embed: %w", err)
 	}
 	return runEmbed(embedJob{
 		Weights: *weightsPath, Config: *configPath, Tokenizer: *tokPath,
@@ -201,10 +208,13 @@ func runEmbed(job embedJob) error {
 	return nil
 }
 
+// maxCaptionsFile bounds the captions file of embed: 256 MiB.
+const maxCaptionsFile = 256 << 20
+
 // readCaptions reads one caption per line; only the empty line after a final newline is skipped, and a
 // trailing \r (Windows line ends) is removed.
 func readCaptions(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, maxCaptionsFile)
 	if err != nil {
 		return nil, fmt.Errorf("embed: reading captions: %w", err)
 	}

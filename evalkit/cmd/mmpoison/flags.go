@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 )
 
@@ -177,29 +179,68 @@ func seedsFlag(fs *flag.FlagSet, def []int64) *[]int64 {
 	return numbersFlag(fs, "seeds", def, parseSeed, "comma-separated seeds; every run is repeated once per seed")
 }
 
-// writableOut checks, before any work, that the output folder of -out can be written: the folder itself when it
-// exists, else the nearest folder above it that exists (nothing is created).
+// writableOut checks, before any work, that the report folder of -out can be written whole (the report
+// replaces it: it must be absent, empty or a report folder mmpoison wrote, and its parent writable).
 func writableOut(dir string) error {
+	if _, err := atomicfile.CheckDir(dir); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	return nil
+}
+
+// writableDir checks, before any work, that files can be written into the folder dir of the flag name: dir
+// itself when it exists, else the nearest folder above it that exists (nothing is created).
+func writableDir(name, dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return fmt.Errorf("-out %s: %w", dir, err)
+		return fmt.Errorf("-%s %s: %w", name, dir, err)
 	}
 	for p := abs; ; p = filepath.Dir(p) {
 		st, err := os.Stat(p)
 		switch {
 		case err == nil && !st.IsDir():
-			return fmt.Errorf("-out %s: %s is a file, not a folder", dir, p)
+			return fmt.Errorf("-%s %s: %s is a file, not a folder", name, dir, p)
 		case err == nil:
 			f, err := os.CreateTemp(p, ".mmpoison-write-test-*")
 			if err != nil {
-				return fmt.Errorf("-out %s: cannot write in %s: %w", dir, p, err)
+				return fmt.Errorf("-%s %s: cannot write in %s: %w", name, dir, p, err)
 			}
 			f.Close()
 			return os.Remove(f.Name())
 		case p == filepath.Dir(p):
-			return fmt.Errorf("-out %s: %w", dir, err)
+			return fmt.Errorf("-%s %s: %w", name, dir, err)
 		}
 	}
+}
+
+// minimum is the smallest value of an int flag.
+type minimum struct {
+	flag string
+	min  int
+}
+
+// checkMinimums refuses, naming the flag, the int flags the command line set below their minimum.
+func checkMinimums(fs *flag.FlagSet, mins ...minimum) error {
+	for _, m := range mins {
+		f := fs.Lookup(m.flag)
+		if f == nil || !wasSet(fs, m.flag) {
+			continue
+		}
+		if v, err := strconv.Atoi(f.Value.String()); err == nil && v < m.min {
+			return fmt.Errorf("-%s %d: want %d or more", m.flag, v, m.min)
+		}
+	}
+	return nil
+}
+
+// checkPresets refuses, before any work, a model preset that does not exist (the error lists those that do).
+func checkPresets(name string, presets ...string) error {
+	for _, p := range presets {
+		if _, err := clip.Preset(p); err != nil {
+			return fmt.Errorf("-%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // checkRate checks the value of a -rate flag: φ is a fraction in (0, 1).

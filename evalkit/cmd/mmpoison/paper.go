@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,8 +75,8 @@ func paper(args []string) error {
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
-	if *prepare && *mini == "" {
-		return errors.New("paper: -prepare needs -mini DIR")
+	if err := checkPaperFlags(fs, *prepare, *mini); err != nil {
+		return fmt.Errorf("paper: %w", err)
 	}
 	if err := findVocab(tok, *mini != ""); err != nil {
 		return fmt.Errorf("paper: %w", err)
@@ -129,6 +130,22 @@ func paper(args []string) error {
 		return err
 	}
 	fmt.Printf("report: %d files in %s (report.md, results.json, figures); total %.0f s\n", len(files), *out, res.Timings["total"])
+	return nil
+}
+
+// checkPaperFlags checks paper's flags that need no spec: -prepare goes with -mini, the numbers' ranges, and
+// that -mini's folder can be written.
+func checkPaperFlags(fs *flag.FlagSet, prepare bool, mini string) error {
+	if prepare && mini == "" {
+		return errors.New("-prepare needs -mini DIR")
+	}
+	if err := checkMinimums(fs, minimum{"batch", 2}, minimum{"epochs", 1}, minimum{"max-train", 0},
+		minimum{"test-per-class", 1}); err != nil {
+		return err
+	}
+	if mini != "" {
+		return writableDir("mini", mini)
+	}
 	return nil
 }
 

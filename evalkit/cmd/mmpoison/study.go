@@ -31,8 +31,16 @@ func studyCommand(args []string) error {
 	if err := checkSeeds(*seeds); err != nil {
 		return err
 	}
+	if err := checkPresets("preset", *preset); err != nil {
+		return err
+	}
 	if err := writableOut(*out); err != nil {
 		return err
+	}
+	if *runs != "" {
+		if err := writableDir("runs", *runs); err != nil {
+			return err
+		}
 	}
 	st := def
 	if *quick {
