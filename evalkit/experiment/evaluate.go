@@ -61,7 +61,7 @@ func evaluatePath(d *Data, path string, opts Options) (*ModelEval, *testEmbeddin
 
 // EvaluateContext is Evaluate for a model in memory (its parameters in ctx), e.g. during training.
 func EvaluateContext(d *Data, ctx *context.Context, cfg clip.Config, opts Options) (*ModelEval, error) {
-	b, err := opts.backend()
+	b, err := opts.backend(d.Spec.Devices)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func EvaluateContext(d *Data, ctx *context.Context, cfg clip.Config, opts Option
 
 // LoadEmbedder loads the model at path and prepares its encoders on the options' backend.
 func LoadEmbedder(path string, opts Options) (*clip.Embedder, clip.Config, error) {
-	b, err := opts.backend()
+	b, err := opts.backend(1)
 	if err != nil {
 		return nil, clip.Config{}, err
 	}

@@ -64,11 +64,13 @@ func (o *Options) stateEvery() time.Duration {
 // cache is the cache of CacheDir.
 func (o *Options) cache() (*cache.Cache, error) { return cache.Open(o.CacheDir) }
 
-func (o *Options) backend() (backends.Backend, error) {
+// backend returns the options' backend, or else the process's shared one, created with at least devices devices
+// if nothing has made it yet.
+func (o *Options) backend(devices int) (backends.Backend, error) {
 	if o.Backend != nil {
 		return o.Backend, nil
 	}
-	b, err := backend.Default()
+	b, err := backend.DefaultDevices(max(devices, 1))
 	o.Backend = b
 	return b, err
 }
@@ -77,7 +79,7 @@ func (o *Options) backend() (backends.Backend, error) {
 // progress; configure functions adjust the training options last (e.g. another objective).
 func trainModel(d *Data, opts *Options, title string, init *context.Context, pairs *dataset.PairSet, st StageSpec,
 	configure ...func(*train.Options)) (*context.Context, []train.EpochStats, error) {
-	b, err := opts.backend()
+	b, err := opts.backend(d.Spec.Devices)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,7 +96,7 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	to := train.DefaultOptions()
 	to.Epochs, to.BatchSize, to.LearningRate, to.Seed = st.Epochs, d.Spec.Batch, st.LR, uint64(d.Spec.Seed)
 	to.MinLearningRate = st.LR * st.minLRFraction()
-	to.Freeze = st.Freeze
+	to.Freeze, to.Devices = st.Freeze, d.Spec.Devices
 	steps := st.Epochs * (td.NumPairs() / to.BatchSize)
 	to.WarmupSteps = min(50, steps/10)
 	for _, c := range configure {

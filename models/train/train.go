@@ -19,6 +19,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/distributed"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX graph-building style.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -56,6 +57,12 @@ type Options struct {
 	// SelfSupervised, when set, trains with CleanCLIP's objective (multimodal plus in-modality losses on
 	// augmented views, see selfsup.go) instead of the CLIP loss alone.
 	SelfSupervised *SelfSupervised `json:"self_supervised,omitempty"`
+	// Devices is the number of devices a step runs on, data-parallel (0 or 1: one). Each device holds a copy
+	// of the model and the optimizer state and computes on BatchSize/Devices pairs of each batch; XLA's SPMD
+	// partitioner (GoMLX's AutoSharding strategy) adds the communication, so the loss and the update are the
+	// whole batch's, as on one device, up to the order of floating-point sums. BatchSize must be a multiple of
+	// it, and the backend must have the devices (models/backend.DefaultDevices; XLA only).
+	Devices int `json:"devices,omitempty"`
 	// EpochEnd, when set, is called after every epoch (after its checkpoint is written) with the model as
 	// trained so far; experiments use it to evaluate per epoch. An error stops training and is returned.
 	EpochEnd func(EpochStats) error `json:"-"`
@@ -129,6 +136,8 @@ type Trainer struct {
 	opts    Options
 	specs   []clip.ParamSpec
 	exec    *context.Exec
+	// inSpecs shard each input of exec over Options.Devices devices (nil on one device).
+	inSpecs []*distributed.ShardingSpec
 	// State of the run, saved in checkpoints: epochs finished, global steps done, steps done in the current
 	// epoch and the sum of their losses.
 	epoch, step, epochStep int
@@ -154,6 +163,14 @@ func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Option
 		if f != "visual" && f != "text" && f != "logit_scale" {
 			return nil, fmt.Errorf("train: cannot freeze %q: valid values are \"visual\", \"text\" and \"logit_scale\"", f)
 		}
+	}
+	if opts.Devices < 0 || opts.Devices > 1 && opts.BatchSize%opts.Devices != 0 {
+		return nil, fmt.Errorf("train: batch size %d cannot be split over %d devices", opts.BatchSize, opts.Devices)
+	}
+	if have := be.NumDevices(); opts.Devices > have {
+		return nil, fmt.Errorf("train: %d devices asked for, the backend (%s) has %d: data-parallel training needs "+
+			"XLA (an XLA CPU plugin simulates as many host devices as models/backend.DefaultDevices asks for)",
+			opts.Devices, be.Name(), have)
 	}
 	if _, pureGo := be.(*simplego.Backend); pureGo && cfg.IsResNet() && !slices.Contains(opts.Freeze, "visual") {
 		return nil, fmt.Errorf("train: model %q has a ModifiedResNet image tower, which cannot be trained on the pure-Go "+
@@ -185,7 +202,7 @@ func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Option
 		if t.exec, err = t.selfSupervisedExec(be, params); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		return t, nil
+		return t, t.distribute(4, 3)
 	}
 	t.exec, err = context.NewExec(be, ctx, func(ctx *context.Context, images, tokens, lr, bc1, bc2 *Node) []*Node {
 		loss := clip.Loss(ctx, cfg, images, tokens)
@@ -200,7 +217,58 @@ func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return t, nil
+	return t, t.distribute(2, 3)
+}
+
+// batchAxis names the axis of the device mesh that data-parallel training splits batches over.
+const batchAxis = "batch"
+
+// distribute makes exec data-parallel over Options.Devices devices: the first batchInputs inputs are split
+// along their first axis, the scalars after them, the model, the optimizer state and the outputs replicated.
+func (t *Trainer) distribute(batchInputs, scalars int) error {
+	if t.opts.Devices <= 1 {
+		return nil
+	}
+	mesh, err := distributed.NewDeviceMesh([]int{t.opts.Devices}, []string{batchAxis})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	split, err := distributed.BuildSpec(mesh).S(batchAxis).Done()
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	whole := distributed.NewReplicatedShardingSpec(mesh)
+	for i := range batchInputs + scalars {
+		t.inSpecs = append(t.inSpecs, split)
+		if i >= batchInputs {
+			t.inSpecs[i] = whole
+		}
+	}
+	t.exec.AutoSharding(mesh).WithInputShardingSpecs(t.inSpecs...).WithOutputShardingSpecs(whole)
+	return nil
+}
+
+// run executes one step on its inputs (tensors or float32 scalars), on every device when there are several,
+// and returns the outputs (those of the first device: they are replicated).
+func (t *Trainer) run(args ...any) ([]*tensors.Tensor, error) {
+	if t.inSpecs == nil {
+		return t.exec.Exec(args...)
+	}
+	for i, a := range args {
+		x, ok := a.(*tensors.Tensor)
+		if !ok {
+			x = tensors.FromAnyValue(a)
+		}
+		var err error
+		if args[i], err = distributed.ShardTensor(t.inSpecs[i], x); err != nil {
+			return nil, err
+		}
+	}
+	outs, err := t.exec.Exec(args...)
+	if err != nil {
+		return nil, err
+	}
+	return outs[:len(outs)/t.opts.Devices], nil
 }
 
 // StepsPerEpoch is the number of full batches in an epoch (the last, partial batch is dropped, as in CLIP's
@@ -335,7 +403,7 @@ func (t *Trainer) step1(buf *batch) (loss, scale, lr float64, err error) {
 	tokens := tensors.FromFlatDataAndDimensions(buf.tokens, b, t.cfg.ContextLength)
 	var outs []*tensors.Tensor
 	if t.opts.SelfSupervised == nil {
-		outs, err = t.exec.Exec(images, tokens, float32(lr), float32(bc1), float32(bc2))
+		outs, err = t.run(images, tokens, float32(lr), float32(bc1), float32(bc2))
 	} else {
 		outs, err = t.selfSupervisedStep(images, tokens, buf.images, buf.tokens, lr, bc1, bc2)
 	}

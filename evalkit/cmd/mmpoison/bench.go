@@ -59,8 +59,7 @@ func benchCommand(args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("RESULT preset=%s batch=%d step_median_s=%.4f embed_pairs_per_s=%.1f gflops=%.2f peak_rss_mib=%.0f\n",
-				m.Preset, m.Batch, m.StepMedian, m.EmbedPairsPerS, m.TrainGFLOPS, m.PeakRSSMiB)
+			fmt.Println(m.Result())
 			ms = append(ms, m)
 		}
 	}
