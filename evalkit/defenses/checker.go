@@ -22,7 +22,6 @@ import (
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
-	"github.com/mmpoison/mmpoison/poisoning/imageprep"
 )
 
 // CheckerSpec chooses the independent clean model of the data-side defenses (Filter, Detect, KDistance):
@@ -153,14 +152,11 @@ func (c CheckerSpec) tokenizerFor(d *experiment.Data, cfg clip.Config) (tokenize
 	return tok, nil
 }
 
-// embedChunk is how many images embedPairs preprocesses at a time (a multiple of clip.DefaultEvalBatch, so the
-// embedder's batches are those of one call over all images).
-const embedChunk = 4 * clip.DefaultEvalBatch
-
 // embedPairs embeds every pair of ps with the checker model at path, with the model's own config and the
 // checker's tokenizer: row i holds pair i's image embedding and caption embedding (the inputs of
-// defense.PairDistances and defense.KDistanceScores). Images of another size than the model's are brought to
-// it with CLIP's resize and centre crop, and to its channels and normalisation by clip.Preprocess.
+// defense.PairDistances and defense.KDistanceScores). Pictures are read as they are embedded
+// (experiment.EmbedImages); those of another size than the model's are brought to it with CLIP's resize and
+// centre crop, and to its channels and normalisation by clip.Preprocess.
 func (c CheckerSpec) embedPairs(d *experiment.Data, path string, ps *dataset.PairSet, opts experiment.Options) (imgRows, txtRows [][]float32, cfg clip.Config, err error) {
 	emb, cfg, err := experiment.LoadEmbedder(path, opts)
 	if err != nil {
@@ -170,28 +166,9 @@ func (c CheckerSpec) embedPairs(d *experiment.Data, path string, ps *dataset.Pai
 	if err != nil {
 		return nil, nil, cfg, err
 	}
-	imgEmb := make([][]float32, 0, len(ps.Images))
-	for start := 0; start < len(ps.Images); start += embedChunk {
-		batch := make([][]float32, 0, embedChunk)
-		for _, ex := range ps.Images[start:min(start+embedChunk, len(ps.Images))] {
-			im := ex.Image
-			if im.Height != cfg.ImageSize || im.Width != cfg.ImageSize {
-				if err := imageprep.CheckCLIPSize(im.Width, im.Height, cfg.ImageSize); err != nil {
-					return nil, nil, cfg, fmt.Errorf("image %s: %w", ex.ID, err)
-				}
-				im = imageprep.CLIP(im, cfg.ImageSize)
-			}
-			pix, err := clip.Preprocess(cfg, im)
-			if err != nil {
-				return nil, nil, cfg, fmt.Errorf("image %s: %w", ex.ID, err)
-			}
-			batch = append(batch, pix)
-		}
-		rows, err := emb.Images(batch)
-		if err != nil {
-			return nil, nil, cfg, err
-		}
-		imgEmb = append(imgEmb, rows...)
+	imgEmb, err := experiment.EmbedImages(emb, cfg, ps.Images)
+	if err != nil {
+		return nil, nil, cfg, err
 	}
 	tokens := make([][]int32, len(ps.Pairs))
 	for i, p := range ps.Pairs {

@@ -81,16 +81,22 @@ func sample(ps *dataset.PairSet, th defense.Threshold, n int, seed int64) *defen
 	return labelledSample(ps, n, seed)
 }
 
-// labelledSample draws n pairs by the seed and labels them with their Poisoned flags, topping up with poisoned
-// pairs so the sample holds at least one of each (the defender labels a few suspicious pairs by hand).
+// labelledSample is LabelledSample for the pairs of ps, labelled by their Poisoned flags.
 func labelledSample(ps *dataset.PairSet, n int, seed int64) *defense.LabelledSample {
+	return LabelledSample(len(ps.Pairs), n, seed, func(i int) bool { return ps.Pairs[i].Poisoned })
+}
+
+// LabelledSample draws n of total pairs by the seed (0: 200) and labels them with poisoned, topping up with
+// poisoned pairs so the sample holds at least one of each (the defender labels a few suspicious pairs by hand):
+// the sample a "labelled" filter threshold is chosen from.
+func LabelledSample(total, n int, seed int64, poisoned func(int) bool) *defense.LabelledSample {
 	if n <= 0 {
 		n = 200
 	}
 	s := &defense.LabelledSample{}
-	order := train.Order(uint64(seed), 0x6c61, len(ps.Pairs))
+	order := train.Order(uint64(seed), 0x6c61, total)
 	for _, i := range order[:min(n, len(order))] {
-		if ps.Pairs[i].Poisoned {
+		if poisoned(i) {
 			s.Poisoned = append(s.Poisoned, i)
 		} else {
 			s.Clean = append(s.Clean, i)
@@ -100,7 +106,7 @@ func labelledSample(ps *dataset.PairSet, n int, seed int64) *defense.LabelledSam
 		if len(s.Poisoned) > 0 {
 			break
 		}
-		if ps.Pairs[i].Poisoned {
+		if poisoned(i) {
 			s.Poisoned = append(s.Poisoned, i)
 		}
 	}

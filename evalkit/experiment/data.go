@@ -33,11 +33,10 @@ type Data struct {
 	// file).
 	Skipped []string
 
-	attack     attack.Definition    // The registry's entry of Spec.Attack.Kind.
-	init       *context.Context     // The checkpoint of Spec.Real.Weights, until the pre-training stage takes it.
-	trainFiles map[string]trainFile // With Spec.Real.TrainCrop: the training images' files, by example ID.
-	kept       []KeptImages         // The source classes thinned to Spec.Data.SourceImages.
-	fullTrain  *dataset.Dataset     // The train split before the source classes were thinned.
+	attack    attack.Definition // The registry's entry of Spec.Attack.Kind.
+	init      *context.Context  // The checkpoint of Spec.Real.Weights, until the pre-training stage takes it.
+	kept      []KeptImages      // The source classes thinned to Spec.Data.SourceImages.
+	fullTrain *dataset.Dataset  // The train split before the source classes were thinned.
 }
 
 // LoadData validates the spec, loads the model's config (a preset, or Spec.Real.Weights' checkpoint), the data
@@ -138,13 +137,14 @@ func keepFirstOfClass(ds *dataset.Dataset, label, n int) *dataset.Dataset {
 	return ds.Subset(ds.Name, keep)
 }
 
-// TrainingData preprocesses the images and tokenises the captions of a pair set.
+// TrainingData preprocesses the images (CLIP's test transform where their size is not the model's) and
+// tokenises the captions of a pair set, holding all of them in memory.
 func (d *Data) TrainingData(ps *dataset.PairSet) (*train.Data, error) {
 	td := &train.Data{Images: make([][]float32, len(ps.Images))}
-	for i, ex := range ps.Images {
-		img, err := clip.Preprocess(d.Model, ex.Image)
+	for i := range ps.Images {
+		img, err := preprocess(d.Model, &ps.Images[i])
 		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+			return nil, err
 		}
 		td.Images[i] = img
 	}

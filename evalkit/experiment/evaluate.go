@@ -61,7 +61,7 @@ func evaluatePath(d *Data, path string, opts Options) (*ModelEval, *testEmbeddin
 
 // EvaluateContext is Evaluate for a model in memory (its parameters in ctx), e.g. during training.
 func EvaluateContext(d *Data, ctx *context.Context, cfg clip.Config, opts Options) (*ModelEval, error) {
-	b, err := opts.backend()
+	b, err := opts.backend(d.Spec.Devices)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func EvaluateContext(d *Data, ctx *context.Context, cfg clip.Config, opts Option
 
 // LoadEmbedder loads the model at path and prepares its encoders on the options' backend.
 func LoadEmbedder(path string, opts Options) (*clip.Embedder, clip.Config, error) {
-	b, err := opts.backend()
+	b, err := opts.backend(1)
 	if err != nil {
 		return nil, clip.Config{}, err
 	}
@@ -148,13 +148,6 @@ func evaluateEmbed(d *Data, emb *clip.Embedder, cfg clip.Config) (*ModelEval, *t
 
 // embedTest embeds the gallery images and every test caption.
 func embedTest(d *Data, emb *clip.Embedder, cfg clip.Config, gallery []dataset.Example) (*testEmbeddings, error) {
-	images := make([][]float32, len(gallery))
-	for i, ex := range gallery {
-		var err error
-		if images[i], err = clip.Preprocess(cfg, ex.Image); err != nil {
-			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
-		}
-	}
 	te := &testEmbeddings{}
 	var captions []string
 	for i, ex := range d.Splits.Test.Examples {
@@ -164,7 +157,7 @@ func embedTest(d *Data, emb *clip.Embedder, cfg clip.Config, gallery []dataset.E
 		}
 	}
 	var err error
-	if te.images, err = emb.Images(images); err != nil {
+	if te.images, err = EmbedImages(emb, cfg, gallery); err != nil {
 		return nil, err
 	}
 	if te.texts, err = emb.Texts(tokenizer.EncodeAll(d.Tokenizer, captions)); err != nil {

@@ -13,9 +13,6 @@ import (
 // TrainFeed is Data.trainFeed.
 func TrainFeed(d *Data, ps *dataset.PairSet) (*train.Data, error) { return d.trainFeed(ps) }
 
-// FileOf is Data.file.
-func FileOf(d *Data, ex dataset.Example) string { return d.file(ex) }
-
 // PretrainedContext is Data.pretrained.
 func PretrainedContext(d *Data) (*context.Context, error) { return d.pretrained() }
 

@@ -25,6 +25,10 @@ import (
 // fine-tuning).
 const killChildEnv = "MMPOISON_KILL_CHILD"
 
+// killSelfEnv, when set to a step number, makes TestKillChild save its training state after every step and kill
+// itself (SIGKILL) right after the state of that step of the first epoch is saved: a kill inside an epoch.
+const killSelfEnv = "MMPOISON_KILL_SELF_AT_STEP"
+
 // killSpec is a spec small enough that every stage trains in seconds, with 2 epochs each so that a kill can
 // fall after the first epoch's saved state and before the stage ends.
 func killSpec() Spec {
@@ -50,17 +54,26 @@ func TestKillChild(t *testing.T) {
 	if which == "" {
 		t.Skip("the child process of the kill tests")
 	}
+	opts := Options{Quiet: true}
+	if at := os.Getenv(killSelfEnv); at != "" {
+		opts.StateEvery = time.Nanosecond
+		stateSaved = func(epochs, step int) {
+			if epochs == 0 && fmt.Sprint(step) == at {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	d, err := LoadData(killSpec())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre, err := Pretrain(d, Options{Quiet: true})
+	pre, err := Pretrain(d, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stages := []*Stage{pre}
 	if which == "finetune" {
-		ft, err := Finetune(d, pre, true, Options{Quiet: true})
+		ft, err := Finetune(d, pre, true, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,11 +104,11 @@ type killChild struct {
 	stdout, stderr bytes.Buffer
 }
 
-// startKillChild starts TestKillChild running stages on the cache at root.
-func startKillChild(t *testing.T, root, stages string) *killChild {
+// startKillChild starts TestKillChild running stages on the cache at root, with env added to its environment.
+func startKillChild(t *testing.T, root, stages string, env ...string) *killChild {
 	t.Helper()
 	c := &killChild{cmd: exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.v=false")}
-	c.cmd.Env = append(os.Environ(), killChildEnv+"="+stages, "MMPOISON_TEST_CACHE="+root)
+	c.cmd.Env = append(append(os.Environ(), killChildEnv+"="+stages, "MMPOISON_TEST_CACHE="+root), env...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -172,6 +185,32 @@ func TestKillMidPretraining(t *testing.T) {
 // Same, killed mid-fine-tuning (after pre-training was published).
 func TestKillMidFinetuning(t *testing.T) {
 	testKill(t, "finetune", "finetune-poisoned-", 1, nil, "resuming the training after epoch")
+}
+
+// Killed inside pre-training's first epoch, right after the state of its third step was saved (the state is
+// saved every Options.StateEvery within an epoch): the rerun resumes at that step and publishes the
+// uninterrupted run's model, history and evaluations.
+func TestKillMidEpoch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny spec in child processes (seconds)")
+	}
+	requireData(t)
+	ref := reference(t)
+	root := t.TempDir()
+	c := startKillChild(t, root, "pretrain", killSelfEnv+"=3")
+	err := c.cmd.Wait()
+	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed at step 3 (%v):\n%s%s", err, c.stdout.String(), c.stderr.String())
+	}
+	if done, _ := filepath.Glob(filepath.Join(root, "v3", "pretrain-*")); len(done) > 0 {
+		t.Fatalf("the stage was published before the kill: %v", done)
+	}
+	rerun := startKillChild(t, root, "pretrain")
+	got := rerun.outcome(t)
+	if want := "resuming the training after epoch 0, step 3 of the next"; !strings.Contains(rerun.stderr.String(), want) {
+		t.Errorf("the rerun did not say %q:\n%s", want, rerun.stderr.String())
+	}
+	sameOutcome(t, got[0], ref[0])
 }
 
 // Killed mid-fine-tuning, with the saved training state then damaged (64 KiB zeroed in the middle of its

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/train"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/fashionmnist"
@@ -47,80 +46,39 @@ func (d *Data) loadSplits() error {
 	return nil
 }
 
-// loadRealSplits reads COCO or Flickr-PASCAL under Real.Root (layouts: DatasetCOCO, DatasetFlickrPASCAL), draws
-// the paper's test split, caps the train split (MaxTrainImages) and decodes the images at the model's
-// resolution (CLIP's test transform). Corrupt images are skipped and listed in d.Skipped. With PreCaption the
-// captions are pre-processed as the official code does; with TrainCrop the training images' files are noted
-// for the crops (trainFeed).
+// loadRealSplits reads the annotations of COCO or Flickr-PASCAL under Real.Root (RealIndices) and makes the
+// train and test splits streamed datasets: every picture is decoded once now to leave out corrupt ones (listed
+// in d.Skipped), and its examples then read it from its file when needed, at the model's resolution (CLIP's
+// test transform), so no split is held in memory. With PreCaption the captions are pre-processed as the
+// official code does.
 func (d *Data) loadRealSplits() error {
-	spec, real := d.Spec, d.Spec.Real
-	var train, test *loaders.Index
-	switch real.Dataset {
-	case DatasetCOCO:
-		splits := loaders.DefaultCOCOSplits
-		ann := filepath.Join(real.Root, "annotations")
-		if _, statErr := os.Stat(filepath.Join(ann, "captions_train2014.json")); errors.Is(statErr, fs.ErrNotExist) {
-			splits = []string{"train2017", "val2017"}
-			if _, statErr := os.Stat(filepath.Join(ann, "captions_train2017.json")); errors.Is(statErr, fs.ErrNotExist) {
-				return fmt.Errorf("no COCO annotations in %s: looked for captions_train2014.json and captions_train2017.json (see experiment.DatasetCOCO for the layout)", ann)
-			}
-		}
-		ix, err := loaders.LoadCOCO(loaders.COCOConfig{Root: real.Root, Splits: splits, Seed: spec.Seed})
-		if err != nil {
-			return err
-		}
-		var exclude []string // The paper's exclusions, where the copy has those classes.
-		for _, c := range loaders.COCOExcludedFromTest {
-			if _, err := dataset.ClassIndex(ix.Classes(), c); err == nil {
-				exclude = append(exclude, c)
-			}
-		}
-		train, test, err = loaders.SplitPerClass(ix, loaders.SplitConfig{PerClass: spec.Data.TestPerClass, Exclude: exclude, Seed: spec.Seed})
-		if err != nil {
-			return err
-		}
-	case DatasetFlickrPASCAL:
-		flickr, err := loaders.LoadKarpathy(loaders.KarpathyConfig{File: filepath.Join(real.Root, "dataset_flickr30k.json"),
-			ImageDir: filepath.Join(real.Root, "flickr30k-images"), Name: "flickr30k"})
-		if err != nil {
-			return err
-		}
-		pascal, err := loaders.LoadPASCAL(loaders.PASCALConfig{Root: filepath.Join(real.Root, "pascal")})
-		if err != nil {
-			return err
-		}
-		if train, test, err = loaders.FlickrPASCAL(flickr, pascal, loaders.FlickrPASCALConfig{TestPerClass: spec.Data.TestPerClass, Seed: spec.Seed}); err != nil {
-			return err
-		}
+	real := d.Spec.Real
+	train, test, err := RealIndices(d.Spec)
+	if err != nil {
+		return err
 	}
-	train = capTrain(train, real.MaxTrainImages)
-	opts := loaders.Options{ImageSize: d.Model.ImageSize, SkipCorrupt: true, Workers: runtime.GOMAXPROCS(0)}
 	s := &dataset.Splits{Dir: real.Root}
 	for _, part := range []struct {
 		ix  *loaders.Index
 		dst **dataset.Dataset
 	}{{train, &s.Train}, {test, &s.Test}} {
-		ds, rep, err := loaders.Collect(part.ix, opts)
+		check := loaders.Options{SkipCorrupt: true, Workers: runtime.GOMAXPROCS(0)}
+		good, rep, err := loaders.CheckImages(part.ix.Source(check), check)
 		if err != nil {
 			return err
 		}
 		for _, e := range rep.Skipped {
 			d.Skipped = append(d.Skipped, e.Error())
 		}
-		if real.TrainCrop && part.ix == train { // The crops are drawn from the files, at full size.
-			paths := make(map[string]string, train.Len())
-			for _, e := range train.Entries() {
-				paths[e.ID] = e.Path
-			}
-			d.trainFiles = make(map[string]trainFile, len(ds.Examples))
-			for _, ex := range ds.Examples {
-				if len(ex.Image.Pix) > 0 {
-					d.trainFiles[ex.ID] = trainFile{paths[ex.ID], &ex.Image.Pix[0]}
-				}
-			}
+		entries := part.ix.Entries()
+		keep := make(map[string]bool, len(good))
+		for _, i := range good {
+			keep[entries[i].ID] = true
 		}
+		ds := loaders.Lazy(part.ix.Filter(part.ix.Name(), func(e loaders.Entry) bool { return keep[e.ID] }),
+			loaders.Options{ImageSize: d.Model.ImageSize})
 		if real.PreCaption {
-			for _, ex := range ds.Examples { // Collect gave every example its own captions slice.
+			for _, ex := range ds.Examples { // Lazy gave every example its own captions slice.
 				for j, c := range ex.Captions {
 					ex.Captions[j] = loaders.PreCaption(c, loaders.PaperMaxWords)
 				}
@@ -133,54 +91,99 @@ func (d *Data) loadRealSplits() error {
 	return nil
 }
 
-// trainFile is the file a training image was decoded from, and the first byte of its pixels as loaded: an
-// example whose pixels are elsewhere (e.g. an attack's modified copy under the same ID) is not that file's.
-type trainFile struct {
-	path  string
-	first *uint8
-}
-
-// file returns the file ex was decoded from, or "" when it has none or its pixels are not the loaded ones.
-func (d *Data) file(ex dataset.Example) string {
-	f, ok := d.trainFiles[ex.ID]
-	if !ok || len(ex.Image.Pix) == 0 || &ex.Image.Pix[0] != f.first {
-		return ""
-	}
-	return f.path
-}
-
-// trainFeed is what trainModel trains on: TrainingData, or with Spec.Real.TrainCrop the pairs' tokens and a
-// train.Data.View that draws a new RandomResizedCrop(S, scale=(0.9, 1.0), ratio=(3/4, 4/3), bicubic) of an
-// image every time a batch draws it, from its file decoded at full size (torchvision's order: crop the
-// original, then resize the crop to S×S), or from its S×S copy when it has no file (an image an attack made).
-// Only the batch's images are decoded, so no preprocessed copy of the training set is held.
-func (d *Data) trainFeed(ps *dataset.PairSet) (*train.Data, error) {
-	if !d.Spec.Real.TrainCrop {
-		return d.TrainingData(ps)
-	}
-	td := &train.Data{ImageOf: make([]int, len(ps.Pairs)), Tokens: make([][]int32, len(ps.Pairs))}
-	for i, p := range ps.Pairs {
-		td.ImageOf[i], td.Tokens[i] = p.Image, d.Tokenizer.Encode(p.Caption)
-	}
-	n := d.Model.ImageSize
-	td.View = func(i int, rng *rand.Rand) ([]float32, error) {
-		ex := ps.Images[i]
-		src := ex.Image
-		if path := d.file(ex); path != "" {
-			var err error
-			if src, err = imageprep.LoadFile(path); err != nil {
-				return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+// RealIndices reads the annotations of the spec's real dataset (Real.Dataset under Real.Root: the layouts of
+// DatasetCOCO and DatasetFlickrPASCAL) and draws the paper's test split (DataSpec.TestPerClass images per
+// class, by the spec's seed); the train split is capped at Real.MaxTrainImages. No picture is opened.
+func RealIndices(spec Spec) (train, test *loaders.Index, err error) {
+	real := spec.Real
+	switch real.Dataset {
+	case DatasetCOCO:
+		ix, err := loadCOCO(real.Root, spec.Seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		var exclude []string // The paper's exclusions, where the copy has those classes.
+		for _, c := range loaders.COCOExcludedFromTest {
+			if _, err := dataset.ClassIndex(ix.Classes(), c); err == nil {
+				exclude = append(exclude, c)
 			}
 		}
-		crop := imageprep.RandomResizedCropWith(src, n, imageprep.CLIPScale, imageprep.CLIPRatio, imageprep.Bicubic, rng)
-		img, err := clip.Preprocess(d.Model, crop)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
+		if train, test, err = loaders.SplitPerClass(ix, loaders.SplitConfig{PerClass: spec.Data.TestPerClass, Exclude: exclude, Seed: spec.Seed}); err != nil {
+			return nil, nil, err
 		}
-		return img, nil
+	case DatasetFlickrPASCAL:
+		flickr, err := loaders.LoadKarpathy(loaders.KarpathyConfig{File: filepath.Join(real.Root, "dataset_flickr30k.json"),
+			ImageDir: filepath.Join(real.Root, "flickr30k-images"), Name: "flickr30k"})
+		if err != nil {
+			return nil, nil, err
+		}
+		pascal, err := loaders.LoadPASCAL(loaders.PASCALConfig{Root: filepath.Join(real.Root, "pascal")})
+		if err != nil {
+			return nil, nil, err
+		}
+		if train, test, err = loaders.FlickrPASCAL(flickr, pascal, loaders.FlickrPASCALConfig{TestPerClass: spec.Data.TestPerClass, Seed: spec.Seed}); err != nil {
+			return nil, nil, err
+		}
+	default:
+		return nil, nil, fmt.Errorf("no real dataset %q: want %q or %q", real.Dataset, DatasetCOCO, DatasetFlickrPASCAL)
 	}
-	return td, nil
+	return capTrain(train, real.MaxTrainImages), test, nil
 }
+
+// loadCOCO reads the COCO annotations under root: 2014's splits when captions_train2014.json exists, else
+// 2017's.
+func loadCOCO(root string, seed int64) (*loaders.Index, error) {
+	splits := loaders.DefaultCOCOSplits
+	ann := filepath.Join(root, "annotations")
+	if _, statErr := os.Stat(filepath.Join(ann, "captions_train2014.json")); errors.Is(statErr, fs.ErrNotExist) {
+		splits = []string{"train2017", "val2017"}
+		if _, statErr := os.Stat(filepath.Join(ann, "captions_train2017.json")); errors.Is(statErr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no COCO annotations in %s: looked for captions_train2014.json and captions_train2017.json (see experiment.DatasetCOCO for the layout)", ann)
+		}
+	}
+	return loaders.LoadCOCO(loaders.COCOConfig{Root: root, Splits: splits, Seed: seed})
+}
+
+// trainFeed is what trainModel trains on: a pair set held in memory (the Fashion-MNIST default) is
+// preprocessed and tokenised once (TrainingData); a real dataset's is streamed (train.Stream): every batch's
+// pictures are read from their files (at the model's resolution, or a triggered copy stamped on read) by a
+// bounded, parallel feed. With Spec.Real.TrainCrop each draw is a new RandomResizedCrop(S, scale=(0.9, 1.0),
+// ratio=(3/4, 4/3), bicubic) of the picture decoded at its full size (torchvision's order: crop the original,
+// then resize the crop to S×S), or of its S×S copy when it has no file (an image an attack made).
+func (d *Data) trainFeed(ps *dataset.PairSet) (*train.Data, error) {
+	if d.Spec.Real.Dataset == "" {
+		return d.TrainingData(ps)
+	}
+	st := &train.Stream{Pairs: ps, Encode: d.Tokenizer.Encode}
+	if d.Spec.Real.TrainCrop {
+		n := d.Model.ImageSize
+		st.Pairs = fullSize{ps}
+		st.Transform = func(img dataset.Image, rng *rand.Rand) (dataset.Image, error) {
+			return imageprep.RandomResizedCropWith(img, n, imageprep.CLIPScale, imageprep.CLIPRatio, imageprep.Bicubic, rng), nil
+		}
+	}
+	return &train.Data{Stream: st}, nil
+}
+
+// fullSize gives a pair set's pairs with each picture read from a file decoded at its full size (the others,
+// held in memory or made on read, as they are), for TrainCrop's crops.
+type fullSize struct{ *dataset.PairSet }
+
+// Pair returns pair i's picture at full size and its caption.
+func (f fullSize) Pair(i int) (dataset.Image, string, error) {
+	p := f.Pairs[i]
+	ex := f.Images[p.Image]
+	if file, ok := ex.Ref.(loaders.ImageFile); ok && len(ex.Image.Pix) == 0 {
+		file.Size = 0
+		img, err := file.Load()
+		return img, p.Caption, err
+	}
+	img, err := ex.Pixels()
+	return img, p.Caption, err
+}
+
+// FullSize returns ps as the TrainCrop feed reads it: each picture read from a file decoded at its full size.
+func FullSize(ps *dataset.PairSet) dataset.PairSource { return fullSize{ps} }
 
 // capTrain keeps the first max labelled entries of ix, then unlabelled ones up to max in all (max 0: all).
 func capTrain(ix *loaders.Index, max int) *loaders.Index {

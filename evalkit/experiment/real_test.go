@@ -14,6 +14,7 @@ import (
 	"github.com/mmpoison/mmpoison/evalkit/internal/testenv"
 	"github.com/mmpoison/mmpoison/evalkit/report"
 	"github.com/mmpoison/mmpoison/models/clip"
+	"github.com/mmpoison/mmpoison/models/train"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 	"github.com/mmpoison/mmpoison/poisoning/loaders"
 )
@@ -91,8 +92,12 @@ func TestLoadDataRealLayouts(t *testing.T) {
 				if ex.Label != dataset.NoLabel {
 					labelled++
 				}
-				if ex.Image.Width != 32 || ex.Image.Height != 32 || ex.Image.Channels != 3 {
-					t.Fatalf("%s is %d×%d×%d, want the checkpoint's 32×32×3", ex.ID, ex.Image.Width, ex.Image.Height, ex.Image.Channels)
+				if ex.Image.Pix != nil {
+					t.Fatalf("%s holds its pixels: a real dataset is read on demand", ex.ID)
+				}
+				img, err := ex.Pixels()
+				if err != nil || img.Width != 32 || img.Height != 32 || img.Channels != 3 {
+					t.Fatalf("%s is %d×%d×%d (%v), want the checkpoint's 32×32×3", ex.ID, img.Width, img.Height, img.Channels, err)
 				}
 			}
 			if labelled != tc.labelledInTrain {
@@ -238,9 +243,10 @@ func TestPreCaptionApplied(t *testing.T) {
 	}
 }
 
-// With TrainCrop the training feed holds no preprocessed images: each view is a new random resized crop of
-// the image's file, the same for the same generator, different for another, and not the test transform's
-// centre crop; an image an attack made in memory is cropped from its pixels.
+// A real dataset's training feed is streamed and holds no preprocessed images. With TrainCrop each view is a new
+// random resized crop of the image's file, the same for the same generator, different for another, and not
+// the test transform's centre crop; an image held in memory (as an attack that edits images makes) is cropped
+// from its pixels, not read from the original's file.
 func TestTrainCropFeed(t *testing.T) {
 	d := miniPaperData(t, experiment.DatasetCOCO, true, true)
 	pairs := d.Splits.Train.Pairs()
@@ -248,16 +254,23 @@ func TestTrainCropFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if td.View == nil || td.Images != nil || td.NumPairs() != len(pairs.Pairs) {
-		t.Fatalf("feed: view %v, %d images, %d pairs", td.View != nil, len(td.Images), td.NumPairs())
+	if td.Stream == nil || td.Stream.Transform == nil || td.Images != nil || td.NumPairs() != len(pairs.Pairs) {
+		t.Fatalf("feed: stream %v, %d images, %d pairs", td.Stream != nil, len(td.Images), td.NumPairs())
 	}
 	test, err := d.TrainingData(pairs) // The test transform, as evaluation and the defenses embed.
 	if err != nil {
 		t.Fatal(err)
 	}
-	view := func(i int, seed uint64) []float32 {
+	view := func(st *train.Stream, i int, seed uint64) []float32 {
 		t.Helper()
-		v, err := td.View(i, rand.New(rand.NewPCG(seed, 1)))
+		img, _, err := st.Pairs.Pair(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = st.Transform(img, rand.New(rand.NewPCG(seed, 1))); err != nil {
+			t.Fatal(err)
+		}
+		v, err := clip.Preprocess(d.Model, img)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,33 +278,37 @@ func TestTrainCropFeed(t *testing.T) {
 	}
 	differ := 0
 	for i := range 5 {
-		if experiment.FileOf(d, pairs.Images[i]) == "" {
-			t.Fatalf("training image %s has no file", pairs.Images[i].ID)
+		p := pairs.Pairs[i]
+		if _, ok := pairs.Images[p.Image].Ref.(loaders.ImageFile); !ok {
+			t.Fatalf("training image %s has no file", pairs.Images[p.Image].ID)
 		}
-		a, b := view(i, 1), view(i, 1)
-		if len(a) != len(test.Images[i]) || !slices.Equal(a, b) {
-			t.Fatalf("image %d: views of one seed differ (or have %d values, want %d)", i, len(a), len(test.Images[i]))
+		a, b := view(td.Stream, i, 1), view(td.Stream, i, 1)
+		if len(a) != len(test.Images[p.Image]) || !slices.Equal(a, b) {
+			t.Fatalf("pair %d: views of one seed differ (or have %d values, want %d)", i, len(a), len(test.Images[p.Image]))
 		}
-		if !slices.Equal(a, view(i, 2)) && !slices.Equal(a, test.Images[i]) {
+		if !slices.Equal(a, view(td.Stream, i, 2)) && !slices.Equal(a, test.Images[p.Image]) {
 			differ++
 		}
 	}
 	if differ == 0 {
 		t.Error("views do not change with the generator, or equal the centre crop")
 	}
-	// A copy with other pixels under the same ID (as an attack that edits images makes) is not the file's.
+	// A copy with its pixels held under the same ID (as an attack that edits images makes) is not the file's.
 	ex := pairs.Images[0]
-	ex.Image.Pix = slices.Clone(ex.Image.Pix)
-	if experiment.FileOf(d, ex) != "" {
-		t.Error("an in-memory copy is read from the original's file")
+	ex.Image, err = ex.Pixels()
+	if err != nil {
+		t.Fatal(err)
 	}
 	made := &dataset.PairSet{Images: []dataset.Example{ex}, Pairs: []dataset.Pair{{Image: 0, Caption: "a dog"}}}
+	if img, _, err := experiment.FullSize(made).Pair(0); err != nil || img.Width != d.Model.ImageSize {
+		t.Errorf("an in-memory copy is read as %d px wide (%v), not from its own %d px pixels", img.Width, err, d.Model.ImageSize)
+	}
 	mtd, err := experiment.TrainFeed(d, made)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := mtd.View(0, rand.New(rand.NewPCG(1, 1))); err != nil || len(v) != len(test.Images[0]) {
-		t.Errorf("view of an in-memory image: %d values, %v", len(v), err)
+	if v := view(mtd.Stream, 0, 1); len(v) != len(test.Images[0]) {
+		t.Errorf("view of an in-memory image: %d values", len(v))
 	}
 
 	off := miniPaperData(t, experiment.DatasetCOCO, true, false)
@@ -299,8 +316,8 @@ func TestTrainCropFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if otd.View != nil || len(otd.Images) != len(off.Splits.Train.Examples) {
-		t.Errorf("without TrainCrop the feed has a view (%v) or %d images", otd.View != nil, len(otd.Images))
+	if otd.Stream == nil || otd.Stream.Transform != nil || otd.Images != nil {
+		t.Errorf("without TrainCrop the feed is not a plain stream (transform %v, %d images held)", otd.Stream != nil && otd.Stream.Transform != nil, len(otd.Images))
 	}
 }
 

@@ -70,7 +70,7 @@ func Run(spec Spec, opts Options) (*Result, error) {
 		return nil, err
 	}
 	lap("load_data")
-	b, err := opts.backend()
+	b, err := opts.backend(spec.Devices)
 	if err != nil {
 		return nil, err
 	}

@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/mmpoison/mmpoison/models/train"
 	"github.com/mmpoison/mmpoison/poisoning/atomicfile"
 )
 
 // Resumable training: a stage trained into the cache keeps, in its entry's partial folder (cache.Partial), the
-// state of its training after every epoch: the trainer's checkpoint (model, optimizer moments, position) and
+// state of its training after every epoch and, within an epoch, every Options.StateEvery: the trainer's checkpoint (model, optimizer moments, position) and
 // the stage so far (history, per-epoch evaluations), written together as one folder (atomicfile.ReplaceDir), so
 // a kill leaves the previous state or the new one whole. A rerun resumes from it and gives the numbers an
 // uninterrupted run gives: the data order, views and learning rates follow the seed and the step, not the
@@ -49,14 +50,18 @@ func resumeState(tr *train.Trainer, st *Stage, opts *Options) error {
 		return errors.Join(errStateUnusable, os.RemoveAll(state))
 	}
 	st.History, st.Epochs = saved.History, saved.Epochs
-	notice(opts, "mmpoison: resuming the training after epoch %d from %s\n", len(saved.History), state)
+	epochs, step := tr.Position()
+	notice(opts, "mmpoison: resuming the training after epoch %d, step %d of the next, from %s\n", epochs, step, state)
 	return nil
 }
 
 // keepState makes the training save its state after every epoch (after the epoch's other EpochEnd work, e.g.
-// its evaluation): *tr's checkpoint and st, with the epoch's statistics added to its history.
-func keepState(to *train.Options, tr **train.Trainer, st *Stage) {
+// its evaluation), with the epoch's statistics added to st's history, and, when every is positive, also after
+// the first step that ends at least every after the last save: *tr's checkpoint (its position inside the epoch
+// included) and st.
+func keepState(to *train.Options, tr **train.Trainer, st *Stage, every time.Duration) {
 	inner := to.EpochEnd
+	last := time.Now()
 	to.EpochEnd = func(es train.EpochStats) error {
 		if inner != nil {
 			if err := inner(es); err != nil {
@@ -64,18 +69,48 @@ func keepState(to *train.Options, tr **train.Trainer, st *Stage) {
 			}
 		}
 		st.History = append(st.History, es)
-		data, err := json.MarshalIndent(st, "", "  ")
-		if err != nil {
-			return err
+		last = time.Now()
+		return saveState(*tr, st)
+	}
+	if every <= 0 {
+		return
+	}
+	progress := to.Progress
+	to.Progress = func(p train.Progress) {
+		if progress != nil {
+			progress(p)
 		}
-		return atomicfile.ReplaceDir(filepath.Join(st.partial, stateDir), func(dir string) error {
-			if err := (*tr).SaveCheckpoint(filepath.Join(dir, stateCheckpoint)); err != nil {
-				return err
-			}
-			return atomicfile.WriteFile(filepath.Join(dir, stageFile), data)
-		})
+		if time.Since(last) < every {
+			return
+		}
+		last = time.Now()
+		if err := saveState(*tr, st); err != nil {
+			// The next save (or the epoch's, which fails the training on error) tries again.
+			fmt.Fprintf(os.Stderr, "mmpoison: saving the training state: %v\n", err)
+		}
 	}
 }
+
+// saveState writes tr's checkpoint and st into st's state folder, as one folder.
+func saveState(tr *train.Trainer, st *Stage) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	err = atomicfile.ReplaceDir(filepath.Join(st.partial, stateDir), func(dir string) error {
+		if err := tr.SaveCheckpoint(filepath.Join(dir, stateCheckpoint)); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(filepath.Join(dir, stageFile), data)
+	})
+	if err == nil && stateSaved != nil {
+		stateSaved(tr.Position())
+	}
+	return err
+}
+
+// stateSaved, when set (by tests), is called after each save of a training state with its position.
+var stateSaved func(epochs, epochStep int)
 
 // readStageFile reads a stage's JSON (stage.json of a cache entry or of a saved state).
 func readStageFile(path string, st *Stage) error {

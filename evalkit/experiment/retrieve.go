@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
-	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 )
 
@@ -31,13 +30,7 @@ func Retrieve(d *Data, path string, queries []string, k int, opts Options) ([]Re
 	if err != nil {
 		return nil, err
 	}
-	images := make([][]float32, len(gallery))
-	for i, ex := range gallery {
-		if images[i], err = clip.Preprocess(cfg, ex.Image); err != nil {
-			return nil, fmt.Errorf("image %s: %w", ex.ID, err)
-		}
-	}
-	imgEmb, err := emb.Images(images)
+	imgEmb, err := EmbedImages(emb, cfg, gallery)
 	if err != nil {
 		return nil, err
 	}

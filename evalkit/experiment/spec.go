@@ -39,6 +39,9 @@ type Spec struct {
 	Finetune StageSpec `json:"finetune"`
 	// Batch is the batch size of every training.
 	Batch int `json:"batch"`
+	// Devices is the number of devices every training splits its batches over, data-parallel (0 or 1: one;
+	// XLA only, see models/train.Options.Devices). Batch must be a multiple of it.
+	Devices int `json:"devices,omitempty"`
 	// Real is the pre-trained checkpoint and real dataset (zero value: the Fashion-MNIST default).
 	Real RealSpec `json:"real,omitzero"`
 	// Seed drives data splits, captions, poison selection, initialisation and data order.
@@ -136,7 +139,19 @@ func (s Spec) Validate() error {
 	if s.Batch < 2 {
 		return fmt.Errorf("batch size %d is below 2", s.Batch)
 	}
+	if s.Devices < 0 || s.Devices > 1 && s.Batch%s.Devices != 0 {
+		return fmt.Errorf("batch size %d cannot be split over %d devices", s.Batch, s.Devices)
+	}
 	return nil
+}
+
+// devices is Devices with 0 for one device, as cache keys hold it (a spec that never named devices keeps its
+// keys).
+func (s Spec) devices() int {
+	if s.Devices <= 1 {
+		return 0
+	}
+	return s.Devices
 }
 
 // knownClasses checks that every class the goals name is one of classes (as dataset.ClassIndex reads names).
@@ -210,7 +225,8 @@ func (s Spec) CacheParts() any {
 		Attack   attack.Spec `json:"attack"`
 		Real     *realParts  `json:"real,omitempty"`
 		PoolSeed int64       `json:"pool_seed"`
-	}{Spec: s, Attack: resolved, Real: s.Real.parts(), PoolSeed: s.poolSeedOrSeed()}
+		Devices  int         `json:"devices,omitempty"`
+	}{Spec: s, Attack: resolved, Real: s.Real.parts(), PoolSeed: s.poolSeedOrSeed(), Devices: s.devices()}
 }
 
 // poolSeedOrSeed is the seed that drew the pre-training pool.

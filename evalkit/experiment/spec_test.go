@@ -42,6 +42,9 @@ func TestValidate(t *testing.T) {
 		{"pre-training epochs", func(s *Spec) { *s = QuickSpec(); s.Pretrain.Epochs = -1 }, "pre-training epochs must be ≥ 0: -1"},
 		{"learning rate", func(s *Spec) { s.Finetune.LR = -1 }, "learning rate -1 is not a positive number"},
 		{"batch", func(s *Spec) { s.Batch = 1 }, "batch size 1 is below 2"},
+		{"devices", func(s *Spec) { s.Batch, s.Devices = 128, 3 }, "batch size 128 cannot be split over 3 devices"},
+		{"negative devices", func(s *Spec) { s.Devices = -1 }, "over -1 devices"},
+		{"four devices", func(s *Spec) { s.Batch, s.Devices = 128, 4 }, ""},
 		{"freeze", func(s *Spec) { s.Finetune.Freeze = []string{"audio"} }, `cannot freeze "audio"`},
 		{"preset", func(s *Spec) { *s = QuickSpec(); s.Model = "huge" }, `"huge"`},
 		{"preset unused with weights", func(s *Spec) { s.Model = "huge" }, ""},
@@ -106,6 +109,8 @@ func TestCacheParts(t *testing.T) {
 		{"min lr", func(s *Spec) { s.Finetune.MinLRFraction = 0.1 }, false},
 		{"freeze", func(s *Spec) { s.Finetune.Freeze = []string{"text"} }, false},
 		{"batch", func(s *Spec) { s.Batch = 32 }, false},
+		{"devices", func(s *Spec) { s.Devices = 2 }, false},
+		{"one device named", func(s *Spec) { s.Devices = 1 }, true},
 		{"seed", func(s *Spec) { s.Seed++ }, false},
 		{"real", func(s *Spec) { s.Real.MaxTrainImages = 3 }, false},
 		{"pool seed", func(s *Spec) { s.poolSeed = 7 }, false},
@@ -151,6 +156,8 @@ func TestStageKeys(t *testing.T) {
 		{"fine-tuning", func(s *Spec) { s.Finetune.LR *= 2 }, true, false},
 		{"held out", func(s *Spec) { s.Data.HeldOut = 1000 }, true, true},
 		{"test per class", func(s *Spec) { s.Data.TestPerClass++ }, true, false},
+		{"devices", func(s *Spec) { s.Devices = 4 }, false, false},
+		{"one device named", func(s *Spec) { s.Devices = 1 }, true, true},
 	} {
 		s := base
 		tc.change(&s)

@@ -17,13 +17,14 @@ import (
 )
 
 // pretrainParts is what the clean pre-trained model reads: the model preset, the pool (its size and the seed
-// that drew it), the recipe, the batch size and the seed of initialisation and data order.
+// that drew it), the recipe, the batch size and devices, and the seed of initialisation and data order.
 type pretrainParts struct {
 	Model    string    `json:"model"`
 	Pool     int       `json:"pool"`
 	PoolSeed int64     `json:"pool_seed"`
 	Pretrain StageSpec `json:"pretrain"`
 	Batch    int       `json:"batch"`
+	Devices  int       `json:"devices,omitempty"`
 	Seed     int64     `json:"seed"`
 }
 
@@ -52,7 +53,7 @@ func Pretrain(d *Data, opts Options) (*Stage, error) {
 // pretrainKey is the cache key of the clean pre-trained model of s (without Real.Weights).
 func pretrainKey(s Spec) (cache.Key, error) {
 	return cache.NewKey("pretrain", pretrainParts{Model: s.Model, Pool: s.Data.Pool, PoolSeed: s.poolSeedOrSeed(),
-		Pretrain: s.Pretrain, Batch: s.Batch, Seed: s.Seed})
+		Pretrain: s.Pretrain, Batch: s.Batch, Devices: s.devices(), Seed: s.Seed})
 }
 
 // finetuneKey is the cache key of the model fine-tuned from the pre-trained model with key from, clean or
@@ -100,8 +101,18 @@ func Finetune(d *Data, pretrained *Stage, poisoned bool, opts Options) (*Stage, 
 		if err != nil {
 			return nil, d.Model, err
 		}
+		var emb *clip.Embedder // one for every epoch: on XLA each new one compiles both towers again
 		opts.afterEpoch = func(ctx *context.Context, _ train.EpochStats) ([]kernelext.Field, error) {
-			ev, err := EvaluateContext(d, ctx, d.Model, opts)
+			if emb == nil {
+				b, err := opts.backend(d.Spec.Devices)
+				if err != nil {
+					return nil, err
+				}
+				if emb, err = clip.NewEmbedder(b, ctx, d.Model, 0); err != nil {
+					return nil, err
+				}
+			}
+			ev, _, err := evaluateEmbed(d, emb, d.Model)
 			if err != nil {
 				return nil, err
 			}

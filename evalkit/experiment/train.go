@@ -35,23 +35,42 @@ type Options struct {
 	// makes every stage train anew, with its progress shown, e.g. in a notebook whose usual cache already
 	// holds the models.
 	CacheDir string
+	// StateEvery is how often a training stage also saves its resumable state within an epoch, so that a kill
+	// costs at most this much training (0: DefaultStateEvery; negative: at the end of each epoch only).
+	StateEvery time.Duration
 
 	// afterEpoch, when set, is called by trainModel after every epoch with the model trained so far; the fields
 	// it returns join the live progress display (e.g. Hit@10).
 	afterEpoch func(ctx *context.Context, st train.EpochStats) ([]kernelext.Field, error)
 	// resume, when set, is the stage trainModel trains: its training resumes from the state saved in the
-	// stage's partial folder, and saves its state there after every epoch (see resume.go).
+	// stage's partial folder, and saves its state there after every epoch and every StateEvery (see resume.go).
 	resume *Stage
+}
+
+// DefaultStateEvery is how often a training stage saves its state within an epoch when Options.StateEvery is 0.
+const DefaultStateEvery = 2 * time.Minute
+
+// stateEvery resolves StateEvery (0: never within an epoch).
+func (o *Options) stateEvery() time.Duration {
+	switch {
+	case o.StateEvery == 0:
+		return DefaultStateEvery
+	case o.StateEvery < 0:
+		return 0
+	}
+	return o.StateEvery
 }
 
 // cache is the cache of CacheDir.
 func (o *Options) cache() (*cache.Cache, error) { return cache.Open(o.CacheDir) }
 
-func (o *Options) backend() (backends.Backend, error) {
+// backend returns the options' backend, or else the process's shared one, created with at least devices devices
+// if nothing has made it yet.
+func (o *Options) backend(devices int) (backends.Backend, error) {
 	if o.Backend != nil {
 		return o.Backend, nil
 	}
-	b, err := backend.Default()
+	b, err := backend.DefaultDevices(max(devices, 1))
 	o.Backend = b
 	return b, err
 }
@@ -60,7 +79,7 @@ func (o *Options) backend() (backends.Backend, error) {
 // progress; configure functions adjust the training options last (e.g. another objective).
 func trainModel(d *Data, opts *Options, title string, init *context.Context, pairs *dataset.PairSet, st StageSpec,
 	configure ...func(*train.Options)) (*context.Context, []train.EpochStats, error) {
-	b, err := opts.backend()
+	b, err := opts.backend(d.Spec.Devices)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +96,7 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	to := train.DefaultOptions()
 	to.Epochs, to.BatchSize, to.LearningRate, to.Seed = st.Epochs, d.Spec.Batch, st.LR, uint64(d.Spec.Seed)
 	to.MinLearningRate = st.LR * st.minLRFraction()
-	to.Freeze = st.Freeze
+	to.Freeze, to.Devices = st.Freeze, d.Spec.Devices
 	steps := st.Epochs * (td.NumPairs() / to.BatchSize)
 	to.WarmupSteps = min(50, steps/10)
 	for _, c := range configure {
@@ -86,7 +105,7 @@ func trainModel(d *Data, opts *Options, title string, init *context.Context, pai
 	progress := newProgress(opts, title, steps, &to, ctx)
 	var tr *train.Trainer
 	if opts.resume != nil {
-		keepState(&to, &tr, opts.resume)
+		keepState(&to, &tr, opts.resume, opts.stateEvery())
 	}
 	if tr, err = train.New(b, d.Model, ctx, to); err != nil {
 		return nil, nil, err

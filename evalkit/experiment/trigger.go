@@ -1,13 +1,10 @@
 package experiment
 
 import (
-	"fmt"
-
 	"github.com/mmpoison/mmpoison/evalkit/metrics"
 	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/tokenizer"
 	"github.com/mmpoison/mmpoison/poisoning/attack"
-	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
 // BackdoorEval is how a model responds to the backdoor's trigger on test images of every class but the target.
@@ -31,20 +28,11 @@ func evaluateBackdoor(d *Data, emb *clip.Embedder, cfg clip.Config, te *testEmbe
 	if err != nil {
 		return nil, err
 	}
-	embed := func(ds *dataset.Dataset) ([][]float32, error) {
-		imgs := make([][]float32, len(ds.Examples))
-		for i, ex := range ds.Examples {
-			if imgs[i], err = clip.Preprocess(cfg, ex.Image); err != nil {
-				return nil, fmt.Errorf("image %s: %w", ex.ID, err)
-			}
-		}
-		return emb.Images(imgs)
-	}
-	trigEmb, err := embed(triggered)
+	trigEmb, err := EmbedImages(emb, cfg, triggered.Examples)
 	if err != nil {
 		return nil, err
 	}
-	cleanEmb, err := embed(clean)
+	cleanEmb, err := EmbedImages(emb, cfg, clean.Examples)
 	if err != nil {
 		return nil, err
 	}

@@ -12,8 +12,12 @@ import (
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
-// gridImage adds one dataset image with a caption to a grid.
-func gridImage(g *kernelext.ImageGrid, img dataset.Image, caption string) error {
+// gridImage adds one example's picture (held, or read now) with a caption to a grid.
+func gridImage(g *kernelext.ImageGrid, ex dataset.Example, caption string) error {
+	img, err := ex.Pixels()
+	if err != nil {
+		return err
+	}
 	im, err := kernelext.ImageFromHWC(img.Pix, img.Height, img.Width, img.Channels)
 	if err != nil {
 		return err
@@ -28,7 +32,7 @@ func SampleGrid(ds *dataset.Dataset, perClass int) (*kernelext.ImageGrid, error)
 	for label := range ds.Classes {
 		for _, i := range firstN(ds.IndicesOfClass(label), perClass) {
 			ex := ds.Examples[i]
-			if err := gridImage(g, ex.Image, fmt.Sprintf("[%s] %s", ds.Classes[label], ex.Captions[0])); err != nil {
+			if err := gridImage(g, ex, fmt.Sprintf("[%s] %s", ds.Classes[label], ex.Captions[0])); err != nil {
 				return nil, err
 			}
 		}
@@ -43,7 +47,7 @@ func PoisonGrid(ps *dataset.PairSet, m *attack.Manifest, n int) (*kernelext.Imag
 		Title: fmt.Sprintf("poisoned pairs (%d of %d, φ = %.2f%%)", m.PoisonedPairs, m.TotalPairs, 100*m.Rate)}
 	for _, pp := range m.Pairs[:min(n, len(m.Pairs))] {
 		p := ps.Pairs[pp.Index]
-		if err := gridImage(g, ps.Images[p.Image].Image, p.Caption); err != nil {
+		if err := gridImage(g, ps.Images[p.Image], p.Caption); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +98,7 @@ func RetrievalGallery(gallery []dataset.Example, classes []string, goal attack.G
 				class = classes[ex.Label]
 			}
 			row = append(row, class)
-			if err := gridImage(g, ex.Image, fmt.Sprintf("%s #%d %s (%.2f)", models[m], rank, class, r.Similarity[rank])); err != nil {
+			if err := gridImage(g, ex, fmt.Sprintf("%s #%d %s (%.2f)", models[m], rank, class, r.Similarity[rank])); err != nil {
 				return nil, err
 			}
 		}

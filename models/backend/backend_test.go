@@ -3,6 +3,8 @@ package backend
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -146,5 +148,57 @@ func TestPatchNotices(t *testing.T) {
 				t.Errorf("notices = %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestFindPlugin: a plugin in $PJRT_PLUGIN_LIBRARY_PATH (as set now) comes first, a CUDA one before a CPU one;
+// else one in PluginDir (the user's cache folder) is found.
+func TestFindPlugin(t *testing.T) {
+	saved := goXLAPlugins
+	goXLAPlugins = func() []string { return nil } // whatever go-xla finds on this machine
+	defer func() { goXLAPlugins = saved }()
+	cases := []struct {
+		name             string
+		envFiles, caches []string // plugin files in $PJRT_PLUGIN_LIBRARY_PATH's folder and in PluginDir
+		want             string   // "env/NAME", "cache/NAME" or ""
+	}{
+		{"env", []string{"pjrt_c_api_cpu_plugin.so"}, []string{"pjrt_c_api_cpu_plugin.so"}, "env/pjrt_c_api_cpu_plugin.so"},
+		{"cuda first", []string{"pjrt_c_api_cpu_plugin.so", "pjrt_c_api_cuda_plugin.so"}, nil, "env/pjrt_c_api_cuda_plugin.so"},
+		{"cache", nil, []string{"pjrt_c_api_cpu_plugin.so"}, "cache/pjrt_c_api_cpu_plugin.so"},
+		{"other names ignored", []string{"xla_cpu_pjrt.so"}, []string{"libpjrt_cpu.so"}, ""},
+		{"none", nil, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			env, cache := filepath.Join(root, "env"), filepath.Join(root, "xdg")
+			t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", env)
+			t.Setenv("XDG_CACHE_HOME", cache)
+			for dir, files := range map[string][]string{env: c.envFiles, PluginDir(): c.caches} {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range files {
+					if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			want := c.want
+			if dir, name, ok := strings.Cut(c.want, "/"); ok {
+				want = filepath.Join(map[string]string{"env": env, "cache": PluginDir()}[dir], name)
+			}
+			if got := findPlugin(); got != want {
+				t.Errorf("findPlugin() = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestPureGoHasOneDevice: asking the pure-Go backend for more than one device fails, naming the count.
+func TestPureGoHasOneDevice(t *testing.T) {
+	t.Setenv("GOMLX_BACKEND", "go")
+	if _, err := NewDevices(2); err == nil || !strings.Contains(err.Error(), "1 device(s), 2 asked for") {
+		t.Errorf("NewDevices(2) on the pure-Go backend: error %v", err)
 	}
 }

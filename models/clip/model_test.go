@@ -6,14 +6,15 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
 
+// testBackend is the backend the environment chooses (models/backend's rule).
 var testBackend = sync.OnceValue(func() backends.Backend {
-	b, err := simplego.New("parallelism=-1")
+	b, err := backend.Default()
 	if err != nil {
 		panic(err)
 	}

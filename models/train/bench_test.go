@@ -2,29 +2,39 @@ package train
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 
+	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
 )
 
-var sharedBackend backends.Backend
-
-func benchBackend(b testing.TB) backends.Backend {
-	if sharedBackend != nil {
-		return sharedBackend
-	}
-	be, err := simplego.New("parallelism=-1")
+// benchBackend is the backend the environment chooses (models/backend's rule).
+func benchBackend(tb testing.TB) backends.Backend {
+	tb.Helper()
+	be, err := backend.Default()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	sharedBackend = be
 	return be
 }
 
-// BenchmarkTrainStep measures one AdamW training step of a preset at a batch size (pure-Go backend).
+// pureGo is the pure-Go backend, for the tests of what is specific to it.
+var pureGo = sync.OnceValues(func() (backends.Backend, error) { return backend.FromConfig("go") })
+
+// pureGoBackend returns pureGo's backend or fails tb.
+func pureGoBackend(tb testing.TB) backends.Backend {
+	tb.Helper()
+	be, err := pureGo()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return be
+}
+
+// BenchmarkTrainStep measures one AdamW training step of a preset at a batch size (on the environment's backend).
 func BenchmarkTrainStep(b *testing.B) {
 	for _, bc := range []struct {
 		preset string

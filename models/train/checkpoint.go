@@ -16,12 +16,17 @@ const (
 	metaEpoch   = "mmpoison.train.epoch"
 	metaStep    = "mmpoison.train.step"
 	metaOptions = "mmpoison.train.options"
-	prefixM     = "adamw.m."
-	prefixV     = "adamw.v."
+	// metaEpochStep and metaEpochLoss record a position inside an epoch: the steps done in it and the sum of
+	// their losses (absent in checkpoints written at an epoch's end by earlier versions: 0).
+	metaEpochStep = "mmpoison.train.epoch_step"
+	metaEpochLoss = "mmpoison.train.epoch_loss"
+	prefixM       = "adamw.m."
+	prefixV       = "adamw.v."
 )
 
-// SaveCheckpoint writes the model, the optimizer moments and the position in the run (epoch, step) to path,
-// atomically: an interrupted write leaves the previous checkpoint intact.
+// SaveCheckpoint writes the model, the optimizer moments and the position in the run (epoch, global step, step
+// within the epoch and the epoch's loss so far) to path, atomically: an interrupted write leaves the previous
+// checkpoint intact.
 func (t *Trainer) SaveCheckpoint(path string) error {
 	ts, err := clip.ParamsToTensors(t.ctx, t.cfg)
 	if err != nil {
@@ -39,11 +44,17 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: ts, Metadata: map[string]string{
 		clip.MetadataConfig: string(cfgJSON), metaOptions: string(optJSON),
 		metaEpoch: strconv.Itoa(t.epoch), metaStep: strconv.Itoa(t.step),
+		metaEpochStep: strconv.Itoa(t.epochStep), metaEpochLoss: strconv.FormatFloat(t.epochLoss, 'g', -1, 64),
 	}})
 }
 
+// Position returns where the training stands: the epochs finished and the steps done in the epoch under way
+// (after Resume, where the checkpoint left it).
+func (t *Trainer) Position() (epochs, epochStep int) { return t.epoch, t.epochStep }
+
 // Resume loads a checkpoint written by SaveCheckpoint into the trainer's model and optimizer, so that Fit goes
-// on after the last finished epoch. It returns false (and no error) when path does not exist.
+// on from the step after the one it records (mid-epoch too: the same batches, views and losses follow as in
+// an uninterrupted run). It returns false (and no error) when path does not exist.
 func (t *Trainer) Resume(path string) (bool, error) {
 	f, err := safetensors.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -70,7 +81,8 @@ func (t *Trainer) Resume(path string) (bool, error) {
 	}
 	epoch, err1 := strconv.Atoi(f.Metadata[metaEpoch])
 	step, err2 := strconv.Atoi(f.Metadata[metaStep])
-	if err := errors.Join(err1, err2); err != nil {
+	epochStep, epochLoss, err3 := inEpoch(f.Metadata)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return false, fmt.Errorf("checkpoint %s: malformed position: %w", path, err)
 	}
 	if epoch < 0 || epoch > t.opts.Epochs || step < epoch {
@@ -86,6 +98,21 @@ func (t *Trainer) Resume(path string) (bool, error) {
 	if err := clip.SetVariablesFromTensors(t.ctx.In(OptimizerScope).In("v"), prefixV, t.specs, f); err != nil {
 		return false, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	t.epoch, t.step = epoch, step
+	t.epoch, t.step, t.epochStep, t.epochLoss = epoch, step, epochStep, epochLoss
 	return true, nil
+}
+
+// inEpoch reads the position inside an epoch from checkpoint metadata (0 and 0 when absent).
+func inEpoch(meta map[string]string) (step int, loss float64, err error) {
+	if s, ok := meta[metaEpochStep]; ok {
+		if step, err = strconv.Atoi(s); err != nil || step < 0 {
+			return 0, 0, errors.Join(err, fmt.Errorf("step within the epoch %q", s))
+		}
+	}
+	if s, ok := meta[metaEpochLoss]; ok {
+		if loss, err = strconv.ParseFloat(s, 64); err != nil {
+			return 0, 0, err
+		}
+	}
+	return step, loss, nil
 }

@@ -45,7 +45,7 @@ func TestTrainingInstallsPatches(t *testing.T) {
 		fmt.Printf("patched after: %v\nlosses: %v\n", gradfix.Installed(), losses)
 		return
 	}
-	want, _ := fitParams(t, 3, smallOptions(), data)
+	want, _ := fitOn(t, pureGoBackend(t), 3, smallOptions(), data)
 	for _, mode := range []string{"simplego.New", "backend.FromConfig"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestTrainingInstallsPatches$")
@@ -66,8 +66,7 @@ func TestTrainingInstallsPatches(t *testing.T) {
 // TestTrainingWithFastdot: with models/internal/fastdot's kernel, the same seed gives bit-identical losses and
 // weights, and the losses match simplego's stock kernel's within float32 rounding.
 func TestTrainingWithFastdot(t *testing.T) {
-	be := benchBackend(t)
-	backend.Patch()
+	be := pureGoBackend(t)
 	if !fastdot.Installed() {
 		if os.Getenv(fastdot.EnvVar) == "0" || runtime.GOARCH != "amd64" || !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
 			t.Skipf("fastdot not installed here: %s", fastdot.Reason())

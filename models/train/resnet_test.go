@@ -38,7 +38,7 @@ func TestResNetOnPureGo(t *testing.T) {
 			}
 			opts := smallOptions()
 			opts.Epochs, opts.Freeze = 1, c.freeze
-			tr, err := New(benchBackend(t), cfg, ctx, opts)
+			tr, err := New(pureGoBackend(t), cfg, ctx, opts)
 			if len(c.wantErr) > 0 {
 				if err == nil {
 					t.Fatal("New accepted a ResNet image tower to train on the pure-Go backend")

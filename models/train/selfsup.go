@@ -135,7 +135,7 @@ func (t *Trainer) selfSupervisedStep(images, tokens *tensors.Tensor, imgBuf []fl
 	}
 	augImages := tensors.FromFlatDataAndDimensions(t.augImg, b, t.cfg.ImageSize, t.cfg.ImageSize, t.cfg.ImageChannels)
 	augTokens := tensors.FromFlatDataAndDimensions(t.augTok, b, l)
-	return t.exec.Exec(images, tokens, augImages, augTokens, float32(lr), float32(bc1), float32(bc2))
+	return t.run(images, tokens, augImages, augTokens, float32(lr), float32(bc1), float32(bc2))
 }
 
 // ImageAugment makes augmented views of preprocessed images for the in-modality loss: a random resized crop

@@ -1,6 +1,8 @@
 // Package train fine-tunes and pre-trains CLIP models: AdamW with decoupled weight decay on weight matrices
 // only, a cosine learning-rate schedule with linear warm-up, seeded data order, frozen towers, progress
-// reporting, NaN detection and atomic, resumable checkpoints.
+// reporting, NaN detection and atomic checkpoints that resume mid-epoch. Batches are prepared ahead of the
+// step by a bounded, parallel feed, from pairs held in memory or streamed from any dataset.PairSource (Stream),
+// so memory holds a few batches whatever the training set's size.
 //
 // The protocol mirrors the paper: pre-train a clean model on a pool of pairs, then fine-tune it (possibly on
 // poisoned pairs) with Fit.
@@ -12,13 +14,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/distributed"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // GoMLX graph-building style.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -45,13 +46,23 @@ type Options struct {
 	// Freeze names towers whose parameters stay fixed: "visual" (image tower) and/or "text". The logit scale is
 	// trained unless "logit_scale" is listed.
 	Freeze []string `json:"freeze,omitempty"`
-	// Checkpoint, when set, is the path written (atomically) after every epoch and read to resume.
+	// Checkpoint, when set, is the path written (atomically) after every epoch, every CheckpointEvery steps
+	// and when FitContext is stopped, and read by Resume to go on from the step after the one it records.
 	Checkpoint string `json:"-"`
+	// CheckpointEvery, when positive, also writes the checkpoint after every that many global steps, so a
+	// killed run loses at most that many.
+	CheckpointEvery int `json:"-"`
 	// Progress, when set, is called after every step.
 	Progress func(Progress) `json:"-"`
 	// SelfSupervised, when set, trains with CleanCLIP's objective (multimodal plus in-modality losses on
 	// augmented views, see selfsup.go) instead of the CLIP loss alone.
 	SelfSupervised *SelfSupervised `json:"self_supervised,omitempty"`
+	// Devices is the number of devices a step runs on, data-parallel (0 or 1: one). Each device holds a copy
+	// of the model and the optimizer state and computes on BatchSize/Devices pairs of each batch; XLA's SPMD
+	// partitioner (GoMLX's AutoSharding strategy) adds the communication, so the loss and the update are the
+	// whole batch's, as on one device, up to the order of floating-point sums. BatchSize must be a multiple of
+	// it, and the backend must have the devices (models/backend.DefaultDevices; XLA only).
+	Devices int `json:"devices,omitempty"`
 	// EpochEnd, when set, is called after every epoch (after its checkpoint is written) with the model as
 	// trained so far; experiments use it to evaluate per epoch. An error stops training and is returned.
 	EpochEnd func(EpochStats) error `json:"-"`
@@ -82,7 +93,9 @@ type EpochStats struct {
 	Seconds    float64 `json:"seconds"`
 }
 
-// Data is what training iterates over: preprocessed images and tokenised pairs.
+// Data is what training iterates over: preprocessed images and tokenised pairs held in memory, or a Stream
+// that reads them on demand. Either way a goroutine prepares the batches ahead of the steps (Prefetch), in the
+// seeded order of Order32.
 type Data struct {
 	// Images are preprocessed images (H·W·C float32 each, see clip.Preprocess).
 	Images [][]float32
@@ -96,10 +109,21 @@ type Data struct {
 	// the same seed (and a resumed run) gives the same views and every step new ones. The views of a batch
 	// are made in parallel: View must be safe for concurrent use. An error stops training.
 	View func(image int, rng *rand.Rand) ([]float32, error)
+	// Stream, when set, reads the pairs on demand instead of Images, ImageOf, Tokens and View (all unused).
+	Stream *Stream
+	// Prefetch is the number of batches prepared ahead of the step being trained (0: DefaultPrefetch); memory
+	// holds Prefetch + 2 batches. Workers is the number of goroutines that make a batch's views or read its
+	// streamed pairs (0: GOMAXPROCS).
+	Prefetch, Workers int
 }
 
 // NumPairs returns the number of pairs.
-func (d *Data) NumPairs() int { return len(d.ImageOf) }
+func (d *Data) NumPairs() int {
+	if d.Stream != nil {
+		return d.Stream.Pairs.NumPairs()
+	}
+	return len(d.ImageOf)
+}
 
 // ErrNaNLoss is wrapped by the error Fit returns when the loss stops being finite.
 var ErrNaNLoss = errors.New("loss is not finite")
@@ -112,8 +136,14 @@ type Trainer struct {
 	opts    Options
 	specs   []clip.ParamSpec
 	exec    *context.Exec
-	// State of the run, saved in checkpoints.
-	epoch, step int
+	// inSpecs shard each input of exec over Options.Devices devices (nil on one device).
+	inSpecs []*distributed.ShardingSpec
+	// State of the run, saved in checkpoints: epochs finished, global steps done, steps done in the current
+	// epoch and the sum of their losses.
+	epoch, step, epochStep int
+	epochLoss              float64
+	// totalSteps is the number of steps of the whole run (for the learning-rate schedule).
+	totalSteps int
 	// augImg and augTok hold the augmented views of a batch (SelfSupervised only).
 	augImg []float32
 	augTok []int32
@@ -133,6 +163,14 @@ func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Option
 		if f != "visual" && f != "text" && f != "logit_scale" {
 			return nil, fmt.Errorf("train: cannot freeze %q: valid values are \"visual\", \"text\" and \"logit_scale\"", f)
 		}
+	}
+	if opts.Devices < 0 || opts.Devices > 1 && opts.BatchSize%opts.Devices != 0 {
+		return nil, fmt.Errorf("train: batch size %d cannot be split over %d devices", opts.BatchSize, opts.Devices)
+	}
+	if have := be.NumDevices(); opts.Devices > have {
+		return nil, fmt.Errorf("train: %d devices asked for, the backend (%s) has %d: data-parallel training needs "+
+			"XLA (an XLA CPU plugin simulates as many host devices as models/backend.DefaultDevices asks for)",
+			opts.Devices, be.Name(), have)
 	}
 	if _, pureGo := be.(*simplego.Backend); pureGo && cfg.IsResNet() && !slices.Contains(opts.Freeze, "visual") {
 		return nil, fmt.Errorf("train: model %q has a ModifiedResNet image tower, which cannot be trained on the pure-Go "+
@@ -164,7 +202,7 @@ func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Option
 		if t.exec, err = t.selfSupervisedExec(be, params); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		return t, nil
+		return t, t.distribute(4, 3)
 	}
 	t.exec, err = context.NewExec(be, ctx, func(ctx *context.Context, images, tokens, lr, bc1, bc2 *Node) []*Node {
 		loss := clip.Loss(ctx, cfg, images, tokens)
@@ -179,7 +217,58 @@ func New(be backends.Backend, cfg clip.Config, ctx *context.Context, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return t, nil
+	return t, t.distribute(2, 3)
+}
+
+// batchAxis names the axis of the device mesh that data-parallel training splits batches over.
+const batchAxis = "batch"
+
+// distribute makes exec data-parallel over Options.Devices devices: the first batchInputs inputs are split
+// along their first axis, the scalars after them, the model, the optimizer state and the outputs replicated.
+func (t *Trainer) distribute(batchInputs, scalars int) error {
+	if t.opts.Devices <= 1 {
+		return nil
+	}
+	mesh, err := distributed.NewDeviceMesh([]int{t.opts.Devices}, []string{batchAxis})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	split, err := distributed.BuildSpec(mesh).S(batchAxis).Done()
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	whole := distributed.NewReplicatedShardingSpec(mesh)
+	for i := range batchInputs + scalars {
+		t.inSpecs = append(t.inSpecs, split)
+		if i >= batchInputs {
+			t.inSpecs[i] = whole
+		}
+	}
+	t.exec.AutoSharding(mesh).WithInputShardingSpecs(t.inSpecs...).WithOutputShardingSpecs(whole)
+	return nil
+}
+
+// run executes one step on its inputs (tensors or float32 scalars), on every device when there are several,
+// and returns the outputs (those of the first device: they are replicated).
+func (t *Trainer) run(args ...any) ([]*tensors.Tensor, error) {
+	if t.inSpecs == nil {
+		return t.exec.Exec(args...)
+	}
+	for i, a := range args {
+		x, ok := a.(*tensors.Tensor)
+		if !ok {
+			x = tensors.FromAnyValue(a)
+		}
+		var err error
+		if args[i], err = distributed.ShardTensor(t.inSpecs[i], x); err != nil {
+			return nil, err
+		}
+	}
+	outs, err := t.exec.Exec(args...)
+	if err != nil {
+		return nil, err
+	}
+	return outs[:len(outs)/t.opts.Devices], nil
 }
 
 // StepsPerEpoch is the number of full batches in an epoch (the last, partial batch is dropped, as in CLIP's
@@ -198,81 +287,38 @@ func (t *Trainer) Fit(data *Data) ([]EpochStats, error) {
 	return t.FitContext(gocontext.Background(), data)
 }
 
-// FitContext is Fit that stops before the next step once ctx is done, returning ctx's error. Finished epochs
-// are in the checkpoint (when one is configured), so a later Resume goes on from there.
+// FitContext is Fit that stops before the next step once ctx is done, returning ctx's error. With a checkpoint
+// configured, the position reached (mid-epoch included) is then written to it, so a later Resume goes on from
+// the next step.
 func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, error) {
 	n := data.NumPairs()
 	steps := t.StepsPerEpoch(n)
 	if steps == 0 {
 		return nil, fmt.Errorf("train: %d pairs are fewer than one batch of %d", n, t.opts.BatchSize)
 	}
-	total := steps * t.opts.Epochs
-	b := t.opts.BatchSize
-	size := t.cfg.ImageSize * t.cfg.ImageSize * t.cfg.ImageChannels
-	imgBuf := make([]float32, b*size)
-	tokBuf := make([]int32, b*t.cfg.ContextLength)
-	start := time.Now()
+	if data.Stream != nil && (data.Stream.Pairs == nil || data.Stream.Encode == nil) {
+		return nil, fmt.Errorf("train: Data.Stream needs Pairs and Encode")
+	}
+	if t.epochStep >= steps {
+		return nil, fmt.Errorf("train: the resumed position, step %d of epoch %d, is past the %d steps of an epoch of %d pairs",
+			t.epochStep, t.epoch+1, steps, n)
+	}
+	run := &fitRun{start: time.Now(), total: steps * t.opts.Epochs, steps: steps}
+	t.totalSteps = run.total
 	var history []EpochStats
 	for epoch := t.epoch; epoch < t.opts.Epochs; epoch++ {
-		order := Order(t.opts.Seed, epoch, n)
-		epochStart := time.Now()
-		var sum float64
-		var scale float64
-		for s := range steps {
-			if err := ctx.Err(); err != nil {
-				return history, fmt.Errorf("train: stopped at epoch %d step %d: %w", epoch+1, t.step+1, err)
-			}
-			batch := order[s*b : (s+1)*b]
-			for j, pair := range batch {
-				copy(tokBuf[j*t.cfg.ContextLength:], data.Tokens[pair])
-			}
-			if data.View == nil {
-				for j, pair := range batch {
-					copy(imgBuf[j*size:], data.Images[data.ImageOf[pair]])
-				}
-			} else if err := t.views(data, batch, imgBuf); err != nil {
-				return history, fmt.Errorf("train: epoch %d step %d: %w", epoch+1, t.step+1, err)
-			}
-			lr := CosineLR(t.step, t.opts.WarmupSteps, total, t.opts.LearningRate, t.opts.MinLearningRate)
-			stepNum := float64(t.step + 1)
-			bc1 := 1 - math.Pow(t.opts.Beta1, stepNum)
-			bc2 := 1 - math.Pow(t.opts.Beta2, stepNum)
-			images := tensors.FromFlatDataAndDimensions(imgBuf,
-				b, t.cfg.ImageSize, t.cfg.ImageSize, t.cfg.ImageChannels)
-			tokens := tensors.FromFlatDataAndDimensions(tokBuf, b, t.cfg.ContextLength)
-			var outs []*tensors.Tensor
-			var err error
-			if t.opts.SelfSupervised == nil {
-				outs, err = t.exec.Exec(images, tokens, float32(lr), float32(bc1), float32(bc2))
-			} else {
-				outs, err = t.selfSupervisedStep(images, tokens, imgBuf, tokBuf, lr, bc1, bc2)
-			}
-			if err != nil {
-				return history, fmt.Errorf("train: step %d: %w", t.step+1, err)
-			}
-			loss := float64(tensors.ToScalar[float32](outs[0]))
-			scale = float64(tensors.ToScalar[float32](outs[1]))
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return history, fmt.Errorf("train: epoch %d step %d (learning rate %g): %w (%v); the model in memory "+
-					"is unusable, the last checkpoint on disk is kept", epoch+1, t.step+1, lr, ErrNaNLoss, loss)
-			}
-			sum += loss
-			t.step++
-			if t.opts.Progress != nil {
-				t.opts.Progress(Progress{Epoch: epoch + 1, Epochs: t.opts.Epochs, Step: t.step, TotalSteps: total,
-					Loss: loss, LogitScale: scale, LearningRate: lr, Elapsed: time.Since(start)})
-			}
+		st, err := t.fitEpoch(ctx, data, run, epoch)
+		if err != nil {
+			return history, err
 		}
-		t.epoch = epoch + 1
-		history = append(history, EpochStats{Epoch: epoch + 1, MeanLoss: sum / float64(steps), LogitScale: scale,
-			Seconds: time.Since(epochStart).Seconds()})
+		history = append(history, st)
 		if t.opts.Checkpoint != "" {
 			if err := t.SaveCheckpoint(t.opts.Checkpoint); err != nil {
 				return history, err
 			}
 		}
 		if t.opts.EpochEnd != nil {
-			if err := t.opts.EpochEnd(history[len(history)-1]); err != nil {
+			if err := t.opts.EpochEnd(st); err != nil {
 				return history, fmt.Errorf("train: after epoch %d: %w", epoch+1, err)
 			}
 		}
@@ -280,50 +326,102 @@ func (t *Trainer) FitContext(ctx gocontext.Context, data *Data) ([]EpochStats, e
 	return history, nil
 }
 
-// viewSeedStream separates the generators of Data.View from the data order and the self-supervised views.
-const viewSeedStream = 0x7472766965772031 // "trview 1"
+// fitRun is what the epochs of one Fit share.
+type fitRun struct {
+	start        time.Time
+	total, steps int
+}
 
-// views fills imgBuf with data.View's images for the pairs of one batch, on GOMAXPROCS goroutines; batch item
-// j's generator is seeded by (Seed, step·B + j), so the views do not depend on the scheduling.
-func (t *Trainer) views(data *Data, batch []int, imgBuf []float32) error {
-	size := len(imgBuf) / len(batch)
-	errs := make([]error, len(batch))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(batch)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				rng := rand.New(rand.NewPCG(t.opts.Seed^viewSeedStream, uint64(t.step)*uint64(len(batch))+uint64(j)))
-				img, err := data.View(data.ImageOf[batch[j]], rng)
-				if err == nil && len(img) != size {
-					err = fmt.Errorf("view of image %d has %d values, the model needs %d", data.ImageOf[batch[j]], len(img), size)
-				}
-				if err != nil {
-					errs[j] = err
-					continue
-				}
-				copy(imgBuf[j*size:(j+1)*size], img)
-			}
-		}()
-	}
-	for j := range batch {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
+// fitEpoch trains the remaining steps of one epoch on batches from a feed, and moves the trainer's position to
+// the next epoch.
+func (t *Trainer) fitEpoch(ctx gocontext.Context, data *Data, run *fitRun, epoch int) (EpochStats, error) {
+	epochStart := time.Now()
+	f := t.startFeed(ctx, data, Order32(t.opts.Seed, epoch, data.NumPairs()), epoch, t.epochStep, run.steps)
+	defer f.close()
+	var scale float64
+	for s := t.epochStep; s < run.steps; s++ {
+		if err := ctx.Err(); err != nil {
+			return EpochStats{}, t.stopped(epoch, err)
+		}
+		buf, ok := <-f.ready
+		if !ok { // The feed saw ctx done before the step did.
+			return EpochStats{}, t.stopped(epoch, ctx.Err())
+		}
+		if buf.err != nil {
+			return EpochStats{}, fmt.Errorf("train: epoch %d step %d: %w", epoch+1, t.step+1, buf.err)
+		}
+		loss, sc, lr, err := t.step1(buf)
+		f.free <- buf
 		if err != nil {
-			return err // The first of the batch.
+			return EpochStats{}, err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return EpochStats{}, fmt.Errorf("train: epoch %d step %d (learning rate %g): %w (%v); the model in memory "+
+				"is unusable, the last checkpoint on disk is kept", epoch+1, t.step+1, lr, ErrNaNLoss, loss)
+		}
+		scale = sc
+		t.epochLoss += loss
+		t.step++
+		t.epochStep++
+		if t.opts.Progress != nil {
+			t.opts.Progress(Progress{Epoch: epoch + 1, Epochs: t.opts.Epochs, Step: t.step, TotalSteps: run.total,
+				Loss: loss, LogitScale: sc, LearningRate: lr, Elapsed: time.Since(run.start)})
+		}
+		if every := t.opts.CheckpointEvery; every > 0 && t.opts.Checkpoint != "" && t.step%every == 0 && t.epochStep < run.steps {
+			if err := t.SaveCheckpoint(t.opts.Checkpoint); err != nil {
+				return EpochStats{}, err
+			}
 		}
 	}
-	return nil
+	st := EpochStats{Epoch: epoch + 1, MeanLoss: t.epochLoss / float64(run.steps), LogitScale: scale,
+		Seconds: time.Since(epochStart).Seconds()}
+	t.epoch, t.epochStep, t.epochLoss = epoch+1, 0, 0
+	return st, nil
+}
+
+// stopped writes the checkpoint of the position reached (when one is configured) and returns the error of a
+// run stopped by its context.
+func (t *Trainer) stopped(epoch int, cause error) error {
+	err := fmt.Errorf("train: stopped at epoch %d step %d: %w", epoch+1, t.step+1, cause)
+	if t.opts.Checkpoint != "" {
+		if cerr := t.SaveCheckpoint(t.opts.Checkpoint); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+	}
+	return err
+}
+
+// step1 runs one training step on a prepared batch and returns its loss, the logit scale after it and its
+// learning rate.
+func (t *Trainer) step1(buf *batch) (loss, scale, lr float64, err error) {
+	b := t.opts.BatchSize
+	lr = CosineLR(t.step, t.opts.WarmupSteps, t.totalSteps, t.opts.LearningRate, t.opts.MinLearningRate)
+	stepNum := float64(t.step + 1)
+	bc1 := 1 - math.Pow(t.opts.Beta1, stepNum)
+	bc2 := 1 - math.Pow(t.opts.Beta2, stepNum)
+	images := tensors.FromFlatDataAndDimensions(buf.images, b, t.cfg.ImageSize, t.cfg.ImageSize, t.cfg.ImageChannels)
+	tokens := tensors.FromFlatDataAndDimensions(buf.tokens, b, t.cfg.ContextLength)
+	var outs []*tensors.Tensor
+	if t.opts.SelfSupervised == nil {
+		outs, err = t.run(images, tokens, float32(lr), float32(bc1), float32(bc2))
+	} else {
+		outs, err = t.selfSupervisedStep(images, tokens, buf.images, buf.tokens, lr, bc1, bc2)
+	}
+	if err != nil {
+		return 0, 0, lr, fmt.Errorf("train: step %d: %w", t.step+1, err)
+	}
+	loss, scale = float64(tensors.ToScalar[float32](outs[0])), float64(tensors.ToScalar[float32](outs[1]))
+	// Free the step's buffers now (on an accelerator's backend too), rather than when the garbage collector
+	// gets to them: memory stays that of one step however many steps run.
+	for _, x := range append(outs, images, tokens) {
+		x.FinalizeAll()
+	}
+	return loss, scale, lr, nil
 }
 
 // Restart rewinds the run to its first epoch and step, keeping the current weights and optimizer moments
 // (benchmarks use it to time single steps).
-func (t *Trainer) Restart() { t.epoch, t.step = 0, 0 }
+func (t *Trainer) Restart() { t.epoch, t.step, t.epochStep, t.epochLoss = 0, 0, 0, 0 }
 
 // RandomData returns n synthetic pairs shaped for cfg: normal-noise images and token sequences with the start
 // token, random words and the end token (the highest id) at a random position. Benchmarks and tests use it.

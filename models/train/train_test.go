@@ -31,7 +31,7 @@ func fitParams(t *testing.T, seed uint64, opts Options, data *Data) ([]float64, 
 	return fitOn(t, benchBackend(t), seed, opts, data)
 }
 
-// fitOn is fitParams on the backend be.
+// fitOn is fitParams on the backend be; opts.Progress, when set, is called after every step too.
 func fitOn(t *testing.T, be backends.Backend, seed uint64, opts Options, data *Data) ([]float64, map[string][]float32) {
 	t.Helper()
 	cfg := tinyConfig()
@@ -40,7 +40,13 @@ func fitOn(t *testing.T, be backends.Backend, seed uint64, opts Options, data *D
 		t.Fatal(err)
 	}
 	var losses []float64
-	opts.Progress = func(p Progress) { losses = append(losses, p.Loss) }
+	hook := opts.Progress
+	opts.Progress = func(p Progress) {
+		losses = append(losses, p.Loss)
+		if hook != nil {
+			hook(p)
+		}
+	}
 	tr, err := New(be, cfg, ctx, opts)
 	if err != nil {
 		t.Fatal(err)

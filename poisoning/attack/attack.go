@@ -1,7 +1,6 @@
 package attack
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -150,60 +149,110 @@ const (
 )
 
 // classImages returns the indices of the pool images with the given label, ascending.
-func classImages(ps *dataset.PairSet, label int) []int {
+func classImages(t *dataset.Table, label int) []int {
 	var idx []int
-	for i, ex := range ps.Images {
-		if ex.Label == label {
+	for i := range t.NumImages() {
+		if t.Label(i) == label {
 			idx = append(idx, i)
 		}
 	}
 	return idx
 }
 
-// shuffledImages returns classImages(ps, label) in a seeded order, or an error naming the class if it has none.
-func shuffledImages(ps *dataset.PairSet, label int, rng *rand.Rand) ([]int, error) {
-	idx := classImages(ps, label)
+// shuffledImages returns classImages(t, label) in a seeded order, or an error naming the class if it has none.
+func shuffledImages(t *dataset.Table, label int, rng *rand.Rand) ([]int, error) {
+	idx := classImages(t, label)
 	if len(idx) == 0 {
-		return nil, fmt.Errorf("attack: class %q has no images in %q", ps.Classes[label], ps.Name)
+		return nil, fmt.Errorf("attack: class %q has no images in %q", t.Classes[label], t.Name)
 	}
 	rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 	return idx, nil
 }
 
-// sourcePairs picks n distinct clean pairs whose caption was written for an image of the given label, spread over
-// those images: the images are visited in a seeded order, taking one caption of each per round (in a seeded
-// order per image), so n ≤ #images uses n different images. It returns indices into ps.Pairs.
-func sourcePairs(ps *dataset.PairSet, label, n int, rng *rand.Rand) ([]int, error) {
-	byImage := map[int][]int{}
-	var images []int
-	available := 0
-	for i, p := range ps.Pairs {
-		if p.Poisoned || ps.Images[p.CaptionOf].Label != label {
+// captionGroups are the clean pairs whose caption was written for an image of one class, grouped by that image:
+// the images in the order of their first pair, each with its pairs in order (group g's pairs are
+// pairs[start[g]:start[g+1]]). Compact: 4 bytes per pair and 12 per image.
+type captionGroups struct {
+	images, start, pairs []int32
+}
+
+// groupCaptions returns the caption groups of the clean pairs of t whose caption image has the given label.
+// A clean table's pairs of one image are consecutive, so its groups need no lookup.
+func groupCaptions(t *dataset.Table, label int) *captionGroups {
+	g := &captionGroups{}
+	var slot map[int32]int32
+	if !t.IsClean() {
+		slot = map[int32]int32{}
+	}
+	var count []int32
+	var eligible []int32
+	for p := range t.NumPairs() {
+		if t.Poisoned(p) {
 			continue
 		}
-		if _, ok := byImage[p.CaptionOf]; !ok {
-			images = append(images, p.CaptionOf)
+		img := int32(t.CaptionOf(p))
+		if t.Label(int(img)) != label {
+			continue
 		}
-		byImage[p.CaptionOf] = append(byImage[p.CaptionOf], i)
-		available++
+		s, ok := int32(len(g.images)-1), len(g.images) > 0 && g.images[len(g.images)-1] == img
+		if slot != nil {
+			s, ok = slot[img]
+		}
+		if !ok {
+			s = int32(len(g.images))
+			if slot != nil {
+				slot[img] = s
+			}
+			g.images, count = append(g.images, img), append(count, 0)
+		}
+		count[s]++
+		eligible = append(eligible, int32(p))
 	}
-	name := ps.Classes[label]
+	g.start = make([]int32, len(g.images)+1)
+	for s, c := range count {
+		g.start[s+1] = g.start[s] + c
+	}
+	if slot == nil { // Consecutive groups: the eligible pairs are already grouped, in order.
+		g.pairs = eligible
+		return g
+	}
+	g.pairs = make([]int32, len(eligible))
+	next := slices.Clone(g.start[:len(g.images)])
+	for _, p := range eligible {
+		s := slot[int32(t.CaptionOf(int(p)))]
+		g.pairs[next[s]] = p
+		next[s]++
+	}
+	return g
+}
+
+// sourcePairs picks n distinct clean pairs whose caption was written for an image of the given label, spread over
+// those images: the images are visited in a seeded order, taking one caption of each per round (in a seeded
+// order per image), so n ≤ #images uses n different images. It returns indices into the pairs of t.
+func sourcePairs(t *dataset.Table, label, n int, rng *rand.Rand) ([]int, error) {
+	g := groupCaptions(t, label)
+	available := len(g.pairs)
+	name := t.Classes[label]
 	if available == 0 {
-		return nil, fmt.Errorf("attack: class %q has no clean captioned pairs in %q", name, ps.Name)
+		return nil, fmt.Errorf("attack: class %q has no clean captioned pairs in %q", name, t.Name)
 	}
 	if n > available {
-		return nil, &ShortageError{Need: n, Have: available, Class: name, Dataset: ps.Name}
+		return nil, &ShortageError{Need: n, Have: available, Class: name, Dataset: t.Name}
 	}
-	rng.Shuffle(len(images), func(i, j int) { images[i], images[j] = images[j], images[i] })
-	for _, img := range images {
-		l := byImage[img]
+	order := make([]int32, len(g.images)) // group numbers, shuffled as the images are
+	for i := range order {
+		order[i] = int32(i)
+	}
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	for _, s := range order {
+		l := g.pairs[g.start[s]:g.start[s+1]]
 		rng.Shuffle(len(l), func(i, j int) { l[i], l[j] = l[j], l[i] })
 	}
 	out := make([]int, 0, n)
-	for round := 0; len(out) < n; round++ {
-		for _, img := range images {
-			if l := byImage[img]; round < len(l) && len(out) < n {
-				out = append(out, l[round])
+	for round := int32(0); len(out) < n; round++ {
+		for _, s := range order {
+			if l := g.pairs[g.start[s]:g.start[s+1]]; round < int32(len(l)) && len(out) < n {
+				out = append(out, int(l[round]))
 			}
 		}
 	}
@@ -228,48 +277,6 @@ func (e *ShortageError) Error() string {
 	}
 	return fmt.Sprintf("attack: %d poisoned pairs need %d distinct captions of class %q, but %q has only %d clean class-%s pairs",
 		e.Need, e.Need, e.Class, e.Dataset, e.Have, e.Class)
-}
-
-// pick is one poisoned pair to create: the caption of input pair src, paired with input image image.
-type pick struct {
-	goal  int
-	src   int
-	image int
-}
-
-// applyPicks returns a copy of ps with the picks applied in the given mode, and the manifest entries of the
-// poisoned pairs in output order. The input is not modified.
-func applyPicks(ps *dataset.PairSet, mode Mode, picks []pick, suffix string) (*dataset.PairSet, []PoisonedPair) {
-	out := ps.Clone()
-	out.Name = ps.Name + "+" + suffix
-	entries := make([]PoisonedPair, 0, len(picks))
-	for _, pk := range picks {
-		src := ps.Pairs[pk.src]
-		idx := pk.src
-		if mode == Repair {
-			out.Pairs[idx].Image = pk.image
-			out.Pairs[idx].Poisoned = true
-		} else {
-			idx = len(out.Pairs)
-			out.Pairs = append(out.Pairs, dataset.Pair{
-				Image: pk.image, Caption: src.Caption, CaptionOf: src.CaptionOf, CaptionIndex: src.CaptionIndex,
-				Poisoned: true,
-			})
-		}
-		entries = append(entries, PoisonedPair{
-			Index:           idx,
-			Goal:            pk.goal,
-			SourcePair:      pk.src,
-			Caption:         src.Caption,
-			CaptionImageID:  ps.Images[src.CaptionOf].ID,
-			CaptionIndex:    src.CaptionIndex,
-			OriginalImageID: ps.Images[src.Image].ID,
-			PoisonedImageID: ps.Images[pk.image].ID,
-		})
-	}
-	// Repair re-points pairs in place, in pick order; the manifest lists them in output order.
-	slices.SortFunc(entries, func(x, y PoisonedPair) int { return cmp.Compare(x.Index, y.Index) })
-	return out, entries
 }
 
 // Attack is what Attacks I, II and III have in common, so that experiment code can treat them alike.

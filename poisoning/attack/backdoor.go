@@ -265,50 +265,56 @@ var _ Attack = Backdoor{}
 // error names the smallest rate), more pairs than non-target images, an empty template, or no target-class
 // captions to draw from.
 func (a Backdoor) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
-	if train == nil {
-		return nil, nil, fmt.Errorf("attack: nil training set")
+	return applyPlanner(a, train)
+}
+
+// Plan chooses the pairs Apply poisons from the set's table; it reads the pictures of the images it triggers,
+// to check that the trigger fits and to place it.
+func (a Backdoor) Plan(t *dataset.Table) (*Plan, error) {
+	if t == nil {
+		return nil, fmt.Errorf("attack: nil training set")
 	}
 	mode, err := a.Mode.normalize()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if mode != Inject {
-		return nil, nil, fmt.Errorf("attack: the backdoor supports only %q mode (it adds triggered images), not %q", Inject, mode)
+		return nil, fmt.Errorf("attack: the backdoor supports only %q mode (it adds triggered images), not %q", Inject, mode)
 	}
-	dst, err := dataset.ClassIndex(train.Classes, a.Target)
+	dst, err := dataset.ClassIndex(t.Classes, a.Target)
 	if err != nil {
-		return nil, nil, fmt.Errorf("attack: target class: %w", err)
+		return nil, fmt.Errorf("attack: target class: %w", err)
 	}
-	target := train.Classes[dst]
+	target := t.Classes[dst]
 	if err := a.Trigger.Validate(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	trig := a.Trigger.Resolved()
 	for i, tpl := range a.CaptionTemplates {
 		if strings.TrimSpace(tpl) == "" {
-			return nil, nil, fmt.Errorf("attack: caption template %d is empty", i)
+			return nil, fmt.Errorf("attack: caption template %d is empty", i)
 		}
 	}
-	n, err := poisonCount(mode, a.Rate, a.Count, len(train.Pairs))
+	n, err := poisonCount(mode, a.Rate, a.Count, t.NumPairs())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(classImages(train, dst)) == 0 {
-		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", target, train.Name)
+	if len(classImages(t, dst)) == 0 {
+		return nil, fmt.Errorf("attack: class %q has no images in %q", target, t.Name)
 	}
-	carriers, err := a.carriers(train, dst, n, trig)
+	picks, err := a.carriers(t, dst, n, trig)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	sources, err := a.captionSources(train, dst, n)
+	sources, err := a.captionSources(t, dst, n)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	out, entries := a.stamp(train, carriers, sources, trig, target)
-	m := &Manifest{
+	a.captions(picks, sources, target)
+	return &Plan{Manifest: Manifest{
 		Attack:           BackdoorName,
 		AttackID:         BackdoorID,
-		Dataset:          train.Name,
+		Dataset:          t.Name,
 		Goals:            []Goal{{Target: target, Pairs: n}},
 		Trigger:          &trig,
 		CaptionTemplates: slices.Clone(a.CaptionTemplates),
@@ -316,83 +322,66 @@ func (a Backdoor) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, er
 		Seed:             a.Seed,
 		RequestedRate:    a.Rate,
 		RequestedCount:   a.Count,
-		Pairs:            entries,
-	}
-	m.finish(out)
-	return out, m, nil
+	}, Picks: picks}, nil
 }
 
-// stamp returns a copy of train with a triggered copy of each carrier image appended to the pool and paired
-// with its poisoned caption (the caption of a source pair, or a template naming target drawn by the seed), and
-// the manifest entries of the new pairs.
-func (a Backdoor) stamp(train *dataset.PairSet, carriers, sources []int, trig Trigger, target string) (*dataset.PairSet, []PoisonedPair) {
+// captions gives each stamped pick its caption: that of a source pair (going round the sources), or a template
+// naming target drawn by the seed.
+func (a Backdoor) captions(picks []Pick, sources []int, target string) {
 	captionRng := newRand(a.Seed, 0, purposeCaptions)
-	out := train.Clone()
-	out.Name = train.Name + "+attack-" + BackdoorID
-	out.Images = slices.Clone(train.Images)
-	out.Pairs = slices.Grow(out.Pairs, len(carriers))
-	entries := make([]PoisonedPair, 0, len(carriers))
-	for k, c := range carriers {
-		orig := train.Images[c]
-		x, y := trig.Place(orig.Image)
-		pair := dataset.Pair{Image: len(out.Images), Poisoned: true}
-		entry := PoisonedPair{Index: len(out.Pairs), SourcePair: -1, OriginalImageID: orig.ID,
-			PoisonedImageID: orig.ID + "+trigger", TriggerX: x, TriggerY: y}
+	for k := range picks {
 		if len(sources) > 0 {
-			src := train.Pairs[sources[k%len(sources)]]
-			pair.Caption, pair.CaptionOf, pair.CaptionIndex = src.Caption, src.CaptionOf, src.CaptionIndex
-			entry.SourcePair = sources[k%len(sources)]
-			entry.CaptionImageID = train.Images[src.CaptionOf].ID
-		} else {
-			tpl := a.CaptionTemplates[captionRng.IntN(len(a.CaptionTemplates))]
-			pair.Caption, pair.CaptionOf = strings.ReplaceAll(tpl, ClassPlaceholder, target), pair.Image
-			entry.CaptionImageID = entry.PoisonedImageID
+			picks[k].Source = sources[k%len(sources)]
+			continue
 		}
-		entry.Caption, entry.CaptionIndex = pair.Caption, pair.CaptionIndex
-		out.Images = append(out.Images, dataset.Example{ID: entry.PoisonedImageID, Image: ApplyTrigger(orig.Image, trig),
-			Captions: []string{pair.Caption}, Label: orig.Label})
-		out.Pairs = append(out.Pairs, pair)
-		entries = append(entries, entry)
+		tpl := a.CaptionTemplates[captionRng.IntN(len(a.CaptionTemplates))]
+		picks[k].Source, picks[k].Caption = -1, strings.ReplaceAll(tpl, ClassPlaceholder, target)
 	}
-	return out, entries
 }
 
 // carriers draws the n images the trigger is stamped on, in a seeded order, among the images whose label is
-// not the target dst, and checks that the trigger fits each.
-func (a Backdoor) carriers(train *dataset.PairSet, dst, n int, trig Trigger) ([]int, error) {
-	var carriers []int
-	for i, ex := range train.Images {
-		if ex.Label != dst {
-			carriers = append(carriers, i)
+// not the target dst, reads each to check that the trigger fits and to place it, and returns them as stamped
+// picks (captions not chosen yet).
+func (a Backdoor) carriers(t *dataset.Table, dst, n int, trig Trigger) ([]Pick, error) {
+	var carriers []int32
+	for i := range t.NumImages() {
+		if t.Label(i) != dst {
+			carriers = append(carriers, int32(i))
 		}
 	}
 	if n > len(carriers) {
-		return nil, &ShortageError{Need: n, Have: len(carriers), Class: train.Classes[dst], Dataset: train.Name, Carriers: true}
+		return nil, &ShortageError{Need: n, Have: len(carriers), Class: t.Classes[dst], Dataset: t.Name, Carriers: true}
 	}
 	rng := newRand(a.Seed, 0, purposeImages)
 	rng.Shuffle(len(carriers), func(i, j int) { carriers[i], carriers[j] = carriers[j], carriers[i] })
-	carriers = carriers[:n]
-	for _, c := range carriers {
-		if err := trig.Fits(train.Images[c].Image); err != nil {
-			return nil, fmt.Errorf("%w (image %q)", err, train.Images[c].ID)
+	picks := make([]Pick, n)
+	for k, c := range carriers[:n] {
+		ex, _, err := t.Images.Read(int(c), true)
+		if err != nil {
+			return nil, fmt.Errorf("attack: image to trigger: %w", err)
 		}
+		if err := trig.Fits(ex.Image); err != nil {
+			return nil, fmt.Errorf("%w (image %q)", err, ex.ID)
+		}
+		x, y := trig.Place(ex.Image)
+		picks[k] = Pick{Image: int(c), Stamp: true, X: x, Y: y}
 	}
-	return carriers, nil
+	return picks, nil
 }
 
 // captionSources picks the clean pairs of target-class images that lend their captions to the n poisoned
 // pairs (distinct while they last), or none when the backdoor writes its captions from templates.
-func (a Backdoor) captionSources(train *dataset.PairSet, dst, n int) ([]int, error) {
+func (a Backdoor) captionSources(t *dataset.Table, dst, n int) ([]int, error) {
 	if len(a.CaptionTemplates) > 0 {
 		return nil, nil
 	}
 	available := 0
-	for _, p := range train.Pairs {
-		if !p.Poisoned && train.Images[p.CaptionOf].Label == dst {
+	for p := range t.NumPairs() {
+		if !t.Poisoned(p) && t.Label(t.CaptionOf(p)) == dst {
 			available++
 		}
 	}
-	sources, err := sourcePairs(train, dst, min(n, available), newRand(a.Seed, 0, purposeCaptions))
+	sources, err := sourcePairs(t, dst, min(n, available), newRand(a.Seed, 0, purposeCaptions))
 	if err != nil {
 		return nil, fmt.Errorf("%w; set CaptionTemplates to write captions instead", err)
 	}
@@ -401,10 +390,11 @@ func (a Backdoor) captionSources(train *dataset.PairSet, dst, n int) ([]int, err
 
 // TriggerTestSet returns the test images a backdoor is measured on, from a backdoor manifest: clean holds the
 // examples of test whose label is neither the manifest's target class nor NoLabel, in order, and triggered the
-// same examples with the manifest's trigger stamped on (IDs suffixed "+trigger", captions and labels kept). Embed
-// both; the share of triggered images classified as the target is the attack's success, that of the clean ones
-// its baseline. Errors: a manifest without a trigger, a target class test does not have, no such examples, or
-// an image the trigger does not fit (named).
+// same examples with the manifest's trigger stamped on (IDs suffixed "+trigger", captions and labels kept; an
+// example read on demand is stamped when its picture is read). Embed both; the share of triggered images
+// classified as the target is the attack's success, that of the clean ones its baseline. Errors: a manifest
+// without a trigger, a target class test does not have, no such examples, or an image the trigger does not fit
+// (named; for an example read on demand, when it is read).
 func TriggerTestSet(test *dataset.Dataset, m *Manifest) (triggered, clean *dataset.Dataset, err error) {
 	if test == nil || m == nil {
 		return nil, nil, fmt.Errorf("attack: TriggerTestSet needs a test set and a manifest")
@@ -428,10 +418,16 @@ func TriggerTestSet(test *dataset.Dataset, m *Manifest) (triggered, clean *datas
 	clean = test.Subset(test.Name, keep)
 	triggered = test.Subset(test.Name+"+trigger", keep)
 	for i, ex := range triggered.Examples {
-		if err := m.Trigger.Fits(ex.Image); err != nil {
-			return nil, nil, fmt.Errorf("%w (image %q of %q)", err, ex.ID, test.Name)
-		}
+		orig := ex
 		ex.ID += "+trigger"
+		if len(orig.Image.Pix) == 0 && orig.Ref != nil { // Read on demand: stamped when read.
+			ex.Ref = stampOnRead{orig, *m.Trigger}
+			triggered.Examples[i] = ex
+			continue
+		}
+		if err := m.Trigger.Fits(ex.Image); err != nil {
+			return nil, nil, fmt.Errorf("%w (image %q of %q)", err, orig.ID, test.Name)
+		}
 		ex.Image = ApplyTrigger(ex.Image, *m.Trigger)
 		triggered.Examples[i] = ex
 	}

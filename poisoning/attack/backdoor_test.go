@@ -281,7 +281,7 @@ func checkBackdoor(t *testing.T, a Backdoor, in, out *dataset.PairSet, m *Manife
 		captions[p.Caption]++
 	}
 	if len(a.CaptionTemplates) == 0 {
-		avail := len(classImages(in, dst)) * len(in.Images[0].Captions)
+		avail := len(classImages(in.Table(), dst)) * len(in.Images[0].Captions)
 		if want := min(wantN, avail); len(captions) != want {
 			t.Errorf("%d distinct captions over %d pairs, want %d", len(captions), wantN, want)
 		}

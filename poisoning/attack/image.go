@@ -64,32 +64,45 @@ func (SingleImage) Name() string { return SingleImageName }
 // captions) and pairs every one of them with x*. Errors: those of SingleLabel, plus a TargetImageID that is not
 // in the training set, occurs more than once, or is not of the target class.
 func (a SingleImage) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
+	return applyPlanner(a, train)
+}
+
+// Plan chooses the pairs Apply poisons from the set's table.
+func (a SingleImage) Plan(t *dataset.Table) (*Plan, error) {
 	var target int
-	out, m, err := singleGoal(train, a.Mode, a.Source, a.Target, a.Rate, a.Count, a.Seed, SingleImageName, SingleImageID,
+	p, err := singleGoal(t, a.Mode, a.Source, a.Target, a.Rate, a.Count, a.Seed, SingleImageName, SingleImageID,
 		func(dst int) ([]int, error) {
 			var err error
-			target, err = a.targetImage(train, dst)
+			target, err = a.targetImage(t, dst)
 			return []int{target}, err
 		})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	m.TargetImageID = train.Images[target].ID
-	return out, m, nil
+	ex, _, err := t.Images.Read(target, false)
+	if err != nil {
+		return nil, fmt.Errorf("attack: target image: %w", err)
+	}
+	p.Manifest.TargetImageID = ex.ID
+	return p, nil
 }
 
 // targetImage returns the pool index of x*: the image named by TargetImageID, checked to be of class dst, or a
 // seeded uniform choice among the class-dst images.
-func (a SingleImage) targetImage(train *dataset.PairSet, dst int) (int, error) {
+func (a SingleImage) targetImage(t *dataset.Table, dst int) (int, error) {
 	if a.TargetImageID == "" {
-		idx, err := shuffledImages(train, dst, newRand(a.Seed, 0, purposeImages))
+		idx, err := shuffledImages(t, dst, newRand(a.Seed, 0, purposeImages))
 		if err != nil {
 			return 0, err
 		}
 		return idx[0], nil
 	}
 	found, times := -1, 0
-	for i, ex := range train.Images {
+	for i := range t.NumImages() {
+		ex, _, err := t.Images.Read(i, false)
+		if err != nil {
+			return 0, fmt.Errorf("attack: looking for the target image: %w", err)
+		}
 		if ex.ID == a.TargetImageID {
 			if found < 0 {
 				found = i
@@ -99,16 +112,16 @@ func (a SingleImage) targetImage(train *dataset.PairSet, dst int) (int, error) {
 	}
 	switch {
 	case times == 0:
-		return 0, fmt.Errorf("attack: target image %q is not in %q", a.TargetImageID, train.Name)
+		return 0, fmt.Errorf("attack: target image %q is not in %q", a.TargetImageID, t.Name)
 	case times > 1:
-		return 0, fmt.Errorf("attack: target image id %q occurs %d times in %q", a.TargetImageID, times, train.Name)
+		return 0, fmt.Errorf("attack: target image id %q occurs %d times in %q", a.TargetImageID, times, t.Name)
 	}
-	if l := train.Images[found].Label; l != dst {
+	if l := t.Label(found); l != dst {
 		class := "no class label"
-		if l >= 0 && l < len(train.Classes) {
-			class = fmt.Sprintf("class %q", train.Classes[l])
+		if l >= 0 && l < len(t.Classes) {
+			class = fmt.Sprintf("class %q", t.Classes[l])
 		}
-		return 0, fmt.Errorf("attack: target image %q has %s, not the target class %q", a.TargetImageID, class, train.Classes[dst])
+		return 0, fmt.Errorf("attack: target image %q has %s, not the target class %q", a.TargetImageID, class, t.Classes[dst])
 	}
 	return found, nil
 }

@@ -126,9 +126,9 @@ func TestSingleImageApply(t *testing.T) {
 				t.Errorf("target %s (label %d), manifest says %s", out.Images[target].ID, out.Images[target].Label, m.TargetImageID)
 			}
 			// Tampering: another class-B image, or a manifest naming another target.
-			other := classImages(in, b)[0]
+			other := classImages(in.Table(), b)[0]
 			if other == target {
-				other = classImages(in, b)[1]
+				other = classImages(in.Table(), b)[1]
 			}
 			bad := out.Clone()
 			bad.Pairs[m.Pairs[0].Index].Image = other

@@ -262,30 +262,52 @@ func (a everySourceCaption) Apply(train *dataset.PairSet) (*dataset.PairSet, *Ma
 	if train == nil {
 		return nil, nil, fmt.Errorf("attack: nil training set")
 	}
-	sources := map[int]bool{}
-	for i, g := range a.spec.Goals {
-		label, err := dataset.ClassIndex(train.Classes, g.Source)
-		if err != nil {
-			return nil, nil, fmt.Errorf("attack %s: source class of goal %d: %w", a.spec.Kind, i, err)
-		}
-		sources[label] = true
-	}
-	n := 0
-	for _, p := range train.Pairs {
-		if sources[train.Images[p.Image].Label] {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil, nil, fmt.Errorf("attack %s: poison every source caption: %q has no captions of the source classes", a.spec.Kind, train.Name)
-	}
-	s := a.spec
-	s.AllSourceCaptions, s.Count = false, n
-	at, err := a.def.New(s, a.seed)
+	at, err := a.counted(train.Table())
 	if err != nil {
 		return nil, nil, err
 	}
 	return at.Apply(train)
+}
+
+// Plan counts the source captions and plans the kind's attack on them all; the kind's attack must be a Planner.
+func (a everySourceCaption) Plan(t *dataset.Table) (*Plan, error) {
+	if t == nil {
+		return nil, fmt.Errorf("attack: nil training set")
+	}
+	at, err := a.counted(t)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := at.(Planner)
+	if !ok {
+		return nil, fmt.Errorf("attack %s cannot plan on a table: it needs the pair set in memory (Apply)", a.spec.Kind)
+	}
+	return p.Plan(t)
+}
+
+// counted returns the kind's attack for exactly as many pairs as t has pairs showing an image of a goal's
+// source class.
+func (a everySourceCaption) counted(t *dataset.Table) (Attack, error) {
+	sources := map[int]bool{}
+	for i, g := range a.spec.Goals {
+		label, err := dataset.ClassIndex(t.Classes, g.Source)
+		if err != nil {
+			return nil, fmt.Errorf("attack %s: source class of goal %d: %w", a.spec.Kind, i, err)
+		}
+		sources[label] = true
+	}
+	n := 0
+	for p := range t.NumPairs() {
+		if sources[t.Label(t.ImageOf(p))] {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("attack %s: poison every source caption: %q has no captions of the source classes", a.spec.Kind, t.Name)
+	}
+	s := a.spec
+	s.AllSourceCaptions, s.Count = false, n
+	return a.def.New(s, a.seed)
 }
 
 // checkShape checks the goals and the kind-specific parameters of s for a kind that takes one goal (oneGoal)

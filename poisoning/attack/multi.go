@@ -72,60 +72,53 @@ func (MultiLabel) Name() string { return MultiLabelName }
 // Count, fewer pairs than goals (the error names the smallest rate giving one pair per goal), or more pairs for
 // a goal than its class A has captions.
 func (a MultiLabel) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
-	if train == nil {
-		return nil, nil, fmt.Errorf("attack: nil training set")
+	return applyPlanner(a, train)
+}
+
+// Plan chooses the pairs Apply poisons from the set's table.
+func (a MultiLabel) Plan(t *dataset.Table) (*Plan, error) {
+	if t == nil {
+		return nil, fmt.Errorf("attack: nil training set")
 	}
 	mode, err := a.Mode.normalize()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	labels, err := a.resolveGoals(train.Classes)
+	labels, err := a.resolveGoals(t.Classes)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	n, err := poisonCountGoals(mode, a.Rate, a.Count, len(train.Pairs), len(labels))
+	n, err := poisonCountGoals(mode, a.Rate, a.Count, t.NumPairs(), len(labels))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	goals := make([]Goal, len(labels))
-	var picks []pick
+	p := &Plan{Manifest: Manifest{Attack: MultiLabelName, AttackID: MultiLabelID, Dataset: t.Name, Goals: make([]Goal, len(labels)),
+		Mode: mode, Seed: a.Seed, RequestedRate: a.Rate, RequestedCount: a.Count}}
+	goals := p.Manifest.Goals
 	for g, gl := range labels {
-		goals[g] = Goal{Source: train.Classes[gl[0]], Target: train.Classes[gl[1]], Pairs: n / len(labels)}
+		goals[g] = Goal{Source: t.Classes[gl[0]], Target: t.Classes[gl[1]], Pairs: n / len(labels)}
 		if g < n%len(labels) {
 			goals[g].Pairs++
 		}
 		where := func(err error) error {
 			return fmt.Errorf("%w (goal %d: %s→%s)", err, g, goals[g].Source, goals[g].Target)
 		}
-		if len(classImages(train, gl[0])) == 0 {
-			return nil, nil, where(fmt.Errorf("attack: class %q has no images in %q", goals[g].Source, train.Name))
+		if len(classImages(t, gl[0])) == 0 {
+			return nil, where(fmt.Errorf("attack: class %q has no images in %q", goals[g].Source, t.Name))
 		}
-		targets, err := shuffledImages(train, gl[1], newRand(a.Seed, g, purposeImages))
+		targets, err := shuffledImages(t, gl[1], newRand(a.Seed, g, purposeImages))
 		if err != nil {
-			return nil, nil, where(err)
+			return nil, where(err)
 		}
-		pairs, err := sourcePairs(train, gl[0], goals[g].Pairs, newRand(a.Seed, g, purposeCaptions))
+		pairs, err := sourcePairs(t, gl[0], goals[g].Pairs, newRand(a.Seed, g, purposeCaptions))
 		if err != nil {
-			return nil, nil, where(err)
+			return nil, where(err)
 		}
-		for k, p := range pairs {
-			picks = append(picks, pick{goal: g, src: p, image: targets[k%len(targets)]})
+		for k, pr := range pairs {
+			p.Picks = append(p.Picks, Pick{Goal: g, Source: pr, Image: targets[k%len(targets)]})
 		}
 	}
-	out, entries := applyPicks(train, mode, picks, "attack-"+MultiLabelID)
-	m := &Manifest{
-		Attack:         MultiLabelName,
-		AttackID:       MultiLabelID,
-		Dataset:        train.Name,
-		Goals:          goals,
-		Mode:           mode,
-		Seed:           a.Seed,
-		RequestedRate:  a.Rate,
-		RequestedCount: a.Count,
-		Pairs:          entries,
-	}
-	m.finish(out)
-	return out, m, nil
+	return p, nil
 }
 
 // resolveGoals returns the (source, target) labels of the goals, or an error for no goals, a goal with Pairs set,

@@ -81,7 +81,7 @@ func TestMultiLabelApply(t *testing.T) {
 			// Tampering: a goal-0 caption paired with a goal-1 target image, or a manifest with goals swapped.
 			if len(labels) > 1 {
 				bad := out.Clone()
-				bad.Pairs[m.Pairs[0].Index].Image = classImages(in, labels[1][1])[0]
+				bad.Pairs[m.Pairs[0].Index].Image = classImages(in.Table(), labels[1][1])[0]
 				if err := m.Verify(bad); err == nil || !strings.Contains(err.Error(), "is paired with image") {
 					t.Errorf("image of another goal: Verify = %v", err)
 				}

@@ -58,57 +58,58 @@ func (SingleLabel) Name() string { return SingleLabelName }
 // classes, Source equal to Target, a class without images, a rate outside (0, 1) or NaN, both or neither of Rate
 // and Count, a rate too small for one pair, or more pairs than class A has captions.
 func (a SingleLabel) Apply(train *dataset.PairSet) (*dataset.PairSet, *Manifest, error) {
-	return singleGoal(train, a.Mode, a.Source, a.Target, a.Rate, a.Count, a.Seed, SingleLabelName, SingleLabelID,
-		func(dst int) ([]int, error) { return shuffledImages(train, dst, newRand(a.Seed, 0, purposeImages)) })
+	return applyPlanner(a, train)
 }
 
-// singleGoal runs a one-goal attack A→B: it validates the input, picks n distinct clean class-A caption pairs
+// Plan chooses the pairs Apply poisons from the set's table.
+func (a SingleLabel) Plan(t *dataset.Table) (*Plan, error) {
+	return singleGoal(t, a.Mode, a.Source, a.Target, a.Rate, a.Count, a.Seed, SingleLabelName, SingleLabelID,
+		func(dst int) ([]int, error) { return shuffledImages(t, dst, newRand(a.Seed, 0, purposeImages)) })
+}
+
+// singleGoal plans a one-goal attack A→B: it validates the input, picks n distinct clean class-A caption pairs
 // (the same picks for the same seed, whatever the attack) and gives pick k the image targets[k mod len], where
 // targets is computed once, after validation, from the target class label.
-func singleGoal(train *dataset.PairSet, mode Mode, source, target string, rate float64, count int, seed int64,
-	name, id string, targetImages func(dst int) ([]int, error)) (*dataset.PairSet, *Manifest, error) {
-	if train == nil {
-		return nil, nil, fmt.Errorf("attack: nil training set")
+func singleGoal(t *dataset.Table, mode Mode, source, target string, rate float64, count int, seed int64,
+	name, id string, targetImages func(dst int) ([]int, error)) (*Plan, error) {
+	if t == nil {
+		return nil, fmt.Errorf("attack: nil training set")
 	}
 	mode, err := mode.normalize()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	src, dst, err := resolveClasses(train.Classes, source, target)
+	src, dst, err := resolveClasses(t.Classes, source, target)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	n, err := poisonCount(mode, rate, count, len(train.Pairs))
+	n, err := poisonCount(mode, rate, count, t.NumPairs())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(classImages(train, src)) == 0 {
-		return nil, nil, fmt.Errorf("attack: class %q has no images in %q", train.Classes[src], train.Name)
+	if len(classImages(t, src)) == 0 {
+		return nil, fmt.Errorf("attack: class %q has no images in %q", t.Classes[src], t.Name)
 	}
 	targets, err := targetImages(dst)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	pairs, err := sourcePairs(train, src, n, newRand(seed, 0, purposeCaptions))
+	pairs, err := sourcePairs(t, src, n, newRand(seed, 0, purposeCaptions))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	picks := make([]pick, n)
-	for k, p := range pairs {
-		picks[k] = pick{goal: 0, src: p, image: targets[k%len(targets)]}
-	}
-	out, entries := applyPicks(train, mode, picks, "attack-"+id)
-	m := &Manifest{
+	p := &Plan{Manifest: Manifest{
 		Attack:         name,
 		AttackID:       id,
-		Dataset:        train.Name,
-		Goals:          []Goal{{Source: train.Classes[src], Target: train.Classes[dst], Pairs: n}},
+		Dataset:        t.Name,
+		Goals:          []Goal{{Source: t.Classes[src], Target: t.Classes[dst], Pairs: n}},
 		Mode:           mode,
 		Seed:           seed,
 		RequestedRate:  rate,
 		RequestedCount: count,
-		Pairs:          entries,
+	}, Picks: make([]Pick, n)}
+	for k, pr := range pairs {
+		p.Picks[k] = Pick{Goal: 0, Source: pr, Image: targets[k%len(targets)]}
 	}
-	m.finish(out)
-	return out, m, nil
+	return p, nil
 }

@@ -25,8 +25,11 @@ type Image struct {
 type Example struct {
 	// ID is stable across runs and seeds, e.g. "fashion-mnist/train/00042".
 	ID string
-	// Image is the picture itself.
+	// Image is the picture itself. It is empty in a streamed dataset, whose pictures Ref reads on demand
+	// (see Pixels).
 	Image Image
+	// Ref, when Image is empty, reads the picture each time it is needed (nil when Image holds it).
+	Ref ImageRef
 	// Captions are the human (or generated) descriptions of the image.
 	Captions []string
 	// Label is the index into Dataset.Classes, or NoLabel.

@@ -79,19 +79,18 @@ func quantileGamma(dist []float64, q float64) (float64, error) {
 	if !(q > 0 && q < 1) { // also rejects NaN
 		return 0, fmt.Errorf("defense.ChooseGamma: quantile must be in (0, 1), got %v", q)
 	}
-	sorted := make([]float64, 0, len(dist))
+	n := 0
 	for _, d := range dist {
 		if !math.IsNaN(d) {
-			sorted = append(sorted, d)
+			n++
 		}
 	}
-	if len(sorted) == 0 {
+	if n == 0 {
 		return 0, fmt.Errorf("defense.ChooseGamma: quantile of %d distances, none of them a number", len(dist))
 	}
-	slices.Sort(sorted)
-	k := int(math.Ceil(q*float64(len(sorted)) - budgetEps))
-	k = min(max(k, 1), len(sorted))
-	return sorted[k-1], nil
+	k := int(math.Ceil(q*float64(n) - budgetEps))
+	k = min(max(k, 1), n)
+	return kthSmallest(dist, k), nil
 }
 
 func labelledGamma(dist []float64, maxCleanDrop float64, s *LabelledSample) (float64, error) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/mmpoison/mmpoison/evalkit/bench"
+	"github.com/mmpoison/mmpoison/evalkit/scale"
 	"github.com/mmpoison/mmpoison/kernelext"
 	"github.com/mmpoison/mmpoison/models/backend"
 	"github.com/mmpoison/mmpoison/models/clip"
@@ -21,11 +22,16 @@ func benchCommand(args []string) error {
 	warmup := fs.Int("warmup", 3, "untimed warm-up steps per case (the first compiles)")
 	embed := fs.Int("embed", 1000, "pairs to embed and rank per case (0: skip)")
 	jsonOut := fs.String("json", "", "also write the measurements to this JSON file")
+	sc := scaleFlags(fs)
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
-	if err := checkMinimums(fs, minimum{"steps", 0}, minimum{"warmup", 0}, minimum{"embed", 0}); err != nil {
+	if err := checkMinimums(fs, minimum{"steps", 0}, minimum{"warmup", 0}, minimum{"embed", 0}, minimum{"scale", 0},
+		minimum{"per-shard", 1}, minimum{"scale-batch", 2}); err != nil {
 		return err
+	}
+	if err := scale.CheckStages(*sc.stages); err != nil {
+		return fmt.Errorf("-scale-stages: %w", err)
 	}
 	if err := checkPresets("presets", *presets...); err != nil {
 		return err
@@ -39,6 +45,9 @@ func benchCommand(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *sc.pairs > 0 {
+		return scaleBench(sc, b, *jsonOut)
+	}
 	var ms []*bench.Measurement
 	for _, p := range *presets {
 		for _, n := range *batches {
@@ -50,8 +59,7 @@ func benchCommand(args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("RESULT preset=%s batch=%d step_median_s=%.4f embed_pairs_per_s=%.1f gflops=%.2f peak_rss_mib=%.0f\n",
-				m.Preset, m.Batch, m.StepMedian, m.EmbedPairsPerS, m.TrainGFLOPS, m.PeakRSSMiB)
+			fmt.Println(m.Result())
 			ms = append(ms, m)
 		}
 	}

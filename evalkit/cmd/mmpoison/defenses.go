@@ -19,6 +19,7 @@ func defensesCommand(args []string) error {
 	quick := quickFlag(fs)
 	preset := presetFlag(fs, experiment.DefaultSpec().Model)
 	seeds := seedsFlag(fs, []int64{42, 43, 44})
+	devices := devicesFlag(fs)
 	var kinds []string
 	for _, k := range attack.Kinds() {
 		kinds = append(kinds, string(k))
@@ -64,6 +65,9 @@ func defensesCommand(args []string) error {
 	}
 	base := baseSpec(*quick)
 	base.Model, base.Data.HeldOut = *preset, *heldOut
+	if wasSet(fs, "devices") {
+		base.Devices = *devices
+	}
 	th := defense.Threshold{Kind: defense.KindQuantile, Value: *quantile}
 	m := defenses.Matrix{Defenses: slices.Clone(*which), RepairEpochs: *epochs, Checker: ck, Seeds: *seeds, Dir: *runs,
 		Filter: defenses.FilterSpec{Threshold: th}, KDistance: defenses.KDistanceSpec{Threshold: th}}

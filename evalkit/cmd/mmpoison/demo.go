@@ -52,6 +52,7 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 	preset := presetFlag(fs, def.Model)
 	seed := seedFlag(fs, def.Seed)
 	batch := batchFlag(fs, def.Batch, "every training")
+	devices := devicesFlag(fs)
 	freeze := listFlag(fs, "freeze", nil, "tower(s) kept fixed while fine-tuning: visual, text, or visual,text")
 	data := dataFlags(fs, def.Data)
 	pretrainEpochs := fs.Int("pretrain-epochs", def.Pretrain.Epochs, "pre-training epochs")
@@ -79,7 +80,8 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 		set  func()
 	}{
 		{"preset", func() { spec.Model = *preset }}, {"seed", func() { spec.Seed = *seed }},
-		{"batch", func() { spec.Batch = *batch }}, {"freeze", func() { spec.Finetune.Freeze = *freeze }},
+		{"batch", func() { spec.Batch = *batch }}, {"devices", func() { spec.Devices = *devices }},
+		{"freeze", func() { spec.Finetune.Freeze = *freeze }},
 		{"pretrain-epochs", func() { spec.Pretrain.Epochs = *pretrainEpochs }}, {"epochs", func() { spec.Finetune.Epochs = *epochs }},
 	} {
 		if wasSet(fs, o.name) {

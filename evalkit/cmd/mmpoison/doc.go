@@ -12,6 +12,9 @@
 //	bench     speed of a training step and of embedding, per model preset and batch size, on the current backend
 //	embed     CLIP features and logits of images and captions with a safetensors checkpoint, written as .npy files
 //	paper     the paper's setup end to end: a pre-trained CLIP fine-tuned on a poisoned COCO or Flickr-PASCAL folder
+//	poison    write a poisoned training set (any dataset, any attack) as WebDataset shards and/or an open_clip CSV with its hash-verified manifest, streamed
+//	filter    write the pairs the pre-training filter keeps (an independent checker's distances) and its report, streamed, as poison does
+//	verify    check a folder written by poison or filter: every file's SHA-256 and the set against its poison manifest
 //
 // Run "mmpoison <command> -h" for a command's flags. The same flag means the same thing in every command that
 // has it: -seed one seed, -seeds a list of seeds, -out the output folder, -quiet no training progress, -quick

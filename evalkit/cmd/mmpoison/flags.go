@@ -274,6 +274,11 @@ func batchFlag(fs *flag.FlagSet, def int, what string) *int {
 	return fs.Int("batch", def, "batch size ("+what+")")
 }
 
+// devicesFlag is -devices, the devices every training splits its batches over.
+func devicesFlag(fs *flag.FlagSet) *int {
+	return fs.Int("devices", 1, "devices every training splits each batch over, data-parallel (XLA only: GPUs, or host devices an XLA CPU plugin simulates)")
+}
+
 // runsFlag is -runs, the cache folder of a resumable command.
 func runsFlag(fs *flag.FlagSet, holds string) *string {
 	return fs.String("runs", "", "cache folder keeping every finished run, so an interrupted command resumes ("+holds+"; default: the model cache)")

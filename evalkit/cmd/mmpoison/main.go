@@ -25,6 +25,9 @@ func init() {
 		{"bench", "speed of a training step and of embedding, per model preset and batch size, on the current backend", benchCommand},
 		{"embed", "CLIP features and logits of images and captions with a safetensors checkpoint, written as .npy files", embedCommand},
 		{"paper", "the paper's setup end to end: a pre-trained CLIP fine-tuned on a poisoned COCO or Flickr-PASCAL folder", paper},
+		{"poison", "write a poisoned training set (any dataset, any attack) as WebDataset shards and/or an open_clip CSV with its hash-verified manifest, streamed", poisonCommand},
+		{"filter", "write the pairs the pre-training filter keeps (an independent checker's distances) and its report, streamed, as poison does", filterCommand},
+		{"verify", "check a folder written by poison or filter: every file's SHA-256 and the set against its poison manifest", verifyCommand},
 	}
 }
 

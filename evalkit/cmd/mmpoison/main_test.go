@@ -104,7 +104,7 @@ func TestFlagsMeanTheSameEverywhere(t *testing.T) {
 			seen[f.Name], where[f.Name] = m, name
 		})
 	}
-	for _, common := range []string{"seed", "seeds", "out", "quiet", "quick", "preset", "batch"} {
+	for _, common := range []string{"seed", "seeds", "out", "quiet", "quick", "preset", "batch", "devices"} {
 		if _, ok := seen[common]; !ok {
 			t.Errorf("no command has -%s", common)
 		}
@@ -117,6 +117,31 @@ func TestFlagsMeanTheSameEverywhere(t *testing.T) {
 		"batches": reflect.TypeOf(&numbers[int]{})} {
 		if got := seen[name].value; got != want {
 			t.Errorf("-%s holds %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestDevicesFlag: -devices reaches the spec of every training (left out: one device, the spec unchanged) and
+// is validated against the batch size.
+func TestDevicesFlag(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		devices int
+		err     string
+	}{
+		{[]string{"-quick"}, 0, ""},
+		{[]string{"-quick", "-devices", "2"}, 2, ""},
+		{[]string{"-quick", "-devices", "3"}, 3, "batch size 64 cannot be split over 3 devices"},
+	} {
+		spec, _, _, err := demoSpec(c.args)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("demo %v: error %v, want %q", c.args, err, c.err)
+			}
+			continue
+		}
+		if err != nil || spec.Devices != c.devices {
+			t.Errorf("demo %v: devices %d, error %v; want %d", c.args, spec.Devices, err, c.devices)
 		}
 	}
 }

@@ -67,6 +67,7 @@ func paper(args []string) error {
 	epochs := fs.Int("epochs", 0, "fine-tuning epochs (default: the paper's 10)")
 	maxTrain := fs.Int("max-train", 0, "at most this many training images (0: all)")
 	batch := batchFlag(fs, experiment.PaperBatchSize, "fine-tuning")
+	devices := devicesFlag(fs)
 	testPerClass := fs.Int("test-per-class", 0, "test images per class (default: the paper's, 50 for COCO, 25 for Flickr-PASCAL)")
 	seed := seedFlag(fs, experiment.PaperSeed)
 	out := outFlag(fs, "mmpoison-paper", "report.md, results.json, figures")
@@ -91,6 +92,7 @@ func paper(args []string) error {
 		"source": func() { spec.Attack.Goals[0].Source = *source }, "target": func() { spec.Attack.Goals[0].Target = *target },
 		"rate": func() { spec.Attack.Rate = *rate }, "epochs": func() { spec.Finetune.Epochs = *epochs },
 		"max-train": func() { spec.Real.MaxTrainImages = *maxTrain }, "batch": func() { spec.Batch = *batch },
+		"devices":        func() { spec.Devices = *devices },
 		"test-per-class": func() { spec.Data.TestPerClass = *testPerClass }, "seed": func() { spec.Seed = *seed },
 	} {
 		if wasSet(fs, name) && len(spec.Attack.Goals) > 0 {

@@ -18,6 +18,7 @@ func studyCommand(args []string) error {
 	quick := quickFlag(fs)
 	preset := presetFlag(fs, def.Base.Model)
 	seeds := seedsFlag(fs, def.Seeds)
+	devices := devicesFlag(fs)
 	rates := numbersFlag(fs, "rates", def.Rates, parseRate, "comma-separated poisoning rates φ of the F6 sweep (empty: none)")
 	second := fs.String("second-goal", def.SecondGoal.Source+":"+def.SecondGoal.Target, "Attack III's second goal A:B (empty: no Attack III)")
 	modality := fs.Bool("modality", def.Modality, "include the frozen-tower runs (F5)")
@@ -46,6 +47,9 @@ func studyCommand(args []string) error {
 		st = study.Quick()
 	}
 	st.Base.Model, st.Seeds, st.Rates, st.Modality = *preset, *seeds, *rates, *modality
+	if wasSet(fs, "devices") {
+		st.Base.Devices = *devices
+	}
 	st.SecondGoal = attack.Goal{}
 	if *second != "" {
 		g, err := goals("second-goal", []string{*second})

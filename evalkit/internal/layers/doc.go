@@ -2,7 +2,7 @@
 // layer table says (data → poison → train → evaluate → show, with the display package apart):
 //
 //	display   kernelext                                            imports no package of mmpoison
-//	1 data    poisoning/atomicfile, dataset, fashionmnist, imageprep, loaders, vecmath
+//	1 data    poisoning/atomicfile, dataset, fashionmnist, imageprep, loaders, vecmath, writers
 //	2 poison  poisoning/attack, poisoning/defense                  no figures, tables or display
 //	3 train   models/...
 //	4 evaluate evalkit/... except the show layer

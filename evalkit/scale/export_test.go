@@ -1,0 +1,4 @@
+package scale
+
+// WriteManifest is writeManifest, for the tests.
+var WriteManifest = writeManifest
