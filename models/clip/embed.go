@@ -19,27 +19,54 @@ func Preprocess(cfg Config, img dataset.Image) ([]float32, error) {
 	}
 	c := cfg.ImageChannels
 	out := make([]float32, img.Height*img.Width*c)
-	for i := range img.Height * img.Width {
-		for ch := range c {
-			src := ch
-			if img.Channels == 1 {
-				src = 0 // Grayscale input to an RGB model: repeat the channel.
-			} else if c == 1 {
-				src = -1 // RGB input to a grayscale model: average the channels.
-			}
+	if c == 1 && img.Channels > 1 { // RGB input to a grayscale model: average the channels.
+		for i := range out {
 			var v float64
-			if src < 0 {
-				for k := range img.Channels {
-					v += float64(img.Pix[i*img.Channels+k])
-				}
-				v /= float64(img.Channels)
-			} else {
-				v = float64(img.Pix[i*img.Channels+src])
+			for k := range img.Channels {
+				v += float64(img.Pix[i*img.Channels+k])
 			}
-			out[i*c+ch] = float32((v/255 - cfg.ImageMean[ch]) / cfg.ImageStd[ch])
+			out[i] = normalise(cfg, 0, v/float64(img.Channels))
+		}
+		return out, nil
+	}
+	// Each channel maps the 256 pixel values through a table of normalise's values.
+	var table [3][256]float32
+	for ch := range c {
+		for v := range 256 {
+			table[ch][v] = normalise(cfg, ch, float64(v))
+		}
+	}
+	switch {
+	case img.Channels == 3 && c == 3:
+		r, g, b := &table[0], &table[1], &table[2]
+		for i := 0; i+2 < len(out); i += 3 {
+			p := img.Pix[i : i+3 : i+3]
+			o := out[i : i+3 : i+3]
+			o[0], o[1], o[2] = r[p[0]], g[p[1]], b[p[2]]
+		}
+	case img.Channels == c:
+		for i, v := range img.Pix[:len(out)] {
+			out[i] = table[i%c][v]
+		}
+	case img.Channels == 1: // Grayscale input to an RGB model: repeat the channel.
+		for i, v := range img.Pix[:img.Height*img.Width] {
+			for ch := range c {
+				out[i*c+ch] = table[ch][v]
+			}
+		}
+	default:
+		for i := range img.Height * img.Width {
+			for ch := range c {
+				out[i*c+ch] = table[ch][img.Pix[i*img.Channels+ch]]
+			}
 		}
 	}
 	return out, nil
+}
+
+// normalise is the model's input value for the pixel value v (0 to 255) of channel ch.
+func normalise(cfg Config, ch int, v float64) float32 {
+	return float32((v/255 - cfg.ImageMean[ch]) / cfg.ImageStd[ch])
 }
 
 // Embedder computes CLIP features for many images or captions in fixed-size batches (the last batch is padded),

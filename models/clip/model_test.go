@@ -141,3 +141,45 @@ func TestPresetAndValidate(t *testing.T) {
 		t.Error("image size 28 with patch 5 accepted")
 	}
 }
+
+// TestPreprocessValues compares Preprocess with the plain formula, float32((v/255 − mean)/std) in float64 (the
+// channels' average for an RGB image given to a grayscale model), value by value, for RGB and grayscale images
+// and models.
+func TestPreprocessValues(t *testing.T) {
+	rgb, gray := Presets["ViT-B/32"], Presets["tiny"]
+	gray.ImageSize = rgb.ImageSize
+	n := rgb.ImageSize
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		channels int
+	}{{"RGB to RGB", rgb, 3}, {"gray to RGB", rgb, 1}, {"RGB to gray", gray, 3}, {"gray to gray", gray, 1}} {
+		img := dataset.Image{Height: n, Width: n, Channels: tc.channels, Pix: make([]uint8, n*n*tc.channels)}
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 31 % 256)
+		}
+		got, err := Preprocess(tc.cfg, img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := tc.cfg.ImageChannels
+		if len(got) != n*n*c {
+			t.Fatalf("%s: %d values, want %d", tc.name, len(got), n*n*c)
+		}
+		for i := range n * n {
+			for ch := range c {
+				var v float64
+				if tc.channels == 1 {
+					v = float64(img.Pix[i])
+				} else if c == 1 {
+					v = (float64(img.Pix[3*i]) + float64(img.Pix[3*i+1]) + float64(img.Pix[3*i+2])) / 3
+				} else {
+					v = float64(img.Pix[3*i+ch])
+				}
+				if want := float32((v/255 - tc.cfg.ImageMean[ch]) / tc.cfg.ImageStd[ch]); got[i*c+ch] != want {
+					t.Fatalf("%s: value %d of channel %d is %v, want %v", tc.name, i, ch, got[i*c+ch], want)
+				}
+			}
+		}
+	}
+}

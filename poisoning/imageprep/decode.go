@@ -16,6 +16,16 @@
 // from PIL in a few places, documented on ToDataset and Decoder; EXIF orientation is ignored (as by PIL's
 // Image.open and OpenAI's preprocessing).
 //
+// The functions that return pixels (LoadFile, CLIPFile, CLIPBytes, Decoder.LoadBytes, Decoder.CLIPBytes) decode
+// JPEGs with libjpeg-turbo itself where its TurboJPEG library can be loaded at run time (Debian's
+// libturbojpeg0; MMPOISON_LIBJPEG=0 turns it off; JPEGDecoder says which decoder is in use), faster, to the
+// same pixels: only files both decoders read alike go there (grayscale and YCbCr 4:4:4, 4:2:2,
+// 4:2:0, 4:4:0, baseline or progressive, with complete scans and defined Huffman tables), and a file on which
+// the library stops or warns is decoded by internal/jpeg, so the pixels and errors do not depend on the library,
+// with one exception: corrupt entropy-coded data that libjpeg-turbo decodes without a warning gives its pixels
+// (PIL's) with the library and internal/jpeg's without. DecodeBytes, which returns Go images, always uses
+// internal/jpeg.
+//
 // CLIPFile reproduces OpenAI's preprocessing for every PNG and JPEG kind: it resizes in the mode PIL opens
 // the file in (premultiplied RGBA, palette with nearest neighbour, CMYK, 16-bit grayscale), which
 // CLIP(LoadFile(path), n) does only for RGB and grayscale files.
@@ -87,16 +97,20 @@ func (d Decoder) byteLimit() int64 { return orDefault(d.MaxBytes, DefaultMaxByte
 func (d Decoder) DecodeFile(path string) (image.Image, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("imageprep: reading %s: %w", path, err)
+		return nil, readError(path, err)
 	}
 	return d.DecodeBytes(data, path)
+}
+
+func readError(name string, err error) error {
+	return fmt.Errorf("imageprep: reading %s: %w", name, err)
 }
 
 // Decode reads all of r and decodes it; name identifies the image in errors.
 func (d Decoder) Decode(r io.Reader, name string) (image.Image, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("imageprep: reading %s: %w", name, err)
+		return nil, readError(name, err)
 	}
 	return d.DecodeBytes(data, name)
 }
@@ -110,38 +124,61 @@ func (d Decoder) Decode(r io.Reader, name string) (image.Image, error) {
 // libjpeg-turbo's; like image/jpeg it returns *image.Gray, *image.YCbCr (chroma at its stored resolution),
 // *image.CMYK, or *image.RGBA for RGB-coded files.
 func (d Decoder) DecodeBytes(data []byte, name string) (image.Image, error) {
+	h, err := d.header(data, name)
+	if err != nil {
+		return nil, err
+	}
+	return h.decode(data, name)
+}
+
+// header is what DecodeBytes reads of an image before decoding it.
+type header struct {
+	cfg    image.Config
+	isJPEG bool // decoded by internal/jpeg
+}
+
+// header reads the header of data and checks it against d's limits.
+func (d Decoder) header(data []byte, name string) (header, error) {
 	// JPEGs go to internal/jpeg, whose samples are libjpeg-turbo's (and so PIL's); everything else to the
 	// decoders registered with the image package.
-	isJPEG := bytes.HasPrefix(data, []byte("\xff\xd8"))
+	h := header{isJPEG: bytes.HasPrefix(data, []byte("\xff\xd8"))}
 	var jpegBytes int64 // internal/jpeg's estimate of its memory
-	decodeConfig, decode := image.DecodeConfig, func(r io.Reader) (image.Image, error) {
-		img, _, err := image.Decode(r)
-		return img, err
-	}
-	if isJPEG {
+	decodeConfig := image.DecodeConfig
+	if h.isJPEG {
 		decodeConfig = func(r io.Reader) (image.Config, string, error) {
-			h, err := jpeg.DecodeHeader(r)
-			jpegBytes = h.Bytes
-			return h.Config, "jpeg", err
+			jh, err := jpeg.DecodeHeader(r)
+			jpegBytes = jh.Bytes
+			return jh.Config, "jpeg", err
 		}
-		decode = jpeg.Decode
 	}
 	cfg, format, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, decodeError(name, err)
+		return header{}, decodeError(name, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("imageprep: %s: %s image has invalid size %d×%d", name, format, cfg.Width, cfg.Height)
+		return header{}, fmt.Errorf("imageprep: %s: %s image has invalid size %d×%d", name, format, cfg.Width, cfg.Height)
 	}
 	if limit := d.limit(); limit >= 0 && int64(cfg.Width)*int64(cfg.Height) > limit {
-		return nil, fmt.Errorf("imageprep: %s: %s image is %d×%d = %d pixels, above the limit of %d: %w",
+		return header{}, fmt.Errorf("imageprep: %s: %s image is %d×%d = %d pixels, above the limit of %d: %w",
 			name, format, cfg.Width, cfg.Height, int64(cfg.Width)*int64(cfg.Height), limit, ErrTooManyPixels)
 	}
 	if limit, need := d.byteLimit(), decodeBytes(data, cfg, jpegBytes); limit >= 0 && need > limit {
-		return nil, fmt.Errorf("imageprep: %s: the %d×%d %s image needs about %d bytes to decode, above the limit of %d (Decoder.MaxBytes): %w",
+		return header{}, fmt.Errorf("imageprep: %s: the %d×%d %s image needs about %d bytes to decode, above the limit of %d (Decoder.MaxBytes): %w",
 			name, cfg.Width, cfg.Height, format, need, limit, ErrTooManyPixels)
 	}
-	img, err := decode(bytes.NewReader(data))
+	h.cfg = cfg
+	return h, nil
+}
+
+// decode decodes data, whose header h is, with internal/jpeg or the image package's decoders.
+func (h header) decode(data []byte, name string) (image.Image, error) {
+	var img image.Image
+	var err error
+	if h.isJPEG {
+		img, err = jpeg.Decode(bytes.NewReader(data))
+	} else {
+		img, _, err = image.Decode(bytes.NewReader(data))
+	}
 	if err != nil {
 		return nil, decodeError(name, err)
 	}
@@ -158,14 +195,9 @@ func decodeError(name string, err error) error {
 // DecodeFile decodes the image at path with the default pixel limit.
 func DecodeFile(path string) (image.Image, error) { return Decoder{}.DecodeFile(path) }
 
-// LoadFile decodes the image at path with the default pixel limit and converts it to RGB with ToDataset.
-func LoadFile(path string) (dataset.Image, error) {
-	img, err := DecodeFile(path)
-	if err != nil {
-		return dataset.Image{}, err
-	}
-	return ToDataset(img), nil
-}
+// LoadFile decodes the image at path with the default limits and converts it to RGB as ToDataset does
+// (Decoder.LoadFile).
+func LoadFile(path string) (dataset.Image, error) { return Decoder{}.LoadFile(path) }
 
 // ToDataset converts any image to 8-bit RGB in HWC layout (3 channels): grayscale is repeated over the three
 // channels, CMYK uses PIL's conversion, YCbCr libjpeg's (with libjpeg's "fancy" interpolation of 4:2:0,

@@ -138,7 +138,8 @@ func FuzzCLIP(f *testing.F) {
 }
 
 // FuzzResizeWindow: computing only a window of a resize (what CLIP does) gives exactly the pixels of the full
-// resize cropped to it, for the 8-bit, nearest-neighbour and 16-bit ("I") resamplers.
+// resize cropped to it, for the 8-bit, nearest-neighbour and 16-bit ("I") resamplers, and the 8-bit passes give
+// those of their plain transcription (plainResizeWindow).
 func FuzzResizeWindow(f *testing.F) {
 	f.Add(uint8(50), uint8(37), uint16(24), uint16(17), uint8(3), uint16(4), uint64(1))
 	f.Add(uint8(3), uint8(40), uint16(7), uint16(200), uint8(1), uint16(90), uint64(2))
@@ -164,6 +165,8 @@ func FuzzResizeWindow(f *testing.F) {
 			for _, filter := range []Filter{Bicubic, Bilinear} {
 				if got, want := resizeWindow(img, int(rw), int(rh), filter, win), crop(resizeWindow(img, int(rw), int(rh), filter, full)); !bytes.Equal(got.Pix, want.Pix) {
 					t.Fatalf("%v window %+v of %dx%d → %dx%d differs from the cropped resize", filter, win, w, h, rw, rh)
+				} else if plain := plainResizeWindow(img, int(rw), int(rh), filter, win); !bytes.Equal(got.Pix, plain.Pix) {
+					t.Fatalf("%v window %+v of %dx%d → %dx%d differs from the plain passes", filter, win, w, h, rw, rh)
 				}
 			}
 			got, all := resizeInt32(v, int(w), int(h), int(rw), int(rh), win), resizeInt32(v, int(w), int(h), int(rw), int(rh), full)

@@ -415,3 +415,24 @@ func TestRandomResizedCrop(t *testing.T) {
 		t.Fatalf("fallback crop %d×%d at (%d, %d), want 10×13 at (0, 43)", h, w, top, left)
 	}
 }
+
+// TestRGBRow: the table conversion gives jpegRGB's values for every Y, Cb and Cr.
+func TestRGBRow(t *testing.T) {
+	y, cb, cr, out := make([]uint8, 256), make([]uint8, 256), make([]uint8, 256), make([]uint8, 3*256)
+	for i := range y {
+		y[i] = uint8(i)
+	}
+	for b := range 256 {
+		for r := range 256 {
+			for i := range cb {
+				cb[i], cr[i] = uint8(b), uint8(r)
+			}
+			rgbRow(y, cb, cr, out)
+			for i := range y {
+				if r0, g0, b0 := jpegRGB(y[i], cb[i], cr[i]); out[3*i] != r0 || out[3*i+1] != g0 || out[3*i+2] != b0 {
+					t.Fatalf("YCbCr(%d, %d, %d): %v, want %v", i, b, r, out[3*i:3*i+3], []uint8{r0, g0, b0})
+				}
+			}
+		}
+	}
+}

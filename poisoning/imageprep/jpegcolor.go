@@ -29,6 +29,42 @@ func jpegRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
 	return clamp8(r), clamp8(g), clamp8(b)
 }
 
+// yccTables holds libjpeg's colour conversion by table, as its ycc_rgb_convert does: the terms of jpegRGB's
+// sums for each Cb and Cr value, and clamp8 for each sum from −256 on.
+type yccTables struct {
+	crR, cbB, crG, cbG [256]int32
+	clamp              [1024]uint8 // clamp[v+256] = clamp8(v); only [0, 768) is used
+}
+
+var ycc = func() *yccTables {
+	t := &yccTables{}
+	for v := range 256 {
+		c := int32(v) - 128
+		t.crR[v] = (jpegCrR*c + jpegHalf) >> 16
+		t.cbB[v] = (jpegCbB*c + jpegHalf) >> 16
+		t.crG[v] = -jpegCrG * c
+		t.cbG[v] = -jpegCbG*c + jpegHalf
+	}
+	for i := range t.clamp {
+		t.clamp[i] = clamp8(int32(i) - 256)
+	}
+	return t
+}()
+
+// rgbRow converts a row of Y, Cb and Cr samples (cb and cr at least as long as y) to RGB in out, with jpegRGB's
+// values.
+func rgbRow(y, cb, cr, out []uint8) {
+	t := ycc
+	cb, cr, out = cb[:len(y)], cr[:len(y)], out[:3*len(y)]
+	for x, yv := range y {
+		v, b, r := int32(yv)+256, cb[x], cr[x]
+		o := out[3*x : 3*x+3 : 3*x+3]
+		o[0] = t.clamp[(v+t.crR[r])&1023]
+		o[1] = t.clamp[(v+(t.cbG[b]+t.crG[r])>>16)&1023]
+		o[2] = t.clamp[(v+t.cbB[b])&1023]
+	}
+}
+
 func clamp8(v int32) uint8 {
 	if v < 0 {
 		return 0
@@ -53,11 +89,8 @@ func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
 	switch src.SubsampleRatio {
 	case image.YCbCrSubsampleRatio444:
 		for y := range h {
-			for x := range w {
-				i := y*src.YStride + x
-				j := (y*w + x) * 3
-				p[j], p[j+1], p[j+2] = jpegRGB(src.Y[i], src.Cb[y*src.CStride+x], src.Cr[y*src.CStride+x])
-			}
+			yo, co := y*src.YStride, y*src.CStride
+			rgbRow(src.Y[yo:yo+w], src.Cb[co:co+w], src.Cr[co:co+w], p[3*w*y:])
 		}
 		return true
 	case image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420:
@@ -93,10 +126,7 @@ func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
 			fancyH2V2(colSum, 1, crRow)
 		}
 		yo := y * src.YStride
-		for x := range w {
-			j := (y*w + x) * 3
-			p[j], p[j+1], p[j+2] = jpegRGB(src.Y[yo+x], cbRow[x], crRow[x])
-		}
+		rgbRow(src.Y[yo:yo+w], cbRow, crRow, p[3*w*y:])
 	}
 	return true
 }
@@ -106,6 +136,7 @@ func ycbcrToRGB(src *image.YCbCr, p []uint8) bool {
 // the first and last chroma rows repeated beyond the edges.
 func fancyH1V2(src *image.YCbCr, w, h int, p []uint8) {
 	ch := (h + 1) / 2 // libjpeg's downsampled_height
+	cb, cr := make([]uint8, w), make([]uint8, w)
 	for y := range h {
 		near, far, bias := y/2, y/2-1, 1
 		if y%2 == 1 {
@@ -114,11 +145,10 @@ func fancyH1V2(src *image.YCbCr, w, h int, p []uint8) {
 		far = min(max(far, 0), ch-1)
 		n, f, yo := near*src.CStride, far*src.CStride, y*src.YStride
 		for x := range w {
-			cb := uint8((3*int(src.Cb[n+x]) + int(src.Cb[f+x]) + bias) >> 2)
-			cr := uint8((3*int(src.Cr[n+x]) + int(src.Cr[f+x]) + bias) >> 2)
-			j := (y*w + x) * 3
-			p[j], p[j+1], p[j+2] = jpegRGB(src.Y[yo+x], cb, cr)
+			cb[x] = uint8((3*int(src.Cb[n+x]) + int(src.Cb[f+x]) + bias) >> 2)
+			cr[x] = uint8((3*int(src.Cr[n+x]) + int(src.Cr[f+x]) + bias) >> 2)
 		}
+		rgbRow(src.Y[yo:yo+w], cb, cr, p[3*w*y:])
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"os"
+	"slices"
 
 	"github.com/mmpoison/mmpoison/poisoning/dataset"
 )
@@ -84,7 +85,7 @@ func goMode(img image.Image) pilMode {
 func CLIPFile(path string, n int) (dataset.Image, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return dataset.Image{}, fmt.Errorf("imageprep: reading %s: %w", path, err)
+		return dataset.Image{}, readError(path, err)
 	}
 	return CLIPBytes(data, path, n)
 }
@@ -109,19 +110,34 @@ func clipBytes(d Decoder, data []byte, name string, n int) (dataset.Image, error
 	if n <= 0 || n > MaxSide {
 		return dataset.Image{}, fmt.Errorf("imageprep: %s: %w", name, CheckCLIPSize(1, 1, n))
 	}
-	img, err := d.DecodeBytes(data, name)
+	p, err := d.decodePixels(data, name, true)
 	if err != nil {
 		return dataset.Image{}, err
 	}
-	b := img.Bounds()
+	if p.img == nil { // libjpeg-turbo's gray ("L") or RGB pixels, in a scratch buffer
+		defer putScratch(p.pix.Pix)
+		if err := CheckCLIPSize(p.pix.Width, p.pix.Height, n); err != nil {
+			return dataset.Image{}, fmt.Errorf("imageprep: %s: %w", name, err)
+		}
+		rw, rh := resizeShortSize(p.pix.Width, p.pix.Height, n)
+		out := resizeCentre(p.pix, rw, rh, n, Bicubic)
+		if p.pix.Channels == 1 {
+			return grayToRGB(out), nil
+		}
+		if rw == n && rh == n && p.pix.Width == n && p.pix.Height == n { // out is p.pix, whose buffer goes back
+			out.Pix = slices.Clone(out.Pix)
+		}
+		return out, nil
+	}
+	b := p.img.Bounds()
 	if err := CheckCLIPSize(b.Dx(), b.Dy(), n); err != nil {
 		return dataset.Image{}, fmt.Errorf("imageprep: %s: %w", name, err)
 	}
 	mode, ok := pngMode(data)
 	if !ok {
-		mode = goMode(img)
+		mode = goMode(p.img)
 	}
-	return clipMode(img, mode, n), nil
+	return clipMode(p.img, mode, n), nil
 }
 
 // CLIPImage is CLIPBytes for an already decoded image, PIL's mode guessed from its Go type: *image.Gray is

@@ -54,8 +54,9 @@ func readNpyUint8(t *testing.T, path string) ([]int, []uint8) {
 // 9.4.0 with libjpeg-turbo 2.1.5) gives for the images in testdata/pillowref, just before ToTensor: see its
 // README.md.
 //
-// PNG and JPEG images must match exactly: internal/jpeg's inverse DCT is libjpeg's ISLOW, and chroma
-// upsampling and colour conversion are libjpeg's. (With Go's image/jpeg, the JPEG files here differed by up
+// PNG and JPEG images must match exactly, with JPEGs decoded by libjpeg-turbo (where it can be loaded) and by
+// internal/jpeg: internal/jpeg's inverse DCT is libjpeg's ISLOW, and chroma upsampling and colour conversion
+// are libjpeg's. (With Go's image/jpeg, the JPEG files here differed by up
 // to 2 levels, 3 on whole decoded images, 29 on the 4:4:0 one.) The references cover baseline, progressive
 // (with successive approximation) and optimised-Huffman JPEGs in 4:4:4, 4:2:2, 4:2:0, 4:4:0, grayscale and
 // Adobe CMYK.
@@ -65,6 +66,11 @@ func TestPillowReference(t *testing.T) {
 		t.Fatalf("reference files: %v (%d found)", err, len(refs))
 	}
 	re := regexp.MustCompile(`^(.*)\.n([0-9]+)\.npy$`)
+	bothDecoders(t, func(t *testing.T) { pillowReference(t, refs, re) })
+}
+
+// pillowReference is TestPillowReference with the JPEG decoder the test set.
+func pillowReference(t *testing.T, refs []string, re *regexp.Regexp) {
 	for _, ref := range refs {
 		m := re.FindStringSubmatch(filepath.Base(ref))
 		base := m[1]
@@ -118,12 +124,17 @@ func TestPillowReference(t *testing.T) {
 }
 
 // TestPillowDecodeReference compares whole decoded JPEGs (LoadFile) with Pillow's Image.open(path).convert("RGB")
-// for the files in testdata/pillowref that have a NAME.decoded.npy: they must be identical.
+// for the files in testdata/pillowref that have a NAME.decoded.npy: they must be identical, with either decoder.
 func TestPillowDecodeReference(t *testing.T) {
 	refs, err := filepath.Glob(filepath.Join("testdata", "pillowref", "*.decoded.npy"))
 	if err != nil || len(refs) < 8 {
 		t.Fatalf("reference files: %v (%d found)", err, len(refs))
 	}
+	bothDecoders(t, func(t *testing.T) { pillowDecodeReference(t, refs) })
+}
+
+// pillowDecodeReference is TestPillowDecodeReference with the JPEG decoder the test set.
+func pillowDecodeReference(t *testing.T, refs []string) {
 	for _, ref := range refs {
 		base := strings.TrimSuffix(filepath.Base(ref), ".decoded.npy")
 		t.Run(base, func(t *testing.T) {

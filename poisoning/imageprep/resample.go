@@ -75,8 +75,10 @@ func precomputeWindow(inSize, outSize int, f Filter, first, count int) coeffs {
 	scale := float64(inSize) / float64(outSize)
 	filterScale := max(scale, 1)
 	support := f.support() * filterScale
+	ksize := int(math.Ceil(support))*2 + 1
 	c := coeffs{start: make([]int, count), weights: make([][]int32, count), fweights: make([][]float64, count)}
-	k := make([]float64, int(math.Ceil(support))*2+1)
+	k := make([]float64, ksize)
+	ws, fs := make([]int32, count*ksize), make([]float64, count*ksize) // backing arrays, ksize a position
 	for i := range count {
 		xx := first + i
 		center := (float64(xx) + 0.5) * scale
@@ -89,28 +91,27 @@ func precomputeWindow(inSize, outSize int, f Filter, first, count int) coeffs {
 			k[x] = w
 			ww += w
 		}
-		ws := make([]int32, max(xmax, 0))
-		fs := make([]float64, len(ws))
-		for x := range ws {
+		n := max(xmax, 0)
+		c.start[i] = xmin
+		c.weights[i] = ws[i*ksize : i*ksize+n : i*ksize+n]
+		c.fweights[i] = fs[i*ksize : i*ksize+n : i*ksize+n]
+		for x := range n {
 			v := k[x]
 			if ww != 0 {
 				v /= ww
 			}
-			fs[x] = v
+			c.fweights[i][x] = v
 			if v < 0 {
-				ws[x] = int32(-0.5 + v*(1<<precisionBits))
+				c.weights[i][x] = int32(-0.5 + v*(1<<precisionBits))
 			} else {
-				ws[x] = int32(0.5 + v*(1<<precisionBits))
+				c.weights[i][x] = int32(0.5 + v*(1<<precisionBits))
 			}
 		}
-		c.start[i] = xmin
-		c.weights[i] = ws
-		c.fweights[i] = fs
 	}
 	return c
 }
 
-func clip8(v int) uint8 {
+func clip8(v int32) uint8 {
 	if v >= 1<<precisionBits<<8 {
 		return 255
 	}
@@ -150,54 +151,25 @@ func centre(width, height, n int) window {
 // size must differ from img's.
 func resizeWindow(img dataset.Image, width, height int, f Filter, win window) dataset.Image {
 	ch := img.Channels
+	out := dataset.Image{Height: win.h, Width: win.w, Channels: ch, Pix: make([]uint8, win.h*win.w*ch)}
+	if width == img.Width { // Only the height changes: the vertical pass reads the window's columns.
+		vert := precomputeWindow(img.Height, height, f, win.top, win.h)
+		verticalPass(img.Pix, img.Width*ch, win.left*ch, 0, vert, out.Pix, win.w*ch)
+		return out
+	}
+	horiz := precomputeWindow(img.Width, width, f, win.left, win.w)
+	if height == img.Height { // Only the width changes: the horizontal pass gives the window's rows.
+		horizontalPass(img.Pix[win.top*img.Width*ch:], img.Width*ch, out.Pix, horiz, ch)
+		return out
+	}
 	vert := precomputeWindow(img.Height, height, f, win.top, win.h)
-	// The rows of the input the vertical pass reads.
+	// The rows of the input the vertical pass reads, resampled horizontally.
 	yFirst := vert.start[0]
 	yLast := vert.start[win.h-1] + len(vert.weights[win.h-1])
-	if width != img.Width {
-		horiz := precomputeWindow(img.Width, width, f, win.left, win.w)
-		if height == img.Height { // Only the width changes: the horizontal pass gives the window's rows.
-			yFirst, yLast = win.top, win.top+win.h
-		}
-		tmp := dataset.Image{Height: yLast - yFirst, Width: win.w, Channels: ch, Pix: make([]uint8, (yLast-yFirst)*win.w*ch)}
-		for y := range tmp.Height {
-			in := img.Pix[(y+yFirst)*img.Width*ch : (y+yFirst+1)*img.Width*ch]
-			out := tmp.Pix[y*win.w*ch : (y+1)*win.w*ch]
-			for xx := range win.w {
-				ws, x0 := horiz.weights[xx], horiz.start[xx]
-				for c := range ch {
-					ss := 1 << (precisionBits - 1)
-					for x, w := range ws {
-						ss += int(in[(x0+x)*ch+c]) * int(w)
-					}
-					out[xx*ch+c] = clip8(ss)
-				}
-			}
-		}
-		if height == img.Height {
-			return tmp
-		}
-		return verticalPass(tmp.Pix, win.w*ch, 0, yFirst, vert, win, ch)
-	}
-	return verticalPass(img.Pix, img.Width*ch, win.left*ch, 0, vert, win, ch)
-}
-
-// verticalPass resamples the columns of the window win: src holds rows of stride bytes starting with input row
-// yFirst, the window's columns starting at byte off of each.
-func verticalPass(src []uint8, stride, off, yFirst int, vert coeffs, win window, ch int) dataset.Image {
-	out := dataset.Image{Height: win.h, Width: win.w, Channels: ch, Pix: make([]uint8, win.h*win.w*ch)}
-	rowLen := win.w * ch
-	for yy := range win.h {
-		ws, y0 := vert.weights[yy], vert.start[yy]-yFirst
-		o := out.Pix[yy*rowLen : (yy+1)*rowLen]
-		for i := range rowLen {
-			ss := 1 << (precisionBits - 1)
-			for y, w := range ws {
-				ss += int(src[(y0+y)*stride+off+i]) * int(w)
-			}
-			o[i] = clip8(ss)
-		}
-	}
+	tmp := getScratch((yLast - yFirst) * win.w * ch)
+	horizontalPass(img.Pix[yFirst*img.Width*ch:], img.Width*ch, tmp, horiz, ch)
+	verticalPass(tmp, win.w*ch, 0, yFirst, vert, out.Pix, win.w*ch)
+	putScratch(tmp)
 	return out
 }
 

@@ -18,7 +18,7 @@ import (
 // its full size, decodes one at a time and stops at the first corrupt image.
 type Options struct {
 	// ImageSize, when positive, resizes every image as CLIP's test transform does: the shorter side to
-	// ImageSize with Pillow's bicubic filter, then the centre ImageSize×ImageSize square (imageprep.CLIPImage). A
+	// ImageSize with Pillow's bicubic filter, then the centre ImageSize×ImageSize square (imageprep.CLIPBytes). A
 	// collected set of N images then holds exactly N·ImageSize²·3 bytes of pixels. 0 keeps the decoded size.
 	ImageSize int
 	// MaxImages, when positive, stops after that many examples have been yielded (skipped ones do not count).
@@ -176,18 +176,15 @@ func (it item) decode(opts Options) (dataset.Example, error) {
 			return dataset.Example{}, &ExampleError{ID: e.ID, File: name, Err: err}
 		}
 	}
-	img, err := dec.DecodeBytes(data, name)
+	var pix dataset.Image
+	var err error
+	if opts.ImageSize > 0 {
+		pix, err = dec.CLIPBytes(data, name, opts.ImageSize) // resized in PIL's mode for the image, as OpenAI's preprocess
+	} else {
+		pix, err = dec.LoadBytes(data, name)
+	}
 	if err != nil {
 		return dataset.Example{}, &ExampleError{ID: e.ID, File: name, Err: err}
-	}
-	var pix dataset.Image
-	if opts.ImageSize > 0 {
-		if err := imageprep.CheckCLIPSize(img.Bounds().Dx(), img.Bounds().Dy(), opts.ImageSize); err != nil {
-			return dataset.Example{}, &ExampleError{ID: e.ID, File: name, Err: err}
-		}
-		pix = imageprep.CLIPImage(img, opts.ImageSize) // resized in PIL's mode for the image, as OpenAI's preprocess
-	} else {
-		pix = imageprep.ToDataset(img)
 	}
 	return dataset.Example{ID: e.ID, Image: pix, Captions: slices.Clone(e.Captions), Label: e.Label}, nil
 }
