@@ -46,7 +46,7 @@ func defensesCommand(args []string) error {
 	case *epochs < 1:
 		return fmt.Errorf("-repair-epochs %d: want at least 1", *epochs)
 	}
-	if err := checkMinimums(fs, minimum{"held-out", 1}); err != nil {
+	if err := checkMinimums(fs, minimum{"held-out", 1}, minimum{"devices", 1}); err != nil {
 		return err
 	}
 	if err := checkSeeds(*seeds); err != nil {

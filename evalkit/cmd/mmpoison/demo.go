@@ -62,7 +62,7 @@ func demoSpec(args []string) (spec experiment.Spec, out string, quiet bool, err 
 	}
 	if err := checkMinimums(fs, minimum{"batch", 2}, minimum{"count", 0}, minimum{"trigger-size", 0},
 		minimum{"pool", 1}, minimum{"train", 1}, minimum{"test-per-class", 1}, minimum{"source-images", 0},
-		minimum{"pretrain-epochs", 0}, minimum{"epochs", 1}); err != nil {
+		minimum{"pretrain-epochs", 0}, minimum{"epochs", 1}, minimum{"devices", 1}); err != nil {
 		return spec, "", false, err
 	}
 	spec = baseSpec(*quick)

@@ -26,6 +26,10 @@ func badFlags(file, full string) []badFlag {
 	}
 	return []badFlag{
 		{[]string{"demo", "-batch", "1"}, "-batch 1: want 2 or more"},
+		{[]string{"demo", "-devices", "0"}, "-devices 0: want 1 or more"},
+		{[]string{"paper", "-devices", "-2"}, "paper: -devices -2: want 1 or more"},
+		{[]string{"study", "-devices", "0"}, "-devices 0: want 1 or more"},
+		{[]string{"defenses", "-devices", "-1"}, "-devices -1: want 1 or more"},
 		{[]string{"demo", "-count", "-5"}, "-count -5: want 0 or more"},
 		{[]string{"demo", "-trigger-size", "-3"}, "-trigger-size -3: want 0 or more"},
 		{[]string{"demo", "-pool", "-1"}, "-pool -1: want 1 or more"},

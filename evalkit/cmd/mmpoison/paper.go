@@ -140,7 +140,7 @@ func checkPaperFlags(fs *flag.FlagSet, prepare bool, mini string) error {
 		return errors.New("-prepare needs -mini DIR")
 	}
 	if err := checkMinimums(fs, minimum{"batch", 2}, minimum{"epochs", 1}, minimum{"max-train", 0},
-		minimum{"test-per-class", 1}); err != nil {
+		minimum{"test-per-class", 1}, minimum{"devices", 1}); err != nil {
 		return err
 	}
 	if mini != "" {

@@ -42,6 +42,9 @@ func studyCommand(args []string) error {
 			return err
 		}
 	}
+	if err := checkMinimums(fs, minimum{"devices", 1}); err != nil {
+		return err
+	}
 	st := def
 	if *quick {
 		st = study.Quick()
