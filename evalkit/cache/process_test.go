@@ -1,16 +1,14 @@
 package cache
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mmpoison/mmpoison/poisoning/testchild"
 )
 
 // Environment of TestChildGet, the child process of the tests below (the test binary run again).
@@ -59,56 +57,23 @@ func TestChildGet(t *testing.T) {
 	fmt.Println(map[bool]string{true: "cached", false: "computed"}[cached], dir)
 }
 
-// child is a running TestChildGet.
-type child struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	stderr bytes.Buffer
-}
-
 // startChild runs TestChildGet on the cache at root; produce waits for release ("" for no wait).
-func startChild(t *testing.T, root, release string) *child {
+func startChild(t *testing.T, root, release string) *testchild.Child {
 	t.Helper()
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^TestChildGet$", "-test.v=false"), lines: make(chan string, 16)}
-	c.cmd.Env = append(os.Environ(), childRoot+"="+root, childRelease+"="+release)
-	c.cmd.Stderr = &c.stderr
-	out, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.lines)
-		for sc := bufio.NewScanner(out); sc.Scan(); {
-			c.lines <- sc.Text()
-		}
-	}()
-	return c
+	return testchild.Start(t, "TestChildGet", childRoot+"="+root, childRelease+"="+release)
 }
 
-// expect waits for the child's next line to start with prefix and returns it.
-func (c *child) expect(t *testing.T, prefix string) string {
+// expect waits for the child's next line, which must start with prefix, and returns it.
+func expect(t *testing.T, c *testchild.Child, prefix string) string {
 	t.Helper()
-	select {
-	case line := <-c.lines:
-		if !strings.HasPrefix(line, prefix) {
-			t.Fatalf("child said %q, want %q (stderr: %s)", line, prefix, c.stderr.String())
-		}
-		return line
-	case <-time.After(time.Minute):
-		t.Fatalf("child did not say %q (stderr: %s)", prefix, c.stderr.String())
-	}
-	return ""
+	return c.Expect(t, prefix, time.Minute)
 }
 
-func (c *child) wait(t *testing.T) {
+// wait waits for the child to end, failing the test when it failed.
+func wait(t *testing.T, c *testchild.Child) {
 	t.Helper()
-	for range c.lines {
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v (stderr: %s)", err, c.stderr.String())
+	if err := c.Wait(); err != nil {
+		t.Fatalf("child: %v (stderr: %s)", err, c.Stderr())
 	}
 }
 
@@ -118,27 +83,27 @@ func TestTwoProcessesComputeOnce(t *testing.T) {
 	base := t.TempDir()
 	root, release := filepath.Join(base, "cache"), filepath.Join(base, "release")
 	a := startChild(t, root, release)
-	a.expect(t, "producing")
+	expect(t, a, "producing")
 	b := startChild(t, root, release)
 	deadline := time.Now().Add(time.Minute) // b waits on a's lock and says so.
-	for !strings.Contains(b.stderr.String(), "is being computed by process") {
+	for !strings.Contains(b.Stderr(), "is being computed by process") {
 		if time.Now().After(deadline) {
-			t.Fatalf("the second process did not wait: %s", b.stderr.String())
+			t.Fatalf("the second process did not wait: %s", b.Stderr())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	os.WriteFile(release, nil, 0o644)
-	first, second := a.expect(t, "computed "), b.expect(t, "cached ")
-	a.wait(t)
-	b.wait(t)
+	first, second := expect(t, a, "computed "), expect(t, b, "cached ")
+	wait(t, a)
+	wait(t, b)
 	if strings.Fields(first)[1] != strings.Fields(second)[1] {
 		t.Errorf("the processes used %q and %q", first, second)
 	}
 	if count, _ := os.ReadFile(filepath.Join(base, "count")); strings.Count(string(count), "\n") != 1 {
 		t.Errorf("the entry was computed by %q", count)
 	}
-	if !strings.Contains(b.stderr.String(), fmt.Sprint(a.cmd.Process.Pid)) {
-		t.Errorf("the notice does not name the computing process %d: %s", a.cmd.Process.Pid, b.stderr.String())
+	if !strings.Contains(b.Stderr(), fmt.Sprint(a.Cmd.Process.Pid)) {
+		t.Errorf("the notice does not name the computing process %d: %s", a.Cmd.Process.Pid, b.Stderr())
 	}
 }
 
@@ -149,23 +114,22 @@ func TestKilledProducer(t *testing.T) {
 	base := t.TempDir()
 	root := filepath.Join(base, "cache")
 	a := startChild(t, root, filepath.Join(base, "never"))
-	a.expect(t, "producing")
-	a.cmd.Process.Signal(syscall.SIGKILL)
-	a.cmd.Wait()
+	expect(t, a, "producing")
+	a.Kill()
 	c := mustOpen(t, root)
 	if leftovers, _ := filepath.Glob(filepath.Join(c.Dir(), ".tmp-*")); len(leftovers) != 1 {
 		t.Fatalf("the killed process left %v", leftovers)
 	}
 	b := startChild(t, root, "")
-	line := b.expect(t, "producing")
-	line = b.expect(t, "computed ")
-	b.wait(t)
+	line := expect(t, b, "producing")
+	line = expect(t, b, "computed ")
+	wait(t, b)
 	dir := strings.Fields(line)[1]
 	if data, _ := os.ReadFile(filepath.Join(dir, "result.txt")); string(data) != "a note\n" {
 		t.Errorf("the second computation found %q in the partial folder, want the killed one's note", data)
 	}
-	if !strings.Contains(b.stderr.String(), "left in the cache by a killed process") {
-		t.Errorf("no notice of the removed temporary folder: %s", b.stderr.String())
+	if !strings.Contains(b.Stderr(), "left in the cache by a killed process") {
+		t.Errorf("no notice of the removed temporary folder: %s", b.Stderr())
 	}
 	for _, pattern := range []string{".tmp-*", ".partial/*"} {
 		if left, _ := filepath.Glob(filepath.Join(c.Dir(), pattern)); len(left) > 0 {

@@ -1,20 +1,19 @@
 package experiment
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mmpoison/mmpoison/poisoning/testchild"
 )
 
 // The kill -9 tests: a child process (this test binary, running TestKillChild) trains a tiny spec's stages into
@@ -99,31 +98,22 @@ func TestKillChild(t *testing.T) {
 }
 
 // killChild is a running TestKillChild.
-type killChild struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-}
+type killChild struct{ *testchild.Child }
 
 // startKillChild starts TestKillChild running stages on the cache at root, with env added to its environment.
-func startKillChild(t *testing.T, root, stages string, env ...string) *killChild {
+func startKillChild(t *testing.T, root, stages string, env ...string) killChild {
 	t.Helper()
-	c := &killChild{cmd: exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.v=false")}
-	c.cmd.Env = append(append(os.Environ(), killChildEnv+"="+stages, "MMPOISON_TEST_CACHE="+root), env...)
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return killChild{testchild.Start(t, "TestKillChild", append([]string{killChildEnv + "=" + stages, "MMPOISON_TEST_CACHE=" + root}, env...)...)}
 }
 
 // outcome waits for the child to finish and returns what it reported.
-func (c *killChild) outcome(t *testing.T) []stageOutcome {
+func (c killChild) outcome(t *testing.T) []stageOutcome {
 	t.Helper()
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v\n%s%s", err, c.stdout.String(), c.stderr.String())
+	if err := c.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, c.Output())
 	}
-	for sc := bufio.NewScanner(&c.stdout); sc.Scan(); {
-		if line, ok := strings.CutPrefix(sc.Text(), "OUTCOME "); ok {
+	for _, l := range c.Lines() {
+		if line, ok := strings.CutPrefix(l, "OUTCOME "); ok {
 			var out []stageOutcome
 			if err := json.Unmarshal([]byte(line), &out); err != nil {
 				t.Fatal(err)
@@ -131,29 +121,36 @@ func (c *killChild) outcome(t *testing.T) []stageOutcome {
 			return out
 		}
 	}
-	t.Fatalf("the child reported nothing:\n%s%s", c.stdout.String(), c.stderr.String())
+	t.Fatalf("the child reported nothing:\n%s", c.Output())
 	return nil
 }
 
 // killWhenSaved kills the child (SIGKILL) as soon as the stage named prefix (e.g. "pretrain-") has saved
 // training state in the cache at root, before the stage is published; it fails when the child ends first.
-func (c *killChild) killWhenSaved(t *testing.T, root, prefix string) {
+func (c killChild) killWhenSaved(t *testing.T, root, prefix string) {
 	t.Helper()
 	pattern := filepath.Join(root, "v3", ".partial", prefix+"*", stateDir, stateCheckpoint)
-	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline) && !c.Ended(); time.Sleep(5 * time.Millisecond) {
 		if found, _ := filepath.Glob(pattern); len(found) > 0 {
-			c.cmd.Process.Signal(syscall.SIGKILL)
-			c.cmd.Wait()
+			c.Kill()
 			if done, _ := filepath.Glob(filepath.Join(root, "v3", prefix+"*")); len(done) > 0 {
 				t.Fatalf("the stage was published before the kill: %v", done)
 			}
 			return
 		}
-		if c.cmd.ProcessState != nil {
-			break
-		}
 	}
-	t.Fatalf("no saved state %s appeared:\n%s", pattern, c.stderr.String())
+	t.Fatalf("no saved state %s appeared:\n%s", pattern, c.Output())
+}
+
+// killTestRoot skips the test in short mode or without Fashion-MNIST and returns a fresh cache root for its
+// child processes.
+func killTestRoot(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("trains a tiny spec in child processes (seconds)")
+	}
+	requireData(t)
+	return t.TempDir()
 }
 
 // referenceOutcome is the uninterrupted run of both stages, computed once per test binary.
@@ -191,24 +188,20 @@ func TestKillMidFinetuning(t *testing.T) {
 // saved every Options.StateEvery within an epoch): the rerun resumes at that step and publishes the
 // uninterrupted run's model, history and evaluations.
 func TestKillMidEpoch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a tiny spec in child processes (seconds)")
-	}
-	requireData(t)
+	root := killTestRoot(t)
 	ref := reference(t)
-	root := t.TempDir()
 	c := startKillChild(t, root, "pretrain", killSelfEnv+"=3")
-	err := c.cmd.Wait()
-	if ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed at step 3 (%v):\n%s%s", err, c.stdout.String(), c.stderr.String())
+	err := c.Wait()
+	if ws, ok := c.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed at step 3 (%v):\n%s", err, c.Output())
 	}
 	if done, _ := filepath.Glob(filepath.Join(root, "v3", "pretrain-*")); len(done) > 0 {
 		t.Fatalf("the stage was published before the kill: %v", done)
 	}
 	rerun := startKillChild(t, root, "pretrain")
 	got := rerun.outcome(t)
-	if want := "resuming the training after epoch 0, step 3 of the next"; !strings.Contains(rerun.stderr.String(), want) {
-		t.Errorf("the rerun did not say %q:\n%s", want, rerun.stderr.String())
+	if want := "resuming the training after epoch 0, step 3 of the next"; !strings.Contains(rerun.Stderr(), want) {
+		t.Errorf("the rerun did not say %q:\n%s", want, rerun.Stderr())
 	}
 	sameOutcome(t, got[0], ref[0])
 }
@@ -223,12 +216,8 @@ func TestKillThenDamagedState(t *testing.T) {
 // training state, applies damage (if not nil) to that state's checkpoint, reruns the child and checks that its
 // error output says want and that it publishes the uninterrupted run's numbers.
 func testKill(t *testing.T, stages, prefix string, stage int, damage func(*testing.T, string), want string) {
-	if testing.Short() {
-		t.Skip("trains a tiny spec in child processes (seconds)")
-	}
-	requireData(t)
+	root := killTestRoot(t)
 	ref := reference(t)
-	root := t.TempDir()
 	startKillChild(t, root, stages).killWhenSaved(t, root, prefix)
 	if damage != nil {
 		found, _ := filepath.Glob(filepath.Join(root, "v3", ".partial", prefix+"*", stateDir, stateCheckpoint))
@@ -236,8 +225,8 @@ func testKill(t *testing.T, stages, prefix string, stage int, damage func(*testi
 	}
 	rerun := startKillChild(t, root, stages)
 	got := rerun.outcome(t)
-	if !strings.Contains(rerun.stderr.String(), want) {
-		t.Errorf("the rerun did not say %q:\n%s", want, rerun.stderr.String())
+	if !strings.Contains(rerun.Stderr(), want) {
+		t.Errorf("the rerun did not say %q:\n%s", want, rerun.Stderr())
 	}
 	if got[stage].Cached {
 		t.Errorf("the killed stage was found in the cache")
@@ -284,11 +273,7 @@ func damageFile(t *testing.T, path string, damage func([]byte) []byte) {
 // Cached models damaged in each of the three ways are reported by name, moved aside and recomputed: every rerun
 // publishes the uninterrupted run's numbers, and never uses the damaged file.
 func TestDamagedCachedModels(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a tiny spec in child processes (seconds)")
-	}
-	requireData(t)
-	root := t.TempDir()
+	root := killTestRoot(t)
 	first := startKillChild(t, root, "finetune").outcome(t)
 	if referenceOutcome == nil {
 		referenceOutcome = first
@@ -307,7 +292,7 @@ func TestDamagedCachedModels(t *testing.T) {
 			tc.damage(t, filepath.Join(entry, modelFile))
 			rerun := startKillChild(t, root, "finetune")
 			got := rerun.outcome(t)
-			if msg := rerun.stderr.String(); !strings.Contains(msg, "cache entry "+entry+" is corrupt") ||
+			if msg := rerun.Stderr(); !strings.Contains(msg, "cache entry "+entry+" is corrupt") ||
 				!strings.Contains(msg, "model.safetensors") || !strings.Contains(msg, "recomputing it") {
 				t.Errorf("no notice naming the damaged entry:\n%s", msg)
 			}
@@ -327,12 +312,8 @@ func TestDamagedCachedModels(t *testing.T) {
 // Two processes started together on one empty cache train each stage once: for every stage, one of them
 // computes it and the other uses its entry, and both report the uninterrupted run's numbers.
 func TestTwoProcessesTrainOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a tiny spec in child processes (seconds)")
-	}
-	requireData(t)
+	root := killTestRoot(t)
 	want := reference(t)
-	root := t.TempDir()
 	a, b := startKillChild(t, root, "finetune"), startKillChild(t, root, "finetune")
 	outA, outB := a.outcome(t), b.outcome(t)
 	for i := range want {

@@ -1,18 +1,16 @@
 package report
 
 import (
-	"bufio"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mmpoison/mmpoison/evalkit/experiment"
+	"github.com/mmpoison/mmpoison/poisoning/testchild"
 )
 
 // Environment of TestReportChild, the child process of TestKillMidReport.
@@ -52,45 +50,18 @@ func TestReportChild(t *testing.T) {
 // once the report is written aside, before it replaces dir.
 func runReportChild(t *testing.T, dir, tag string, pause bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReportChild$", "-test.v=false")
-	cmd.Env = append(os.Environ(), reportChildDir+"="+dir, reportChildTag+"="+tag)
+	env := []string{reportChildDir + "=" + dir, reportChildTag + "=" + tag}
 	if pause {
-		cmd.Env = append(cmd.Env, reportChildPause+"=1")
+		env = append(env, reportChildPause+"=1")
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	want := map[bool]string{true: "filled", false: "written"}[pause]
-	said := make(chan bool, 1)
-	go func() {
-		ok := false
-		for sc := bufio.NewScanner(out); sc.Scan(); {
-			ok = ok || sc.Text() == want
-			if ok && pause {
-				break
-			}
-		}
-		said <- ok
-	}()
-	select {
-	case ok := <-said:
-		if !ok {
-			t.Fatalf("the child did not say %q", want)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the child did not say %q in time", want)
-	}
+	c := testchild.Start(t, "TestReportChild", env...)
+	c.Await(t, map[bool]string{true: "filled", false: "written"}[pause], 2*time.Minute)
 	if pause {
-		cmd.Process.Signal(syscall.SIGKILL)
+		c.Kill()
+		return
 	}
-	err = cmd.Wait()
-	if !pause && err != nil {
-		t.Fatal(err)
+	if err := c.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, c.Output())
 	}
 }
 

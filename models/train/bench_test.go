@@ -67,3 +67,17 @@ func BenchmarkTrainStep(b *testing.B) {
 		})
 	}
 }
+
+// newTestTrainer makes a freshly initialised model of cfg and its trainer with opts, on benchBackend.
+func newTestTrainer(tb testing.TB, cfg clip.Config, opts Options) *Trainer {
+	tb.Helper()
+	ctx, err := clip.NewContext(cfg, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr, err := New(benchBackend(tb), cfg, ctx, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}

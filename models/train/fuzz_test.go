@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mmpoison/mmpoison/models/clip"
 	"github.com/mmpoison/mmpoison/models/internal/cliptest"
 	"github.com/mmpoison/mmpoison/poisoning/fuzzcheck"
 )
@@ -20,17 +19,7 @@ func FuzzResume(f *testing.F) {
 	path := filepath.Join(dir, "train.safetensors")
 	cfg := cliptest.MicroConfig()
 	opts := smallOptions()
-	newTrainer := func() *Trainer {
-		ctx, err := clip.NewContext(cfg, 1)
-		if err != nil {
-			f.Fatal(err)
-		}
-		tr, err := New(benchBackend(f), cfg, ctx, opts)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return tr
-	}
+	newTrainer := func() *Trainer { return newTestTrainer(f, cfg, opts) }
 	seed := newTrainer()
 	seed.epoch, seed.step = 1, 4
 	if err := seed.SaveCheckpoint(path); err != nil {
@@ -62,15 +51,7 @@ func FuzzResume(f *testing.F) {
 
 // A checkpoint whose position lies outside the run (epoch 5 of a run of 2) is refused, naming the file.
 func TestResumeRefusesPositionOutsideRun(t *testing.T) {
-	cfg := cliptest.MicroConfig()
-	ctx, err := clip.NewContext(cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := New(benchBackend(t), cfg, ctx, smallOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, cliptest.MicroConfig(), smallOptions())
 	path := filepath.Join(t.TempDir(), "train.safetensors")
 	tr.epoch, tr.step = 5, 9
 	if err := tr.SaveCheckpoint(path); err != nil {

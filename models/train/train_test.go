@@ -268,15 +268,7 @@ func TestDataView(t *testing.T) {
 	bad := &Data{ImageOf: base.ImageOf, Tokens: base.Tokens, View: func(i int, _ *rand.Rand) ([]float32, error) {
 		return make([]float32, 3), nil
 	}}
-	cfg := tinyConfig()
-	ctx, err := clip.NewContext(cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := New(benchBackend(t), cfg, ctx, smallOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTestTrainer(t, tinyConfig(), smallOptions())
 	if _, err := tr.Fit(bad); err == nil || !strings.Contains(err.Error(), "has 3 values") {
 		t.Errorf("a view of the wrong size: error %v", err)
 	}

@@ -49,19 +49,8 @@ func defensesCommand(args []string) error {
 	if err := checkMinimums(fs, minimum{"held-out", 1}, minimum{"devices", 1}); err != nil {
 		return err
 	}
-	if err := checkSeeds(*seeds); err != nil {
+	if err := checkResumable(*seeds, *preset, *out, *runs); err != nil {
 		return err
-	}
-	if err := checkPresets("preset", *preset); err != nil {
-		return err
-	}
-	if err := writableOut(*out); err != nil {
-		return err
-	}
-	if *runs != "" {
-		if err := writableDir("runs", *runs); err != nil {
-			return err
-		}
 	}
 	base := baseSpec(*quick)
 	base.Model, base.Data.HeldOut = *preset, *heldOut

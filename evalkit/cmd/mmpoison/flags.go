@@ -174,6 +174,24 @@ func checkSeeds(seeds []int64) error {
 	return nil
 }
 
+// checkResumable checks, before any work, the flags every resumable command (study, defenses) shares: the
+// seeds, the model preset, the report folder of -out and the -runs folder (when given).
+func checkResumable(seeds []int64, preset, out, runs string) error {
+	if err := checkSeeds(seeds); err != nil {
+		return err
+	}
+	if err := checkPresets("preset", preset); err != nil {
+		return err
+	}
+	if err := writableOut(out); err != nil {
+		return err
+	}
+	if runs == "" {
+		return nil
+	}
+	return writableDir("runs", runs)
+}
+
 // seedsFlag is -seeds, the seeds each run of a resumable command is repeated with.
 func seedsFlag(fs *flag.FlagSet, def []int64) *[]int64 {
 	return numbersFlag(fs, "seeds", def, parseSeed, "comma-separated seeds; every run is repeated once per seed")

@@ -28,19 +28,8 @@ func studyCommand(args []string) error {
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
-	if err := checkSeeds(*seeds); err != nil {
+	if err := checkResumable(*seeds, *preset, *out, *runs); err != nil {
 		return err
-	}
-	if err := checkPresets("preset", *preset); err != nil {
-		return err
-	}
-	if err := writableOut(*out); err != nil {
-		return err
-	}
-	if *runs != "" {
-		if err := writableDir("runs", *runs); err != nil {
-			return err
-		}
 	}
 	if err := checkMinimums(fs, minimum{"devices", 1}); err != nil {
 		return err
